@@ -1,0 +1,132 @@
+"""CIFAR DenseNet (DenseNet-40) and DenseNet-BC, with channel selection before every layer's first
+conv, every transition and the head. Prunable widths: the bottleneck width of BC layers."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import PrunelabError
+from .layers import ChannelSelection
+from .spec import check_sel, sel_count, sel_indices
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, cin: int, sel, growth: int, mid: int | None):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.select = ChannelSelection(cin, sel_indices(sel, cin))
+        self.relu = nn.ReLU(inplace=True)
+        n = sel_count(sel, cin)
+        if mid is None:
+            self.conv1 = nn.Conv2d(n, growth, 3, 1, 1, bias=False)
+            self.bn2 = self.conv2 = None
+        else:
+            self.conv1 = nn.Conv2d(n, mid, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(mid)
+            self.conv2 = nn.Conv2d(mid, growth, 3, 1, 1, bias=False)
+
+    def forward(self, x):
+        out = self.conv1(self.relu(self.select(self.bn1(x))))
+        if self.conv2 is not None:
+            out = self.conv2(self.relu(self.bn2(out)))
+        return torch.cat([x, out], 1)
+
+
+class Transition(nn.Module):
+    def __init__(self, cin: int, sel, cout: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(cin)
+        self.select = ChannelSelection(cin, sel_indices(sel, cin))
+        self.relu = nn.ReLU(inplace=True)
+        self.conv = nn.Conv2d(sel_count(sel, cin), cout, 1, bias=False)
+        self.pool = nn.AvgPool2d(2)
+
+    def forward(self, x):
+        return self.pool(self.conv(self.relu(self.select(self.bn(x)))))
+
+
+def _walk(L):
+    """Yield ('layer', block, i, cin) and ('trans', block, None, cin) in order; return head width."""
+    c = L["stem"]
+    for b, layers in enumerate(L["layers"]):
+        for i in range(len(layers)):
+            yield "layer", b, i, c
+            c += L["growth"]
+        if b < len(L["layers"]) - 1:
+            yield "trans", b, None, c
+            c = L["trans_out"][b]
+    yield "head", None, None, c
+
+
+class DenseNet(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        L = spec.layout
+        self.conv1 = nn.Conv2d(spec.in_channels, L["stem"], 3, 1, 1, bias=False)
+        blocks: list[list[nn.Module]] = [[] for _ in L["layers"]]
+        trans = []
+        for kind, b, i, cin in _walk(L):
+            if kind == "layer":
+                sel, mid = L["layers"][b][i]
+                blocks[b].append(DenseLayer(cin, sel, L["growth"], mid))
+            elif kind == "trans":
+                trans.append(Transition(cin, L["trans_select"][b], L["trans_out"][b]))
+            else:
+                c = cin
+        for b, layers in enumerate(blocks):
+            setattr(self, f"dense{b + 1}", nn.Sequential(*layers))
+            if b < len(trans):
+                setattr(self, f"trans{b + 1}", trans[b])
+        self.num_blocks = len(blocks)
+        self.bn = nn.BatchNorm2d(c)
+        self.select = ChannelSelection(c, sel_indices(L["final_select"], c))
+        self.relu = nn.ReLU(inplace=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(sel_count(L["final_select"], c), spec.num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        for b in range(self.num_blocks):
+            x = getattr(self, f"dense{b + 1}")(x)
+            if b < self.num_blocks - 1:
+                x = getattr(self, f"trans{b + 1}")(x)
+        x = self.relu(self.select(self.bn(x)))
+        return self.fc(self.pool(x).flatten(1))
+
+
+def validate(spec) -> None:
+    L = spec.layout
+    need = {"stem", "growth", "layers", "trans_select", "trans_out", "final_select"}
+    if set(L) != need:
+        raise PrunelabError(f"{spec.name}: densenet layout needs exactly {sorted(need)}")
+    n = len(L["layers"])
+    if len(L["trans_select"]) != n - 1 or len(L["trans_out"]) != n - 1:
+        raise PrunelabError(f"{spec.name}: {n} dense blocks need {n - 1} transitions")
+    for kind, b, i, cin in _walk(L):
+        where = f"{spec.name} {kind} {b}.{i}"
+        if kind == "layer":
+            entry = L["layers"][b][i]
+            if not isinstance(entry, list) or len(entry) != 2:
+                raise PrunelabError(f"{where}: a layer must be [selection, bottleneck width or null]")
+            check_sel(entry[0], cin, where)
+            if entry[1] is not None and (not isinstance(entry[1], int) or entry[1] < 1):
+                raise PrunelabError(f"{where}: bottleneck width must be a positive integer or null")
+        elif kind == "trans":
+            check_sel(L["trans_select"][b], cin, where)
+        else:
+            check_sel(L["final_select"], cin, f"{spec.name} final selection")
+
+
+def widths(spec) -> dict[str, int]:
+    return {
+        f"dense{b + 1}.{i}.conv1": mid
+        for b, layers in enumerate(spec.layout["layers"])
+        for i, (_, mid) in enumerate(layers)
+        if mid is not None
+    }
+
+
+def set_widths(layout: dict, new: dict[str, int]) -> None:
+    for name, k in new.items():
+        b, i = name.split(".")[:2]
+        layout["layers"][int(b[5:]) - 1][int(i)][1] = k

@@ -1,0 +1,78 @@
+"""The family registry: family name -> model class, layout validation and prunable widths."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import PrunelabError
+from . import densenet, imagenet_resnet, preresnet, resnet, vgg
+from .layers import init_weights
+from .spec import ArchSpec
+
+
+@dataclass(frozen=True)
+class Family:
+    model: type
+    validate: Callable
+    widths: Callable  # spec -> {conv module name: output width} of the prunable convs
+    set_widths: Callable  # (layout, {name: width}) -> None, in place
+
+
+FAMILIES: dict[str, Family] = {
+    "vgg": Family(vgg.CifarVGG, vgg.validate_cifar, vgg.widths, vgg.set_widths),
+    "vgg-imagenet": Family(vgg.ImageNetVGG, vgg.validate_imagenet, vgg.widths, vgg.set_widths),
+    "resnet": Family(resnet.CifarResNet, resnet.validate, resnet.widths, resnet.set_widths),
+    "preresnet": Family(preresnet.PreResNet, preresnet.validate, preresnet.widths, preresnet.set_widths),
+    "densenet": Family(densenet.DenseNet, densenet.validate, densenet.widths, densenet.set_widths),
+    "resnet-imagenet": Family(
+        imagenet_resnet.ImageNetResNet, imagenet_resnet.validate, imagenet_resnet.widths, imagenet_resnet.set_widths
+    ),
+}
+
+
+def family(spec: ArchSpec) -> Family:
+    try:
+        return FAMILIES[spec.family]
+    except KeyError:
+        raise PrunelabError(f"unknown model family '{spec.family}' (known: {', '.join(sorted(FAMILIES))})")
+
+
+def validate(spec: ArchSpec) -> None:
+    if not isinstance(spec.layout, dict):
+        raise PrunelabError(f"{spec.name}: layout must be an object")
+    try:
+        family(spec).validate(spec)
+    except (KeyError, TypeError, IndexError, ValueError) as e:
+        raise PrunelabError(f"{spec.name}: malformed layout ({type(e).__name__}: {e})")
+
+
+def build(spec: ArchSpec, seed: int | None = None) -> nn.Module:
+    """Build a randomly initialised model of this spec (seeded when ``seed`` is given)."""
+    validate(spec)
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = family(spec).model(spec)
+    init_weights(model)
+    model.arch_spec = spec  # the model carries its architecture
+    return model
+
+
+def prunable_widths(spec: ArchSpec) -> dict[str, int]:
+    return family(spec).widths(spec)
+
+
+def with_widths(spec: ArchSpec, new: dict[str, int], name: str | None = None) -> ArchSpec:
+    """A copy of ``spec`` with some prunable convs' output widths changed."""
+    known = prunable_widths(spec)
+    for layer, k in new.items():
+        if layer not in known:
+            raise PrunelabError(f"{spec.name}: '{layer}' is not a prunable layer")
+        if not isinstance(k, int) or k < 1:
+            raise PrunelabError(f"{spec.name}: layer '{layer}' would keep {k} channels (at least 1 needed)")
+    layout = copy.deepcopy(spec.layout)
+    family(spec).set_widths(layout, new)
+    return ArchSpec.from_dict({**spec.to_dict(), "layout": layout, "name": name or spec.name})

@@ -1,0 +1,127 @@
+"""ImageNet ResNet in torchvision's layout, with configurable per-block inner widths, optional
+input channel selection (regression pruning) and removable residual branches (Sparse Structure
+Selection). Block layout: {"w": [inner widths], "select": selection, "branch": bool}."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import PrunelabError
+from .layers import ChannelSelection
+from .spec import check_sel, sel_count, sel_indices
+
+
+class Block(nn.Module):
+    def __init__(self, kind: str, cin: int, blk: dict, cout: int, stride: int):
+        super().__init__()
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.branch = blk["branch"]
+        if not self.branch:
+            return
+        self.select = ChannelSelection(cin, sel_indices(blk["select"], cin))
+        n = sel_count(blk["select"], cin)
+        if kind == "basic":
+            (w1,) = blk["w"]
+            self.conv1 = nn.Conv2d(n, w1, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(w1)
+            self.conv2 = nn.Conv2d(w1, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.convs = 2
+        else:
+            w1, w2 = blk["w"]
+            self.conv1 = nn.Conv2d(n, w1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(w1)
+            self.conv2 = nn.Conv2d(w1, w2, 3, stride, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(w2)
+            self.conv3 = nn.Conv2d(w2, cout, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(cout)
+            self.convs = 3
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        if not self.branch:
+            return self.relu(identity)
+        out = self.relu(self.bn1(self.conv1(self.select(x))))
+        out = self.bn2(self.conv2(out))
+        if self.convs == 3:
+            out = self.bn3(self.conv3(self.relu(out)))
+        return self.relu(out + identity)
+
+
+def _expansion(kind: str) -> int:
+    return 1 if kind == "basic" else 4
+
+
+def _walk(L):
+    c = L["stem"]
+    for s, planes in enumerate(L["planes"]):
+        cout = planes * _expansion(L["block"])
+        for b in range(len(L["stages"][s])):
+            yield s, b, c, cout, (2 if s > 0 and b == 0 else 1)
+            c = cout
+
+
+class ImageNetResNet(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        L = spec.layout
+        self.conv1 = nn.Conv2d(spec.in_channels, L["stem"], 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(L["stem"])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages: list[list[nn.Module]] = [[] for _ in L["planes"]]
+        c = L["stem"]
+        for s, b, cin, cout, stride in _walk(L):
+            stages[s].append(Block(L["block"], cin, L["stages"][s][b], cout, stride))
+            c = cout
+        for s, blocks in enumerate(stages):
+            setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
+        self.num_stages = len(stages)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, spec.num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for s in range(self.num_stages):
+            x = getattr(self, f"layer{s + 1}")(x)
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+def validate(spec) -> None:
+    L = spec.layout
+    if set(L) != {"block", "stem", "planes", "stages"}:
+        raise PrunelabError(f"{spec.name}: resnet-imagenet layout needs 'block', 'stem', 'planes', 'stages'")
+    if L["block"] not in ("basic", "bottleneck"):
+        raise PrunelabError(f"{spec.name}: block must be 'basic' or 'bottleneck'")
+    if len(L["planes"]) != len(L["stages"]):
+        raise PrunelabError(f"{spec.name}: one block list per stage is needed")
+    nw = 1 if L["block"] == "basic" else 2
+    for s, b, cin, _, _ in _walk(L):
+        blk, where = L["stages"][s][b], f"{spec.name} block {s + 1}.{b}"
+        if not isinstance(blk, dict) or set(blk) != {"w", "select", "branch"}:
+            raise PrunelabError(f"{where}: a block must be {{'w', 'select', 'branch'}}")
+        if not isinstance(blk["w"], list) or len(blk["w"]) != nw or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in blk["w"]
+        ):
+            raise PrunelabError(f"{where}: 'w' must list {nw} positive widths")
+        if not isinstance(blk["branch"], bool):
+            raise PrunelabError(f"{where}: 'branch' must be true or false")
+        check_sel(blk["select"], cin, where)
+
+
+def widths(spec) -> dict[str, int]:
+    out = {}
+    for s, blocks in enumerate(spec.layout["stages"]):
+        for b, blk in enumerate(blocks):
+            if blk["branch"]:
+                for j, w in enumerate(blk["w"]):
+                    out[f"layer{s + 1}.{b}.conv{j + 1}"] = w
+    return out
+
+
+def set_widths(layout: dict, new: dict[str, int]) -> None:
+    for name, k in new.items():
+        s, b, conv = name.split(".")
+        layout["stages"][int(s[5:]) - 1][int(b)]["w"][int(conv[4:]) - 1] = k

@@ -1,0 +1,89 @@
+"""CIFAR ResNet (basic blocks, parameter-free option-A shortcut). Prunable: each block's inner width."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import PrunelabError
+
+
+class ShortcutA(nn.Module):
+    """Stride-2 subsampling and zero-padding of channels: no parameters."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.stride, self.lo = stride, (cout - cin) // 2
+        self.hi = cout - cin - self.lo
+
+    def forward(self, x):
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.lo, self.hi))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, inner: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, inner, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(inner)
+        self.conv2 = nn.Conv2d(inner, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = ShortcutA(cin, cout, stride) if (stride != 1 or cin != cout) else nn.Identity()
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        L = spec.layout
+        c = L["stem"]
+        self.conv1 = nn.Conv2d(spec.in_channels, c, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.relu = nn.ReLU(inplace=True)
+        for s, (width, inner) in enumerate(zip(L["stages"], L["inner"])):
+            blocks = []
+            for b, w in enumerate(inner):
+                blocks.append(BasicBlock(c, w, width, 2 if (s > 0 and b == 0) else 1))
+                c = width
+            setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
+        self.num_stages = len(L["stages"])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, spec.num_classes)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        for s in range(self.num_stages):
+            x = getattr(self, f"layer{s + 1}")(x)
+        return self.fc(self.pool(x).flatten(1))
+
+
+def validate(spec) -> None:
+    L = spec.layout
+    if set(L) != {"stem", "stages", "inner"}:
+        raise PrunelabError(f"{spec.name}: resnet layout needs exactly 'stem', 'stages', 'inner'")
+    if not isinstance(L["stages"], list) or not isinstance(L["inner"], list) or len(L["stages"]) != len(L["inner"]):
+        raise PrunelabError(f"{spec.name}: 'inner' must list one list of block widths per stage")
+    for v in [L["stem"], *L["stages"], *[w for st in L["inner"] for w in st]]:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise PrunelabError(f"{spec.name}: width {v!r} must be a positive integer")
+    for s, width in enumerate(L["stages"]):
+        cin = L["stem"] if s == 0 else L["stages"][s - 1]
+        if width < cin:
+            raise PrunelabError(f"{spec.name}: option-A shortcut cannot shrink {cin} to {width} channels")
+
+
+def widths(spec) -> dict[str, int]:
+    return {
+        f"layer{s + 1}.{b}.conv1": w for s, st in enumerate(spec.layout["inner"]) for b, w in enumerate(st)
+    }
+
+
+def set_widths(layout: dict, new: dict[str, int]) -> None:
+    for name, k in new.items():
+        s, b = name.split(".")[:2]
+        layout["inner"][int(s[5:]) - 1][int(b)] = k

@@ -1,0 +1,122 @@
+"""Architecture specs: a JSON-serialisable description that builds a model.
+
+A spec is ``family`` + ``layout`` (the family's per-layer widths and channel selections) +
+input/head facts. Everything the paper compares is a way of getting weights for one spec.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import PrunelabError
+
+SPEC_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    family: str
+    name: str
+    layout: dict = field(hash=False)
+    in_channels: int = 3
+    input_size: int = 32
+    num_classes: int = 10
+
+    def to_dict(self) -> dict:
+        return {
+            "format": SPEC_FORMAT,
+            "family": self.family,
+            "name": self.name,
+            "in_channels": self.in_channels,
+            "input_size": self.input_size,
+            "num_classes": self.num_classes,
+            "layout": copy.deepcopy(self.layout),
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ArchSpec":
+        if not isinstance(d, dict):
+            raise PrunelabError("architecture spec must be a JSON object")
+        known = {"format", "family", "name", "in_channels", "input_size", "num_classes", "layout"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise PrunelabError(f"architecture spec: unknown key '{unknown[0]}'")
+        for key in ("family", "layout"):
+            if key not in d:
+                raise PrunelabError(f"architecture spec: missing key '{key}'")
+        for key in ("in_channels", "input_size", "num_classes"):
+            if key in d and (not isinstance(d[key], int) or isinstance(d[key], bool) or d[key] < 1):
+                raise PrunelabError(f"architecture spec: '{key}' must be a positive integer")
+        spec = cls(
+            family=d["family"],
+            name=d.get("name", d["family"]),
+            layout=copy.deepcopy(d["layout"]),
+            in_channels=d.get("in_channels", 3),
+            input_size=d.get("input_size", 32),
+            num_classes=d.get("num_classes", 10),
+        )
+        from .families import validate  # local import: families import this module
+
+        validate(spec)
+        return spec
+
+    @classmethod
+    def from_json(cls, text: str) -> "ArchSpec":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise PrunelabError(f"architecture spec is not valid JSON: {e.msg} (line {e.lineno})")
+        return cls.from_dict(d)
+
+    def replace(self, **kw: Any) -> "ArchSpec":
+        d = self.to_dict()
+        d.update(kw)
+        return ArchSpec.from_dict(d)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArchSpec) and self.to_dict() == other.to_dict()
+
+
+# --- channel selections --------------------------------------------------------------------
+# A selection names the channels of a stream that a layer reads: None = all of them,
+# an int k = k channels (indices not fixed: the first k when built from scratch),
+# a list = exactly those indices (as found by a pruning method).
+
+def sel_count(sel: Any, n: int) -> int:
+    if sel is None:
+        return n
+    if isinstance(sel, int):
+        return sel
+    return len(sel)
+
+
+def sel_indices(sel: Any, n: int) -> list[int] | None:
+    """Indices a selection keeps, or None when it keeps every channel in order."""
+    if sel is None:
+        return None
+    idx = list(range(sel)) if isinstance(sel, int) else list(sel)
+    if idx == list(range(n)):
+        return None
+    return idx
+
+
+def check_sel(sel: Any, n: int, where: str) -> None:
+    if sel is None:
+        return
+    if isinstance(sel, bool):
+        raise PrunelabError(f"{where}: selection must be null, a count or a list of indices")
+    if isinstance(sel, int):
+        if not 1 <= sel <= n:
+            raise PrunelabError(f"{where}: selects {sel} of {n} channels")
+        return
+    if not isinstance(sel, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in sel):
+        raise PrunelabError(f"{where}: selection must be null, a count or a list of indices")
+    if not sel:
+        raise PrunelabError(f"{where}: selection is empty (a layer needs at least one channel)")
+    if len(set(sel)) != len(sel) or min(sel) < 0 or max(sel) >= n:
+        raise PrunelabError(f"{where}: selection indices must be distinct and in [0, {n})")

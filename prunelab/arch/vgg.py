@@ -1,0 +1,122 @@
+"""VGG: CIFAR style (conv-BN-ReLU, global pool, `mlp` or `linear` head) and ImageNet style."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import PrunelabError
+from .layers import conv_bn_relu
+
+
+def _check_cfg(cfg, where: str) -> None:
+    if not isinstance(cfg, list) or not cfg:
+        raise PrunelabError(f"{where}: 'cfg' must be a non-empty list of widths and 'M'")
+    for v in cfg:
+        if v != "M" and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise PrunelabError(f"{where}: cfg entry {v!r} must be a positive width or 'M'")
+    if all(v == "M" for v in cfg):
+        raise PrunelabError(f"{where}: cfg has no conv layer")
+
+
+def _features(cfg, cin: int, bn: bool, bias: bool) -> tuple[nn.Sequential, int]:
+    layers: list[nn.Module] = []
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += conv_bn_relu(cin, v, bias=bias, bn=bn)
+            cin = v
+    return nn.Sequential(*layers), cin
+
+
+def _conv_names(cfg, bn: bool) -> list[str]:
+    names, i = [], 0
+    for v in cfg:
+        if v == "M":
+            i += 1
+        else:
+            names.append(f"features.{i}")
+            i += 3 if bn else 2
+    return names
+
+
+class CifarVGG(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        L = spec.layout
+        self.features, c = _features(L["cfg"], spec.in_channels, bn=True, bias=False)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        if L["head"] == "mlp":
+            h = L["hidden"]
+            self.classifier = nn.Sequential(
+                nn.Linear(c, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True), nn.Linear(h, spec.num_classes)
+            )
+        else:
+            self.classifier = nn.Linear(c, spec.num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+class ImageNetVGG(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        L = spec.layout
+        self.features, c = _features(L["cfg"], spec.in_channels, bn=L["bn"], bias=True)
+        if L["head"] == "gap":
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(c, spec.num_classes)
+        else:
+            self.pool = nn.AdaptiveAvgPool2d(7)
+            layers: list[nn.Module] = []
+            cin = c * 49
+            for w in L["fc"]:
+                layers.append(nn.Linear(cin, w))
+                if L["fc_bn"]:
+                    layers.append(nn.BatchNorm1d(w))
+                layers.append(nn.ReLU(inplace=True))
+                if L["dropout"] > 0:
+                    layers.append(nn.Dropout(L["dropout"]))
+                cin = w
+            layers.append(nn.Linear(cin, spec.num_classes))
+            self.classifier = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+def validate_cifar(spec) -> None:
+    L = spec.layout
+    _check_cfg(L.get("cfg"), spec.name)
+    if L.get("head") not in ("mlp", "linear"):
+        raise PrunelabError(f"{spec.name}: head must be 'mlp' or 'linear', not {L.get('head')!r}")
+    if L["head"] == "mlp" and (not isinstance(L.get("hidden"), int) or L["hidden"] < 1):
+        raise PrunelabError(f"{spec.name}: 'hidden' must be a positive integer for the mlp head")
+    extra = set(L) - {"cfg", "head", "hidden"}
+    if extra:
+        raise PrunelabError(f"{spec.name}: unknown layout key '{sorted(extra)[0]}'")
+
+
+def validate_imagenet(spec) -> None:
+    L = spec.layout
+    _check_cfg(L.get("cfg"), spec.name)
+    if L.get("head") not in ("fc", "gap"):
+        raise PrunelabError(f"{spec.name}: head must be 'fc' or 'gap', not {L.get('head')!r}")
+    for key, typ in (("bn", bool), ("fc_bn", bool), ("dropout", (int, float)), ("fc", list)):
+        if not isinstance(L.get(key), typ):
+            raise PrunelabError(f"{spec.name}: layout key '{key}' missing or of the wrong type")
+    extra = set(L) - {"cfg", "head", "bn", "fc", "fc_bn", "dropout"}
+    if extra:
+        raise PrunelabError(f"{spec.name}: unknown layout key '{sorted(extra)[0]}'")
+
+
+def widths(spec) -> dict[str, int]:
+    bn = spec.layout.get("bn", True)
+    convs = [v for v in spec.layout["cfg"] if v != "M"]
+    return dict(zip(_conv_names(spec.layout["cfg"], bn), convs))
+
+
+def set_widths(layout: dict, new: dict[str, int]) -> None:
+    names = _conv_names(layout["cfg"], layout.get("bn", True))
+    pos = [i for i, v in enumerate(layout["cfg"]) if v != "M"]
+    for name, k in new.items():
+        layout["cfg"][pos[names.index(name)]] = k

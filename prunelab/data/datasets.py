@@ -1,0 +1,172 @@
+"""Datasets as the engine sees them: batches of normalised float images and labels."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from ..catalog import dataset_info
+from ..errors import PrunelabError
+from . import sources
+from .augment import normalize, random_crop_flip
+
+STATS = {  # per-channel mean, std; augmentation pad, flip
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 4, True),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 4, True),
+    "fashion-mnist": ((0.2860,), (0.3530,), 2, True),
+    "synthetic": ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 4, True),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 0, True),
+}
+SPLIT_SEED = 0  # subsets and validation splits are the same for every run
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """What data a run trains on. Part of a run's settings (the folder path is not)."""
+
+    dataset: str
+    train_subset: int | None = None  # use this many training images (a fixed random subset)
+    val_size: int = 0  # carve this many images from the training set for validation
+    test_subset: int | None = None  # evaluate on this many test images (None: all)
+    augment: bool = True
+    synthetic_size: tuple[int, int] = (512, 256)  # train/test images of the synthetic set
+
+    def check(self) -> None:
+        dataset_info(self.dataset)
+        for key in ("train_subset", "test_subset"):
+            v = getattr(self, key)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise PrunelabError(f"{key} must be a positive integer, got {v!r}")
+        if not isinstance(self.val_size, int) or self.val_size < 0:
+            raise PrunelabError(f"val_size must be a non-negative integer, got {self.val_size!r}")
+
+
+class TensorData:
+    """Small-image data held as uint8 tensors, augmented a batch at a time."""
+
+    def __init__(self, name: str, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], augment: bool):
+        mean, std, self.pad, self.flip = STATS[name]
+        self.name, self.splits, self.augment = name, splits, augment
+        c = len(mean)
+        self.mean = torch.tensor(mean).view(1, c, 1, 1)
+        self.std = torch.tensor(std).view(1, c, 1, 1)
+        self._device = torch.device("cpu")
+
+    def to(self, device: torch.device) -> "TensorData":
+        """Keep the uint8 images on ``device`` (augmentation then runs there too)."""
+        device = torch.device(device)
+        if device != self._device:
+            self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
+            self.mean, self.std = self.mean.to(device), self.std.to(device)
+            self._device = device
+        return self
+
+    def size(self, split: str) -> int:
+        return len(self.splits[split][1]) if split in self.splits else 0
+
+    def num_batches(self, split: str, batch_size: int, train: bool) -> int:
+        n = self.size(split)
+        full, rest = divmod(n, batch_size)
+        return full + (1 if rest >= (2 if train else 1) else 0)
+
+    def batches(self, split: str, batch_size: int, train: bool = False, gen: torch.Generator | None = None,
+                dtype=torch.float32, channels_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x_all, y_all = self.splits[split]
+        n = len(y_all)
+        order = torch.randperm(n, generator=gen).to(self._device) if train else None
+        for i in range(self.num_batches(split, batch_size, train)):
+            sl = slice(i * batch_size, min(n, (i + 1) * batch_size))
+            idx = order[sl] if order is not None else None
+            x = x_all[idx] if idx is not None else x_all[sl]
+            y = y_all[idx] if idx is not None else y_all[sl]
+            if train and self.augment:
+                x = random_crop_flip(x, self.pad, self.flip, gen)
+            x = normalize(x, self.mean, self.std, dtype)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y
+
+
+class FolderData:
+    """ImageNet-style train/val class folders, decoded and augmented by torchvision workers."""
+
+    def __init__(self, data, workers: int = 4):
+        import torchvision.datasets as tvd
+        import torchvision.transforms as T
+
+        train_dir, val_dir = sources.imagenet_dirs(data)
+        mean, std, _, _ = STATS["imagenet"]
+        norm = T.Normalize(mean, std)
+        self.splits = {
+            "train": tvd.ImageFolder(str(train_dir), T.Compose([
+                T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(), norm])),
+            "test": tvd.ImageFolder(str(val_dir), T.Compose([
+                T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm])),
+        }
+        self.workers = workers
+        self._device = torch.device("cpu")
+
+    def to(self, device):
+        self._device = torch.device(device)
+        return self
+
+    def size(self, split: str) -> int:
+        return len(self.splits[split]) if split in self.splits else 0
+
+    def num_batches(self, split: str, batch_size: int, train: bool) -> int:
+        return math.ceil(self.size(split) / batch_size)
+
+    def batches(self, split, batch_size, train=False, gen=None, dtype=torch.float32, channels_last=False):
+        from torch.utils.data import DataLoader, RandomSampler
+
+        ds = self.splits[split]
+        sampler = RandomSampler(ds, generator=gen) if train else None
+        loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=self.workers,
+                            pin_memory=self._device.type == "cuda", persistent_workers=False)
+        for x, y in loader:
+            x = x.to(self._device, dtype, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self._device, non_blocking=True)
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor):
+    return x[idx], y[idx]
+
+
+def load(settings: DataSettings, data=None):
+    """Load a dataset with its subset / validation options applied."""
+    settings.check()
+    name = settings.dataset
+    if name == "imagenet":
+        if settings.train_subset or settings.val_size or settings.test_subset:
+            raise PrunelabError("imagenet: train_subset, val_size and test_subset are not supported for folder data")
+        return FolderData(data)
+    if name == "fashion-mnist":
+        splits = sources.load_fashion(data)
+    elif name == "synthetic":
+        info = dataset_info(name)
+        splits = sources.synthetic(*settings.synthetic_size, info.channels, info.size, info.classes)
+    else:
+        splits = sources.load_cifar(name, data)
+    x, y = splits["train"]
+    n = len(y)
+    need = settings.val_size + (settings.train_subset or 0)
+    if settings.val_size >= n or need > n:
+        raise PrunelabError(f"{name}: asked for {need} training+validation images but the set has {n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    val_idx, train_idx = perm[: settings.val_size], perm[settings.val_size:]
+    if settings.train_subset:
+        train_idx = train_idx[: settings.train_subset]
+    out = {"train": _subset(x, y, train_idx.sort().values)}
+    if settings.val_size:
+        out["val"] = _subset(x, y, val_idx.sort().values)
+    tx, ty = splits["test"]
+    if settings.test_subset:
+        if settings.test_subset > len(ty):
+            raise PrunelabError(f"{name}: test_subset {settings.test_subset} exceeds the {len(ty)} test images")
+        tx, ty = tx[: settings.test_subset], ty[: settings.test_subset]
+    out["test"] = (tx, ty)
+    return TensorData(name, out, settings.augment)

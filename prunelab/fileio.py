@@ -1,0 +1,74 @@
+"""Atomic file writes and safe checkpoint loading: a kill never leaves a half-written file."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .errors import PrunelabError
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            delay = float(os.environ.get("PRUNELAB_TEST_WRITE_DELAY", "0") or 0)
+            if delay:  # tests use this to kill a process in the middle of a write
+                f.write(data[: len(data) // 2])
+                f.flush()
+                time.sleep(delay)
+                f.write(data[len(data) // 2:])
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_torch_save(path, obj) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> dict:
+    """Load a checkpoint with ``weights_only=True`` (no code runs), or fail with one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrunelabError(f"{what} not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling errors come in many types
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PrunelabError(f"cannot load {what} {path}: {first[:200]}")
+    if not isinstance(obj, dict):
+        raise PrunelabError(f"{what} {path} is not a prunelab checkpoint")
+    return obj
+
+
+def read_json(path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise PrunelabError(f"cannot read {path}: {e}")

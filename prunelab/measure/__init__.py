@@ -1,0 +1,4 @@
+"""Counting (params, MACs; dense and nonzero) and, later, latency."""
+from .counting import Count, LayerCount, count
+
+__all__ = ["Count", "LayerCount", "count"]

@@ -1,0 +1,84 @@
+"""Params and MACs, per layer and in total.
+
+MACs are the multiply-accumulates of conv and linear layers (the convention of the paper's
+tables), measured with PyTorch's own ``torch.utils.flop_counter`` (MACs = FLOPs / 2). For masked
+(unstructured) weights, ``params_nonzero`` counts nonzero weights and ``macs_nonzero`` scales each
+layer's MACs by its weight density.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+@dataclass
+class LayerCount:
+    name: str
+    kind: str
+    shape: list[int]
+    params: int
+    params_nonzero: int
+    macs: int
+    macs_nonzero: float
+
+
+@dataclass
+class Count:
+    params: int
+    params_nonzero: int
+    macs: int
+    macs_nonzero: float
+    layers: list[LayerCount]
+
+    def to_dict(self, layers: bool = True) -> dict:
+        d = asdict(self)
+        if not layers:
+            d.pop("layers")
+        return d
+
+
+def _nonzero(t: torch.Tensor) -> int:
+    return int(torch.count_nonzero(t).item())
+
+
+@torch.no_grad()
+def count(model: nn.Module, input_size: int | None = None, in_channels: int | None = None) -> Count:
+    """Count a model on one image of its spec's input size (or the given one)."""
+    spec = getattr(model, "arch_spec", None)
+    size = input_size or spec.input_size
+    channels = in_channels or spec.in_channels
+    param = next(model.parameters())
+    x = torch.zeros(1, channels, size, size, dtype=param.dtype, device=param.device)
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    try:
+        with counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    flops = counter.get_flop_counts()
+    layers = []
+    for name, m in model.named_modules():
+        if not isinstance(m, (nn.Conv2d, nn.Linear)):
+            continue
+        # flop_counter keys modules by their qualified name under the root class name
+        key = f"{type(model).__name__}.{name}"
+        macs = sum(flops.get(key, {}).values()) // 2
+        n = sum(p.numel() for p in m.parameters(recurse=False))
+        nz = sum(_nonzero(p) for p in m.parameters(recurse=False))
+        density = _nonzero(m.weight) / m.weight.numel()
+        layers.append(LayerCount(name, type(m).__name__, list(m.weight.shape), n, nz, macs, macs * density))
+    params = sum(p.numel() for p in model.parameters())
+    params_nonzero = sum(_nonzero(p) for p in model.parameters())
+    total = sum(flops.get("Global", {}).values()) // 2
+    return Count(
+        params=params,
+        params_nonzero=params_nonzero,
+        macs=total,
+        macs_nonzero=total - sum(lc.macs - lc.macs_nonzero for lc in layers),
+        layers=layers,
+    )

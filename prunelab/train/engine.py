@@ -1,0 +1,248 @@
+"""The one training loop, for every regime and every method.
+
+Methods plug in through ``Hooks`` (a gradient hook for sparsity regularisers, a post-step hook
+for masks, a per-epoch hook); regimes differ only in the model they pass in and the recipe.
+Per-epoch checkpoints are atomic; a resumed run is bit-identical to an uninterrupted one on CPU
+because each epoch's randomness is seeded from (seed, epoch).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import PrunelabError, TrainingDiverged
+from ..fileio import atomic_torch_save, atomic_write_text, torch_load
+from .recipe import Recipe
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+
+
+class Hooks:
+    """Where pruning methods plug into training. Override what you need."""
+
+    def after_backward(self, model: nn.Module) -> None:
+        """Gradients are ready (e.g. add a sparsity subgradient)."""
+
+    def after_step(self, model: nn.Module) -> None:
+        """The optimiser stepped (e.g. re-apply masks)."""
+
+    def after_epoch(self, model: nn.Module, epoch: int) -> None:
+        """An epoch ended (e.g. soft filter pruning's zeroing)."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise PrunelabError(f"unknown device '{device}' (use auto, cpu or cuda)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise PrunelabError("--device cuda asked for, but no CUDA device is available")
+    return torch.device(device)
+
+
+def native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+        return torch.bfloat16
+    return None
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_top1: float
+    images: int
+    seconds: float
+    val_top1: float | None = None
+    val_top5: float | None = None
+    test_top1: float | None = None
+    test_top5: float | None = None
+
+
+@dataclass
+class TrainResult:
+    final_top1: float
+    final_top5: float
+    best_val_top1: float | None
+    best_val_epoch: int | None
+    epochs: int
+    images_seen: int
+    wall_s: float
+    history: list[dict] = field(default_factory=list)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, split: str, batch_size: int = 256, amp: torch.dtype | None = None,
+             channels_last: bool = False) -> tuple[float, float, float]:
+    """(top-1, top-5, mean loss) of ``model`` on a split, as fractions."""
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct1 = torch.zeros((), device=device)
+    correct5 = torch.zeros((), device=device)
+    loss = torch.zeros((), device=device)
+    n = 0
+    ctx = torch.autocast(device.type, dtype=amp) if amp else nullcontext()
+    for x, y in data.batches(split, batch_size, train=False, channels_last=channels_last):
+        with ctx:
+            out = model(x)
+        out = out.float()
+        loss += F.cross_entropy(out, y, reduction="sum")
+        k = min(5, out.shape[1])
+        top = out.topk(k, 1).indices
+        hit = top == y[:, None]
+        correct1 += hit[:, 0].sum()
+        correct5 += hit.any(1).sum()
+        n += len(y)
+    model.train(was)
+    if n == 0:
+        raise PrunelabError(f"the {split} split is empty")
+    return (correct1 / n).item(), (correct5 / n).item(), (loss / n).item()
+
+
+def _seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**63)
+
+
+def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str | Path | None = None,
+          hooks: Hooks | None = None, progress: Any = None, desc: str = "train") -> TrainResult:
+    """Train ``model`` (already on its device) on ``data`` by ``recipe``; resume from ``run_dir``.
+
+    ``progress``: None for no bar, True for a bar of this run, or a callable ``(images) -> None``
+    that an outer bar provides.
+    """
+    recipe.check()
+    hooks = hooks or Hooks()
+    device = next(model.parameters()).device
+    data.to(device)
+    amp = autocast_dtype(recipe.precision, device)
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params_decay = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params_decay, lr=recipe.lr_at(0), momentum=recipe.momentum,
+                          weight_decay=recipe.weight_decay, nesterov=recipe.nesterov and recipe.momentum > 0)
+    run_dir = Path(run_dir) if run_dir else None
+    start, history, images_seen, wall = 0, [], 0, 0.0
+    if run_dir and (run_dir / CHECKPOINT).exists():
+        ck = torch_load(run_dir / CHECKPOINT)
+        try:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise PrunelabError(f"checkpoint {run_dir / CHECKPOINT} does not fit this model: {str(e).splitlines()[0]}")
+        hooks.load_state_dict(ck.get("hooks", {}))
+        start, history = ck["epoch"], ck["history"]
+        images_seen, wall = ck["images_seen"], ck["wall_s"]
+    steps_per_epoch = data.num_batches("train", recipe.batch_size, train=True)
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=recipe.epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
+                   unit="step", dynamic_ncols=True, leave=False)
+    for epoch in range(start, recipe.epochs):
+        t0 = time.perf_counter()
+        lr = recipe.lr_at(epoch)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        gen = torch.Generator().manual_seed(_seed(seed, epoch))
+        torch.manual_seed(_seed(seed, epoch) + 1)  # dropout and other global-RNG users
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        n = 0
+        ctx = torch.autocast(device.type, dtype=amp) if amp else nullcontext()
+        for step, (x, y) in enumerate(data.batches("train", recipe.batch_size, train=True, gen=gen,
+                                                   channels_last=recipe.channels_last)):
+            with ctx:
+                out = model(x)
+                loss = F.cross_entropy(out.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            hooks.after_backward(model)
+            opt.step()
+            hooks.after_step(model)
+            loss_sum += loss.detach() * len(y)
+            correct += (out.detach().argmax(1) == y).sum()
+            n += len(y)
+            if step % 50 == 49 and not torch.isfinite(loss_sum):
+                break
+            if bar is not None:
+                bar.update(1)
+            elif callable(progress):
+                progress(len(y))
+        train_loss = (loss_sum / max(n, 1)).item()
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(
+                f"training diverged: loss is {train_loss} in epoch {epoch + 1} (lr {lr:g}); lower the lr"
+            )
+        hooks.after_epoch(model, epoch)
+        images_seen += n
+        log = EpochLog(epoch + 1, lr, train_loss, (correct / max(n, 1)).item(), n, 0.0)
+        if data.size("val"):
+            log.val_top1, log.val_top5, _ = evaluate(model, data, "val", amp=amp)
+        last = epoch + 1 == recipe.epochs
+        if last or (recipe.eval_every and (epoch + 1) % recipe.eval_every == 0):
+            log.test_top1, log.test_top5, _ = evaluate(model, data, "test", amp=amp)
+        log.seconds = time.perf_counter() - t0
+        wall += log.seconds
+        history.append(log.__dict__)
+        if bar is not None:
+            bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{log.train_top1:.3f}")
+        if run_dir:
+            _checkpoint(run_dir, model, opt, hooks, epoch + 1, history, images_seen, wall)
+    if bar is not None:
+        bar.close()
+    final = history[-1]
+    vals = [(h["val_top1"], h["epoch"]) for h in history if h.get("val_top1") is not None]
+    best = max(vals, key=lambda v: (v[0], -v[1])) if vals else (None, None)
+    return TrainResult(final["test_top1"], final["test_top5"], best[0], best[1], recipe.epochs,
+                       images_seen, wall, history)
+
+
+def _checkpoint(run_dir: Path, model, opt, hooks, epoch, history, images_seen, wall) -> None:
+    state = {
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "hooks": hooks.state_dict(),
+        "epoch": epoch, "history": history, "images_seen": images_seen, "wall_s": wall,
+    }
+    atomic_torch_save(run_dir / CHECKPOINT, state)
+    atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in history))
+    _tensorboard(run_dir, history[-1])
+
+
+def _tensorboard(run_dir: Path, log: dict) -> None:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed: JSONL only
+        return
+    with SummaryWriter(str(run_dir / "tb")) as w:
+        for k, v in log.items():
+            if k != "epoch" and isinstance(v, (int, float)):
+                w.add_scalar(k, v, log["epoch"])

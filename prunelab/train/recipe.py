@@ -1,0 +1,81 @@
+"""Training recipes: optimiser, schedule, precision. Frozen, hashable, validated."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import PrunelabError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    nesterov: bool = False
+    schedule: str = "step"  # step | cosine | constant
+    milestones: tuple = (0.5, 0.75)  # step schedule: fractions of the run (< 1) or epoch numbers
+    gamma: float = 0.1
+    warmup_epochs: int = 0  # epochs at warmup_lr before the schedule starts
+    warmup_lr: float = 0.0
+    precision: str = "fp32"  # fp32 | bf16 | auto (bf16 where the hardware supports it natively)
+    channels_last: bool = False
+    eval_every: int = 0  # evaluate on the test set every N epochs (0: only at the end)
+
+    def check(self) -> None:
+        def positive(name, integer=False, zero_ok=False):
+            v = getattr(self, name)
+            ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+            if isinstance(v, bool) or not ok or not math.isfinite(v) or v < 0 or (v == 0 and not zero_ok):
+                raise PrunelabError(f"recipe: '{name}' must be a {'whole' if integer else ''} number "
+                                    f"{'>= 0' if zero_ok else '> 0'}, got {v!r}".replace("  ", " "))
+
+        positive("epochs", integer=True)
+        positive("batch_size", integer=True)
+        positive("lr")
+        positive("momentum", zero_ok=True)
+        positive("weight_decay", zero_ok=True)
+        positive("gamma")
+        positive("warmup_epochs", integer=True, zero_ok=True)
+        positive("warmup_lr", zero_ok=True)
+        positive("eval_every", integer=True, zero_ok=True)
+        if self.momentum >= 1:
+            raise PrunelabError(f"recipe: 'momentum' must be below 1, got {self.momentum}")
+        if self.schedule not in ("step", "cosine", "constant"):
+            raise PrunelabError(f"recipe: 'schedule' must be step, cosine or constant, got {self.schedule!r}")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise PrunelabError(f"recipe: 'precision' must be fp32, bf16 or auto, got {self.precision!r}")
+        for m in self.milestones:
+            if isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0:
+                raise PrunelabError(f"recipe: milestone {m!r} must be a positive fraction or epoch")
+
+    def milestone_epochs(self) -> list[int]:
+        """Epochs at which the step schedule multiplies the lr by gamma."""
+        out = []
+        for m in self.milestones:
+            out.append(int(round(m * self.epochs)) if m < 1 else int(m))
+        return sorted(out)
+
+    def lr_at(self, epoch: int) -> float:
+        if epoch < self.warmup_epochs:
+            return self.warmup_lr
+        if self.schedule == "constant":
+            return self.lr
+        if self.schedule == "cosine":
+            span = max(1, self.epochs - self.warmup_epochs)
+            t = (epoch - self.warmup_epochs) / span
+            return 0.5 * self.lr * (1 + math.cos(math.pi * t))
+        return self.lr * self.gamma ** sum(epoch >= m for m in self.milestone_epochs())
+
+    def scaled(self, epochs: int) -> "Recipe":
+        """The same recipe over another number of epochs; epoch milestones scale with it."""
+        ms = tuple(m if m < 1 else int(m * epochs / self.epochs) for m in self.milestones)
+        return _replace(self, epochs=epochs, milestones=ms)
+
+
+def _replace(r: Recipe, **kw) -> Recipe:
+    from dataclasses import replace
+
+    return replace(r, **kw)
