@@ -72,3 +72,16 @@ def read_json(path) -> dict:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise PrunelabError(f"cannot read {path}: {e}")
+
+
+def file_sha256(path) -> str:
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise PrunelabError(f"file not found: {path}")
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -69,11 +69,11 @@ def count(model: nn.Module, input_size: int | None = None, in_channels: int | No
         key = f"{type(model).__name__}.{name}"
         macs = sum(flops.get(key, {}).values()) // 2
         n = sum(p.numel() for p in m.parameters(recurse=False))
-        nz = sum(_nonzero(p) for p in m.parameters(recurse=False))
+        nz = n - m.weight.numel() + _nonzero(m.weight)
         density = _nonzero(m.weight) / m.weight.numel()
         layers.append(LayerCount(name, type(m).__name__, list(m.weight.shape), n, nz, macs, macs * density))
     params = sum(p.numel() for p in model.parameters())
-    params_nonzero = sum(_nonzero(p) for p in model.parameters())
+    params_nonzero = params - sum(lc.params - lc.params_nonzero for lc in layers)
     total = sum(flops.get("Global", {}).values()) // 2
     return Count(
         params=params,

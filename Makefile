@@ -1,0 +1,33 @@
+# prunelab: `make demo` runs the main job, `make test` the tests. Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.prunelab-installed
+DEMO_OUT ?= demo-out
+
+.PHONY: setup data demo test e2e clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch and torchvision first, pinned (pip takes them from the local cache where there is one)
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+data:
+	@bash scripts/ensure-fashion-mnist.sh
+
+demo: $(STAMP) data
+	$(VENV)/bin/prunelab demo --out $(DEMO_OUT)
+
+test: $(STAMP) data
+	$(PY) -m pytest -q --durations=15
+
+e2e: $(STAMP) data
+	$(PY) benchmarks/e2e.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) runs .pytest_cache

@@ -1,0 +1,268 @@
+"""The prunelab command line. Parsing and printing only; the work happens in the packages."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import PrunelabError
+
+EPILOG = "Bad input ends with one line on stderr and exit code 2. Docs: README.md."
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="data folder (default: $PRUNELAB_DATA; Fashion-MNIST: Debian's package)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    p.add_argument("--store", help="run store folder (default: $PRUNELAB_STORE or ./runs)")
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {s}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="prunelab",
+        description="prunelab: train, prune and fairly compare pruned networks "
+                    "(Fine-tuned vs Scratch-E vs Scratch-B), after 'Rethinking the Value of Network Pruning'.",
+        epilog=EPILOG,
+    )
+    ap.add_argument("--version", action="version", version=f"prunelab {__version__}")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    p = sub.add_parser("arch", help="show an architecture: spec, per-layer widths, params, MACs",
+                       description="Print an architecture's spec, its per-layer widths, params and MACs "
+                                   "(multiply-accumulates of conv and linear layers, for one image).",
+                       epilog="Example: prunelab arch resnet56-B --dataset cifar10")
+    p.add_argument("name", nargs="?", help="architecture or preset name (e.g. vgg16, resnet56-B), or a spec .json file")
+    p.add_argument("--dataset", default="cifar10", help="dataset whose model definitions to use (default: cifar10)")
+    p.add_argument("--head", help="CIFAR VGG head: mlp or linear")
+    p.add_argument("--width", type=_positive_float, default=1.0, help="width multiplier (CIFAR-style models)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (params, macs, spec, layers)")
+    p.add_argument("--list", action="store_true", help="list every known name for the dataset")
+
+    p = sub.add_parser("train", help="train one model (resumable; results go to the run store)",
+                       description="Train one architecture from random init (or from --init weights) and "
+                                   "write result.json into the run store. An identical command reuses the "
+                                   "finished run or resumes an interrupted one.",
+                       epilog="Example: prunelab train --arch vgg11 --width 0.25 --dataset fashion-mnist --epochs 2")
+    p.add_argument("--config", help="YAML file with any of the options below (command-line flags win)")
+    p.add_argument("--arch", help="architecture or preset name, or a spec .json file")
+    p.add_argument("--dataset", help="cifar10 | cifar100 | fashion-mnist | imagenet | synthetic")
+    p.add_argument("--head", help="CIFAR VGG head: mlp or linear")
+    p.add_argument("--width", type=float, help="width multiplier (CIFAR-style models)")
+    p.add_argument("--init", help="start from the weights of this model file or run folder")
+    for name, typ, hlp in (
+        ("--epochs", int, "epochs"), ("--batch-size", int, "batch size (default 64)"),
+        ("--lr", float, "initial learning rate (default 0.1)"), ("--momentum", float, "SGD momentum (0.9)"),
+        ("--weight-decay", float, "weight decay (1e-4)"), ("--gamma", float, "step schedule factor (0.1)"),
+        ("--seed", int, "seed (0)"), ("--train-subset", int, "use N training images"),
+        ("--val-size", int, "carve N validation images from the training set"),
+        ("--test-subset", int, "evaluate on N test images"),
+        ("--eval-every", int, "evaluate on the test set every N epochs (default: at the end)"),
+    ):
+        p.add_argument(name, type=typ, help=hlp)
+    p.add_argument("--schedule", choices=["step", "cosine", "constant"], help="lr schedule (step)")
+    p.add_argument("--milestones", help="comma-separated step milestones: fractions (<1) or epochs (0.5,0.75)")
+    p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="fp32 | bf16 autocast | auto")
+    p.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
+    p.add_argument("--no-augment", action="store_true", default=None, help="no data augmentation")
+    p.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_args(p)
+
+    p = sub.add_parser("runs", help="list the runs of a store and their state",
+                       description="List runs (finished / partial / new) with their accuracy.")
+    p.add_argument("dir", nargs="?", help="run store folder (default: $PRUNELAB_STORE or ./runs)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+    from . import cli_protocol
+
+    cli_protocol.add_parsers(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not args.cmd:
+        ap.print_help()
+        return 0
+    try:
+        return COMMANDS[args.cmd](args) or 0
+    except PrunelabError as e:
+        print(f"prunelab {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("prunelab: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+# --- arch -------------------------------------------------------------------------------------
+
+def _spec_from(name: str, dataset: str, head=None, width=1.0):
+    from .arch import ArchSpec, resolve
+
+    if name.endswith(".json"):
+        path = Path(name)
+        if not path.is_file():
+            raise PrunelabError(f"spec file not found: {path}")
+        return ArchSpec.from_json(path.read_text())
+    return resolve(name, dataset, head=head, width=width)
+
+
+def cmd_arch(args) -> int:
+    from .arch import build, known_names, prunable_widths
+    from .measure import count
+
+    if args.list or not args.name:
+        for n in known_names(args.dataset):
+            print(n)
+        return 0
+    spec = _spec_from(args.name, args.dataset, args.head, args.width)
+    model = build(spec)
+    c = count(model)
+    if args.json:
+        print(json.dumps({"name": spec.name, "dataset": args.dataset, "params": c.params, "macs": c.macs,
+                          "widths": prunable_widths(spec), "spec": spec.to_dict(),
+                          "layers": c.to_dict()["layers"]}))
+        return 0
+    print(f"{spec.name}  ({spec.family}, {args.dataset}: {spec.in_channels}x{spec.input_size}x{spec.input_size}, "
+          f"{spec.num_classes} classes)")
+    print(f"params {c.params:,} ({c.params / 1e6:.2f}M)   MACs {c.macs:,} ({c.macs / 1e6:.2f}M)")
+    print(f"{'layer':32} {'shape':>22} {'params':>12} {'MACs':>14}")
+    for lc in c.layers:
+        print(f"{lc.name:32} {'x'.join(map(str, lc.shape)):>22} {lc.params:>12,} {lc.macs:>14,}")
+    print("spec: " + spec.to_json())
+    return 0
+
+
+# --- train ------------------------------------------------------------------------------------
+
+TRAIN_KEYS = {"arch", "dataset", "head", "width", "init", "seed", "data", "device", "store", "train_subset",
+              "val_size", "test_subset", "augment", "recipe"}
+
+
+def train_settings(args):
+    """RunSettings (and the init path) from a config file plus command-line overrides."""
+    from .data import DataSettings
+    from .runs import RunSettings
+    from .runs.config import from_mapping, read_yaml
+    from .train import Recipe
+
+    cfg = read_yaml(args.config) if args.config else {}
+    for key in cfg:
+        if key not in TRAIN_KEYS:
+            raise PrunelabError(f"{args.config}: unknown key '{key}' (known: {', '.join(sorted(TRAIN_KEYS))})")
+    recipe = dict(cfg.get("recipe") or {})
+    for key in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "gamma", "schedule", "nesterov",
+                "precision", "channels_last", "eval_every"):
+        v = getattr(args, key)
+        if v is not None:
+            recipe[key] = v
+    if args.milestones:
+        try:
+            recipe["milestones"] = [float(m) if "." in m else int(m) for m in args.milestones.split(",")]
+        except ValueError:
+            raise PrunelabError(f"--milestones must be comma-separated numbers, got {args.milestones!r}")
+    if "epochs" not in recipe:
+        raise PrunelabError("the number of epochs is required (--epochs N or recipe: {epochs: N})")
+    rec = from_mapping(Recipe, recipe, "recipe")
+    rec.check()
+    pick = lambda key: getattr(args, key) if getattr(args, key, None) is not None else cfg.get(key)  # noqa: E731
+    dataset = pick("dataset")
+    if not dataset:
+        raise PrunelabError("a dataset is required (--dataset NAME)")
+    data = {"dataset": dataset}
+    for key in ("train_subset", "val_size", "test_subset"):
+        if pick(key) is not None:
+            data[key] = pick(key)
+    if args.no_augment or cfg.get("augment") is False:
+        data["augment"] = False
+    ds = from_mapping(DataSettings, data, "data")
+    ds.check()
+    arch = pick("arch")
+    if not arch:
+        raise PrunelabError("an architecture is required (--arch NAME)")
+    spec = _spec_from(arch, dataset, pick("head"), pick("width") or 1.0)
+    seed = pick("seed") or 0
+    init = {"kind": "random"}
+    init_path = pick("init")
+    if init_path:
+        from .fileio import file_sha256
+
+        p = Path(init_path) / "model.pt" if Path(init_path).is_dir() else Path(init_path)
+        init = {"kind": "inherit", "path": str(p.resolve()), "sha256": file_sha256(p)}
+    return RunSettings(arch=spec.to_dict(), data=ds, recipe=rec, seed=seed, init=init), cfg
+
+
+def cmd_train(args) -> int:
+    from .runs import RunStore, execute
+
+    from .data import load as load_data
+    from .train import resolve_device
+
+    settings, cfg = train_settings(args)
+    device = args.device if args.device != "auto" else cfg.get("device", "auto")
+    resolve_device(device)
+    data = load_data(settings.data, args.data or cfg.get("data"))
+    store = RunStore(args.store or cfg.get("store"))
+    state = store.status(settings)
+    if args.force:
+        state = "new"
+    path = store.path(settings)
+    print({"finished": "reusing finished run", "partial": "resuming run", "new": "starting run"}[state] + f" {path}",
+          file=sys.stderr)
+    r = execute(settings, store, data=data, device=device, force=args.force, progress=not args.quiet)
+    print(f"{r['run_id']}: top-1 {r['final_top1']:.4f}  top-5 {r['final_top5']:.4f}  params {r['params']:,}  "
+          f"MACs {r['macs']:,}  epochs {r['epochs']}  wall {r['wall_s']:.1f}s")
+    print(f"result: {path / 'result.json'}")
+    return 0
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+def cmd_runs(args) -> int:
+    from .fileio import read_json
+    from .runs import RunStore
+
+    store = RunStore(args.dir)
+    if not store.root.is_dir():
+        raise PrunelabError(f"no run store at {store.root}")
+    rows = []
+    for d, state, s in store.runs():
+        r = read_json(d / "result.json") if state == "finished" else {}
+        rows.append({"run_id": d.name, "state": state, "arch": s.get("arch", {}).get("name"),
+                     "regime": s.get("labels", {}).get("regime", "train"), "seed": s.get("seed"),
+                     "epochs": s.get("recipe", {}).get("epochs"), "final_top1": r.get("final_top1")})
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print(f"no runs in {store.root}")
+        return 0
+    print(f"{'state':9} {'top-1':>7}  {'epochs':>6}  run")
+    for r in rows:
+        acc = f"{r['final_top1']:.4f}" if r["final_top1"] is not None else "-"
+        print(f"{r['state']:9} {acc:>7}  {r['epochs']!s:>6}  {r['run_id']}")
+    return 0
+
+
+COMMANDS = {"arch": cmd_arch, "train": cmd_train, "runs": cmd_runs}
+
+
+def register(name: str, fn) -> None:
+    COMMANDS[name] = fn
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Model files: an architecture spec plus weights (and optionally masks), loaded weights-only."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .arch import ArchSpec, build
+from .errors import PrunelabError
+from .fileio import atomic_torch_save, torch_load
+
+FORMAT = "prunelab-model/1"
+
+
+def save(model: nn.Module, path: str | Path, extra: dict | None = None) -> None:
+    spec = getattr(model, "arch_spec", None)
+    if spec is None:
+        raise PrunelabError("model has no architecture spec (build it with prunelab.build)")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save(path, {"format": FORMAT, "spec": spec.to_dict(), "state_dict": state, **(extra or {})})
+
+
+def load(path: str | Path, expect: ArchSpec | None = None, device: str | torch.device = "cpu") -> nn.Module:
+    """Build the saved spec and load its weights. ``path`` may be a model file or a run folder.
+
+    With ``expect``, a file of another architecture is an error.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    obj = torch_load(path, "model file")
+    if obj.get("format") != FORMAT:
+        raise PrunelabError(f"{path} is not a prunelab model file")
+    spec = ArchSpec.from_dict(obj["spec"])
+    if expect is not None and spec.to_dict()["layout"] != expect.to_dict()["layout"]:
+        raise PrunelabError(f"{path} holds architecture '{spec.name}', not '{expect.name}'")
+    model = build(spec)
+    try:
+        model.load_state_dict(obj["state_dict"])
+    except RuntimeError as e:
+        raise PrunelabError(f"{path}: weights do not fit architecture '{spec.name}': {str(e).splitlines()[0]}")
+    return model.to(device)
