@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -166,7 +167,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
         from tqdm.auto import tqdm
 
         bar = tqdm(total=recipe.epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
-                   unit="step", dynamic_ncols=True, leave=False)
+                   unit="step", dynamic_ncols=True, leave=False,
+                   mininterval=0.5 if sys.stderr.isatty() else 20.0)
     for epoch in range(start, recipe.epochs):
         t0 = time.perf_counter()
         lr = recipe.lr_at(epoch)

@@ -1,0 +1,105 @@
+"""Predefined-target filter pruning (Li et al.'s L1-norm and its controls).
+
+A *target* is either a preset name (its per-layer widths, e.g. ``resnet56-B``), a uniform ratio
+(prune that fraction of every prunable layer: kept = int(C * (1 - ratio))), or per-stage ratios
+with an optional skip list. The criterion scores filters; the selection keeps the best ``k``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..arch import ArchSpec, prunable_widths, resolve, with_widths
+from ..errors import PrunelabError
+from .criteria import criterion
+from .selection import select
+from .surgery import prune_channels
+
+
+@dataclass(frozen=True)
+class Target:
+    preset: str | None = None
+    ratio: float | None = None
+    stage_ratios: tuple | None = None
+    skip: tuple = field(default_factory=tuple)
+
+    def label(self, base: ArchSpec) -> str:
+        if self.preset:
+            return self.preset
+        if self.ratio is not None:
+            return f"{base.name}-p{self.ratio:g}"
+        return f"{base.name}-p" + "-".join(f"{r:g}" for r in self.stage_ratios)
+
+
+def parse_target(t) -> Target:
+    """YAML/CLI form: a preset name, a ratio, or {stages: [...], skip: [...]}."""
+    if isinstance(t, str):
+        return Target(preset=t)
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        return Target(ratio=float(t))
+    if isinstance(t, dict) and set(t) <= {"stages", "skip"} and "stages" in t:
+        return Target(stage_ratios=tuple(t["stages"]), skip=tuple(t.get("skip", ())))
+    raise PrunelabError(f"prune target {t!r} must be a preset name, a ratio, or {{stages: [...], skip: [...]}}")
+
+
+def _check_ratio(r, what: str) -> None:
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
+        raise PrunelabError(f"{what} {r!r} must be in [0, 1)")
+
+
+def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int]:
+    """Kept channels per prunable layer for ``target`` applied to ``base``."""
+    widths = prunable_widths(base)
+    if target.preset:
+        preset = resolve(target.preset, dataset)
+        want = prunable_widths(preset)
+        if set(want) != set(widths) or with_widths(base, want).layout != preset.layout:
+            raise PrunelabError(f"preset '{target.preset}' is not a pruned '{base.name}'")
+        return {k: v for k, v in want.items() if v != widths[k]}
+    out = {}
+    for layer, c in widths.items():
+        if layer in target.skip:
+            continue
+        if target.ratio is not None:
+            _check_ratio(target.ratio, "prune ratio")
+            r = target.ratio
+        else:
+            m = re.match(r"(layer|dense)(\d+)\.", layer)
+            if m is None:
+                raise PrunelabError(f"{base.name}: per-stage ratios apply to ResNet/DenseNet models; use one ratio")
+            stage = int(m.group(2)) - 1
+            if stage >= len(target.stage_ratios):
+                raise PrunelabError(f"{base.name}: no stage ratio for layer '{layer}'")
+            r = target.stage_ratios[stage]
+            _check_ratio(r, "stage ratio")
+        keep = int(c * (1 - r))
+        if keep < 1:
+            raise PrunelabError(f"prune ratio {r:g} would empty layer '{layer}' ({c} channels)")
+        if keep != c:
+            out[layer] = keep
+    return out
+
+
+def target_spec(base: ArchSpec, target: Target, dataset: str) -> ArchSpec:
+    if target.preset:
+        return resolve(target.preset, dataset)
+    return with_widths(base, target_widths(base, target, dataset), name=target.label(base))
+
+
+def prune(model: nn.Module, target: Target, dataset: str, criterion_name: str = "l1-norm",
+          rule: str = "largest", seed: int = 0) -> tuple[nn.Module, dict[str, list[int]]]:
+    """Prune ``model`` to ``target``; returns the smaller model and the kept indices per layer."""
+    base: ArchSpec = model.arch_spec
+    score = criterion(criterion_name)
+    gen = torch.Generator().manual_seed(seed)
+    kept = {}
+    for layer, k in target_widths(base, target, dataset).items():
+        kept[layer] = select(score(model.get_submodule(layer)), k, rule, gen)
+    spec = target_spec(base, target, dataset)
+    pruned = prune_channels(model, kept, name=spec.name)
+    if pruned.arch_spec != spec:
+        raise PrunelabError(f"pruned spec differs from the target '{spec.name}'")
+    return pruned, kept
