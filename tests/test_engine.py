@@ -159,3 +159,13 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 
     with pytest.raises(PrunelabError, match="holds architecture"):
         prunelab.load(store.path(s), expect=resolve("resnet20", "synthetic"))
+
+
+@pytest.mark.skipif(not os.path.isfile("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+                    reason="Fashion-MNIST (Debian's dataset-fashion-mnist) is not installed; `make test` installs it")
+def test_learns_on_real_fashion_mnist():
+    data = load(DataSettings("fashion-mnist", train_subset=3000, test_subset=2000))
+    model = build(resolve("vgg11", "fashion-mnist", width=0.25), seed=0)
+    r = train(model, data, Recipe(epochs=2, batch_size=64, lr=0.05))
+    assert r.final_top1 > 0.6  # chance is 0.1
+    assert r.history[1]["train_loss"] < r.history[0]["train_loss"]

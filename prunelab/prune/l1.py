@@ -84,9 +84,10 @@ def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int
 
 
 def target_spec(base: ArchSpec, target: Target, dataset: str) -> ArchSpec:
+    widths = target_widths(base, target, dataset)  # validates the target against the base
     if target.preset:
         return resolve(target.preset, dataset)
-    return with_widths(base, target_widths(base, target, dataset), name=target.label(base))
+    return with_widths(base, widths, name=target.label(base))
 
 
 def prune(model: nn.Module, target: Target, dataset: str, criterion_name: str = "l1-norm",

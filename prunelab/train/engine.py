@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PrunelabError, TrainingDiverged
+from ..progress import progress_bar
 from ..fileio import atomic_torch_save, atomic_write_text, torch_load
 from .recipe import Recipe
 
@@ -164,11 +164,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     steps_per_epoch = data.num_batches("train", recipe.batch_size, train=True)
     bar = None
     if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=recipe.epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
-                   unit="step", dynamic_ncols=True, leave=False,
-                   mininterval=0.5 if sys.stderr.isatty() else 20.0)
+        bar = progress_bar(total=recipe.epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
+                           unit="step", leave=False)
     for epoch in range(start, recipe.epochs):
         t0 = time.perf_counter()
         lr = recipe.lr_at(epoch)

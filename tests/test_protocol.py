@@ -1,0 +1,156 @@
+"""Regimes, budgets, experiment grids (plan, run, resume) and reports."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prunelab.cli import main
+from prunelab.errors import PrunelabError
+from prunelab.protocol import regime_recipe, scratch_b_budget
+from prunelab.report import aggregate, markdown, stats
+from prunelab.train import Recipe
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_budget_arithmetic_and_cap():
+    b = scratch_b_budget(160, 125_485_696, 90_907_264, None)  # ResNet-56 -> ResNet-56-B
+    assert b.epochs == int(160 * 125_485_696 / 90_907_264) == 220
+    assert b.mac_ratio == pytest.approx(1.3804, abs=1e-4)
+    b = scratch_b_budget(90, 400, 100, 2.0)  # 4x fewer MACs, capped at 2x the epochs
+    assert b.epochs == 180 and "capped at 2 x E_base" in b.rule
+    assert scratch_b_budget(90, 150, 100, 2.0).epochs == 135  # under the cap
+    b33 = scratch_b_budget(10, 100, 30, None)
+    assert b33.epochs == 33  # int() truncates (33.33)
+    with pytest.raises(PrunelabError, match="cap must be"):
+        scratch_b_budget(10, 100, 30, 0.5)
+    base = Recipe(epochs=160, milestones=(0.5, 0.75))
+    rb = regime_recipe("scratch-b", base, Recipe(epochs=40, lr=0.001, schedule="constant"), b33)
+    assert rb.epochs == 33 and rb.milestone_epochs() == [16, 25]  # schedule scaled with the run
+    assert regime_recipe("scratch-e", base, base) is base
+
+
+def test_plan_json_of_the_paper_table1_files(capsys):
+    assert main(["plan", str(ROOT / "experiments/paper/table1-cifar10.yaml"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    sb = {r["arch"]: r["epochs"] for r in rows if r["regime"] == "scratch-b"}
+    # int(160 * MACs(large) / MACs(pruned)), no cap on CIFAR
+    assert sb == {"vgg16-A": 243, "resnet56-A": 178, "resnet56-B": 220, "resnet110-A": 190, "resnet110-B": 260}
+    assert {r["epochs"] for r in rows if r["regime"] in ("baseline", "scratch-e")} == {160}
+    assert {r["epochs"] for r in rows if r["regime"] == "finetune"} == {40}
+    assert sorted({r["seed"] for r in rows}) == [0, 1, 2, 3, 4]
+    assert sum(r["regime"] == "baseline" for r in rows) == 15  # 3 models x 5 seeds, shared by the arms
+    assert {r["arch"] for r in rows if r["regime"] == "baseline"} == {"vgg16", "resnet56", "resnet110"}
+    assert main(["plan", str(ROOT / "experiments/paper/table1-imagenet.yaml"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    sb = {r["arch"]: r for r in rows if r["regime"] == "scratch-b"}
+    assert sb["resnet34-A"]["epochs"] == int(90 * sb["resnet34-A"]["budget"]["mac_ratio"]) <= 180
+    assert sb["resnet34-B"]["budget"]["cap"] == 2.0
+    assert {r["epochs"] for r in rows if r["regime"] == "finetune"} == {20}
+
+
+def test_demo_config_meets_the_brief():
+    from prunelab.demo import DEMO_CONFIG
+    from prunelab.runs.grid import load_experiment, plan
+
+    exp = load_experiment(DEMO_CONFIG)
+    grid = plan(exp)
+    assert exp.dataset == "fashion-mnist" and exp.data["train_subset"] >= 10000 and "test_subset" not in exp.data
+    assert len(exp.seeds) >= 3 and len(exp.models[0]["targets"]) == 2
+    assert {r.regime for r in grid.runs} == {"baseline", "finetune", "scratch-e", "scratch-b"}
+
+
+GRID = """
+name: tiny
+dataset: synthetic
+data: {synthetic_size: [96, 64]}
+models:
+  - {arch: vgg11, width: 0.125, targets: [0.5]}
+seeds: [0, 1]
+recipe: {epochs: 2, batch_size: 32, lr: 0.05}
+finetune: {epochs: 1, lr: 0.001, schedule: constant}
+"""
+
+
+def test_grid_killed_midway_resumes_without_retraining(tmp_path):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID)
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "prunelab", "run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(store.glob("*/result.json"))) < 3:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    finished = {f: f.stat().st_mtime_ns for f in store.glob("*/result.json")}
+    assert 3 <= len(finished) < 8
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    results = list(store.glob("*/result.json"))
+    assert len(results) == 8  # 2 seeds x (baseline + 3 regimes)
+    for f, mtime in finished.items():
+        assert f.stat().st_mtime_ns == mtime, f"{f.parent.name} was retrained"
+    assert "Fine-tuned" in out and "missing" not in out
+    assert len(list((store / "pruned").glob("*.pt"))) == 2  # one pruned model per seed
+
+
+def _result(regime, acc, seed, pruned="m-A", base="m", epochs=10, params=100, macs=1000):
+    return {"run_id": f"{regime}-{seed}", "final_top1": acc, "seed": seed, "epochs": epochs, "images_seen": epochs * 5,
+            "train_macs": macs * 3 * epochs * 5, "wall_s": 1.0, "params": params, "macs": macs,
+            "labels": {"experiment": "e", "dataset": "cifar10", "base": base, "regime": regime,
+                       "pruned": None if regime == "baseline" else pruned},
+            "settings": {"data": {"dataset": "cifar10"}}}
+
+
+def test_report_mean_std_n_on_hand_made_results(tmp_path, capsys):
+    results = [
+        _result("baseline", 0.93, 0, params=200, macs=2000), _result("baseline", 0.95, 1, params=200, macs=2000),
+        _result("finetune", 0.90, 0, epochs=4), _result("finetune", 0.92, 1, epochs=4),
+        _result("finetune", 0.94, 2, epochs=4),
+        _result("scratch-e", 0.91, 0),
+        _result("baseline", 0.80, 0, base="other", pruned=None),
+    ]
+    for i, r in enumerate(results):
+        d = tmp_path / f"run{i}"
+        d.mkdir()
+        (d / "result.json").write_text(json.dumps(r))
+    rows = aggregate(results)
+    assert len(rows) == 1
+    row = rows[0]
+    fin = row["arms"]["finetune"]
+    assert fin["mean"] == pytest.approx(0.92) and fin["std"] == pytest.approx(0.02) and fin["n"] == 3
+    base = row["arms"]["baseline"]
+    assert base["mean"] == pytest.approx(0.94) and base["std"] == pytest.approx(0.0141421, abs=1e-6) and base["n"] == 2
+    assert row["arms"]["scratch-e"] == {**row["arms"]["scratch-e"], "mean": 0.91, "std": 0.0, "n": 1}
+    assert row["arms"]["scratch-b"]["n"] == 0
+    assert row["params"] == 200 and row["pruned_params"] == 100
+    md = markdown(rows)
+    assert "| cifar10 | m | 94.00 ± 1.41 (n=2) | m-A | 92.00 ± 2.00 (n=3) | 91.00 ± 0.00 (n=1) | missing |" in md
+    assert stats([]) == {"mean": None, "std": None, "n": 0}
+    assert main(["report", str(tmp_path), "--format", "csv", "--plot", str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("experiment,dataset,model,pruned") and len(out.splitlines()) == 2
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_experiment_files(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    for text, msg in (
+        (GRID.replace("targets: [0.5]", "targets: [1.0]"), "must be in [0, 1)"),
+        (GRID.replace("targets: [0.5]", "targets: [0.999]"), "would empty layer"),
+        (GRID.replace("seeds: [0, 1]", "seeds: [0, 0]"), "repeats a seed"),
+        (GRID.replace("name: tiny", "name: tiny\nregimes: [scratch-x]"), "unknown regime 'scratch-x'"),
+        (GRID.replace("lr: 0.05}", "lr: 0.05, epoch: 3}"), "unknown key 'epoch'"),
+        (GRID.replace("targets: [0.5]", "targets: [resnet56-A]"), "is not a pruned"),
+        (GRID + "extra: 1\n", "unknown key 'extra'"),
+    ):
+        cfg.write_text(text)
+        assert main(["plan", str(cfg)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], (msg, err)
