@@ -26,8 +26,10 @@ demo: $(STAMP) data
 test: $(STAMP) data
 	$(PY) -m pytest -q --durations=15
 
+# the longer small-scale experiments behind docs/results.md (about 20 minutes on 2 cores)
 e2e: $(STAMP) data
-	$(PY) benchmarks/e2e.py
+	for f in experiments/small/*.yaml; do $(VENV)/bin/prunelab run $$f --store runs-e2e || exit 1; done
+	$(VENV)/bin/prunelab report runs-e2e --plot runs-e2e/report.png | tee runs-e2e/report.md
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) runs .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) runs runs-e2e .pytest_cache

@@ -11,6 +11,8 @@ from .spec import check_sel, sel_count, sel_indices
 
 
 class DenseLayer(nn.Module):
+    SELECT_CONSUMER = "conv1"  # the layer that reads self.select's output
+
     def __init__(self, cin: int, sel, growth: int, mid: int | None):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)
@@ -33,6 +35,8 @@ class DenseLayer(nn.Module):
 
 
 class Transition(nn.Module):
+    SELECT_CONSUMER = "conv"  # the layer that reads self.select's output
+
     def __init__(self, cin: int, sel, cout: int):
         super().__init__()
         self.bn = nn.BatchNorm2d(cin)
@@ -59,6 +63,8 @@ def _walk(L):
 
 
 class DenseNet(nn.Module):
+    SELECT_CONSUMER = "fc"  # the layer that reads self.select's output
+
     def __init__(self, spec):
         super().__init__()
         L = spec.layout

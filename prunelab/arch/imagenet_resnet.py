@@ -11,6 +11,8 @@ from .spec import check_sel, sel_count, sel_indices
 
 
 class Block(nn.Module):
+    SELECT_CONSUMER = "conv1"  # the layer that reads self.select's output
+
     def __init__(self, kind: str, cin: int, blk: dict, cout: int, stride: int):
         super().__init__()
         self.relu = nn.ReLU(inplace=True)

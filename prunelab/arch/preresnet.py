@@ -15,6 +15,8 @@ EXPANSION = 4
 
 
 class Bottleneck(nn.Module):
+    SELECT_CONSUMER = "conv1"  # the layer that reads self.select's output
+
     def __init__(self, cin: int, sel, w1: int, w2: int, cout: int, stride: int):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)
@@ -45,6 +47,8 @@ def _stage_io(L):
 
 
 class PreResNet(nn.Module):
+    SELECT_CONSUMER = "fc"  # the layer that reads self.select's output
+
     def __init__(self, spec):
         super().__init__()
         L = spec.layout

@@ -35,7 +35,7 @@ def plot(rows: list[dict], path: str | Path) -> Path:
         ax.set_ylim(max(0, lo - 5), min(100, max(means) + 2))
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title("Fine-tuned vs training from scratch (mean ± std over seeds)", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(ARMS), frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
