@@ -1,0 +1,5 @@
+"""Run settings, the run store, experiment grids."""
+from .settings import RunSettings
+from .store import RunStore, execute
+
+__all__ = ["RunSettings", "RunStore", "execute"]
