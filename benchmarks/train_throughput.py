@@ -29,6 +29,7 @@ def main():
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"])
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (compile time excluded)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     ap.add_argument("--json", action="store_true")
@@ -42,7 +43,7 @@ def main():
     model = build(spec, seed=0).to(device)
     macs = count(model).macs
     recipe = Recipe(epochs=2, batch_size=args.batch_size, lr=0.01, precision=args.precision,
-                    channels_last=args.channels_last, milestones=())
+                    channels_last=args.channels_last, compile=args.compile, milestones=())
     t0 = time.perf_counter()
     r = train(model, data, recipe)
     total = time.perf_counter() - t0
@@ -50,7 +51,7 @@ def main():
     img_s = measured["images"] / measured["seconds"]
     out = {
         "arch": spec.name, "dataset": args.dataset, "batch_size": args.batch_size, "iters": args.iters,
-        "precision": args.precision, "channels_last": args.channels_last, "device": str(device),
+        "precision": args.precision, "channels_last": args.channels_last, "compile": args.compile, "device": str(device),
         "threads": torch.get_num_threads(), "img_s": round(img_s, 1), "forward_macs": macs,
         "train_gflop_s": round(img_s * macs * 3 * 2 / 1e9, 1), "wall_s": round(total, 1),
         "torch": torch.__version__,

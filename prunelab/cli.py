@@ -129,8 +129,7 @@ def cmd_arch(args) -> int:
             print(n)
         return 0
     spec = _spec_from(args.name, args.dataset, args.head, args.width)
-    model = build(spec)
-    c = count(model)
+    c = count(build(spec, device="meta"))  # shapes suffice for counting
     if args.json:
         print(json.dumps({"name": spec.name, "dataset": args.dataset, "params": c.params, "macs": c.macs,
                           "widths": prunable_widths(spec), "spec": spec.to_dict(),

@@ -1,4 +1,4 @@
-"""CLI verbs of the protocol: prune, plan, run, report, demo."""
+"""CLI verbs beyond the foundation: prune, plan, run, report, demo, export."""
 from __future__ import annotations
 
 import json
@@ -55,9 +55,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_args(p)
 
+    p = sub.add_parser("export", help="export a model for inference (BN and selections folded)",
+                       description="Fold channel selections into the next layer and BatchNorm into the "
+                                   "preceding conv, then write TorchScript, torch.export and ONNX files.")
+    p.add_argument("model", help="model file (model.pt) or run folder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--formats", default="torchscript,export,onnx",
+                   help="comma-separated: torchscript, export, onnx (ONNX needs pip install 'prunelab[export]')")
+
     from .cli import register
 
-    for name, fn in (("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
+    for name, fn in (("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
                      ("demo", cmd_demo)):
         register(name, fn)
 
@@ -88,6 +96,16 @@ def cmd_prune(args) -> int:
     print(f"{model.arch_spec.name} -> {pruned.arch_spec.name}: params {a.params:,} -> {b.params:,} "
           f"({b.params / a.params:.1%}), MACs {a.macs:,} -> {b.macs:,} ({b.macs / a.macs:.1%})")
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export
+    from .models_io import load
+
+    files = export(load(args.model), args.out, formats=[f.strip() for f in args.formats.split(",") if f.strip()])
+    for fmt, path in files.items():
+        print(f"{fmt}: {path}")
     return 0
 
 

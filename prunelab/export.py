@@ -59,13 +59,14 @@ def for_inference(model: nn.Module, fold_selection: bool = True) -> nn.Module:
 
 
 def export(model: nn.Module, out_dir: str | Path, formats=("torchscript", "export", "onnx"),
-           batch: int = 1) -> dict[str, Path]:
+           batch: int = 2) -> dict[str, Path]:
     """Write the inference model in the given formats; returns format -> file."""
     spec = model.arch_spec
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     m = for_inference(model).cpu()
     x = torch.randn(batch, spec.in_channels, spec.input_size, spec.input_size)
+    dynamic = {"x": {0: torch.export.Dim("batch")}}  # any batch size (traced with ``batch`` >= 2)
     files = {}
     names = {"torchscript": "model.torchscript.pt", "export": "model.pt2", "onnx": "model.onnx"}
     for fmt in formats:
@@ -76,11 +77,10 @@ def export(model: nn.Module, out_dir: str | Path, formats=("torchscript", "expor
         if fmt == "torchscript":
             torch.jit.save(torch.jit.trace(m, x), str(tmp))
         elif fmt == "export":
-            torch.export.save(torch.export.export(m, (x,)), str(tmp))
+            torch.export.save(torch.export.export(m, (x,), dynamic_shapes=dynamic), str(tmp))
         else:
             try:
-                torch.onnx.export(m, (x,), str(tmp), dynamo=True, external_data=False,
-                                  dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+                torch.onnx.export(m, (x,), str(tmp), dynamo=True, external_data=False, dynamic_shapes=dynamic)
             except ImportError as e:
                 raise PrunelabError(f"ONNX export needs the onnx and onnxscript packages ({e})")
         os.replace(tmp, path)

@@ -1,6 +1,7 @@
 """The family registry: family name -> model class, layout validation and prunable widths."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from typing import Callable
@@ -50,13 +51,18 @@ def validate(spec: ArchSpec) -> None:
         raise PrunelabError(f"{spec.name}: malformed layout ({type(e).__name__}: {e})")
 
 
-def build(spec: ArchSpec, seed: int | None = None) -> nn.Module:
-    """Build a randomly initialised model of this spec (seeded when ``seed`` is given)."""
+def build(spec: ArchSpec, seed: int | None = None, device: str | torch.device | None = None) -> nn.Module:
+    """Build a randomly initialised model of this spec (seeded when ``seed`` is given).
+
+    ``device="meta"`` builds shapes only (no memory, no init): enough for counting params/MACs.
+    """
     validate(spec)
     if seed is not None:
         torch.manual_seed(seed)
-    model = family(spec).model(spec)
-    init_weights(model)
+    with torch.device(device) if device is not None else contextlib.nullcontext():
+        model = family(spec).model(spec)
+    if not next(model.parameters()).is_meta:
+        init_weights(model)
     model.arch_spec = spec  # the model carries its architecture
     return model
 

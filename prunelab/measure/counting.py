@@ -41,6 +41,8 @@ class Count:
 
 
 def _nonzero(t: torch.Tensor) -> int:
+    if t.is_meta:  # a shapes-only model (built on the meta device) counts as dense
+        return t.numel()
     return int(torch.count_nonzero(t).item())
 
 

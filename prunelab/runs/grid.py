@@ -234,7 +234,7 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
 @functools.lru_cache(maxsize=None)
 def spec_macs(spec_json: str) -> int:
     """Forward MACs of one image for a spec (given as canonical JSON, so it can be cached)."""
-    return count(build(ArchSpec.from_json(spec_json))).macs
+    return count(build(ArchSpec.from_json(spec_json), device="meta")).macs
 
 
 def _macs(r: PlannedRun) -> int:

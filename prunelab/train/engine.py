@@ -146,6 +146,7 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     amp = autocast_dtype(recipe.precision, device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if recipe.compile else model  # shares the parameters of ``model``
     params_decay = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params_decay, lr=recipe.lr_at(0), momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay, nesterov=recipe.nesterov and recipe.momentum > 0)
@@ -181,7 +182,7 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
         for step, (x, y) in enumerate(data.batches("train", recipe.batch_size, train=True, gen=gen,
                                                    channels_last=recipe.channels_last)):
             with ctx:
-                out = model(x)
+                out = forward(x)
                 loss = F.cross_entropy(out.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -22,6 +22,7 @@ class Recipe:
     warmup_lr: float = 0.0
     precision: str = "fp32"  # fp32 | bf16 | auto (bf16 where the hardware supports it natively)
     channels_last: bool = False
+    compile: bool = False  # torch.compile the model (measured slower on the 2-core CPU: off by default)
     eval_every: int = 0  # evaluate on the test set every N epochs (0: only at the end)
 
     def check(self) -> None:

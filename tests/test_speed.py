@@ -1,0 +1,117 @@
+"""Issue 5's equivalences: selection layer, BN folding, exported files, the multi-run trainer."""
+import importlib.util
+
+import pytest
+import torch
+from torch import nn
+
+import prunelab
+from prunelab.arch import ArchSpec, build, resolve
+from prunelab.arch.layers import ChannelSelection
+from prunelab.data import DataSettings, load
+from prunelab.export import export, fold_selections, for_inference
+from prunelab.measure.latency import latency
+from prunelab.train import Recipe, train
+from prunelab.train.multi import train_many
+
+
+def randomise_bn(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            n = m.num_features
+            m.weight.data = torch.rand(n, generator=g) + 0.5
+            m.bias.data = torch.randn(n, generator=g) * 0.1
+            m.running_mean = torch.randn(n, generator=g) * 0.1
+            m.running_var = torch.rand(n, generator=g) + 0.5
+    return model
+
+
+def selected_preresnet():
+    d = resolve("preresnet110", "cifar10", width=0.5).to_dict()
+    d["layout"]["blocks"][0][1][0] = [0, 2, 5, 7, 9]
+    d["layout"]["blocks"][2][3][0] = 40
+    d["layout"]["final_select"] = [1, 3, 4, 100, 120]
+    return randomise_bn(build(ArchSpec.from_dict(d), seed=0)).eval()
+
+
+def test_selection_layer_identity_partial_and_folded():
+    x = torch.randn(2, 6, 4, 4)
+    ident = ChannelSelection(6, None)
+    assert ident(x) is x  # free when it selects everything
+    part = ChannelSelection(6, [0, 3, 5])
+    assert torch.equal(part(x), x[:, [0, 3, 5]])
+    model = selected_preresnet().double()  # float64: equivalence of structure, not of rounding
+    x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        want = model(x)
+        folded = fold_selections(__import__("copy").deepcopy(model))
+        assert all(m.indices is None for m in folded.modules() if isinstance(m, ChannelSelection))
+        assert (folded(x) - want).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet56", "densenet-bc100"])
+def test_bn_folding_equivalence(name):
+    model = randomise_bn(build(resolve(name, "cifar10", width=0.5), seed=1)).eval().double()
+    x = torch.randn(4, 3, 32, 32, dtype=torch.float64)
+    inf = for_inference(model)
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in inf.modules())
+    assert n_bn < sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    with torch.no_grad():
+        assert (inf(x) - model(x)).abs().max().item() <= 1e-5
+    if name != "densenet-bc100":  # conv -> BN everywhere: every BN folds (pre-activation BNs cannot)
+        assert n_bn == 0
+
+
+def test_exported_files_match_the_model(tmp_path):
+    model = selected_preresnet()
+    formats = ["torchscript", "export"]
+    if importlib.util.find_spec("onnxscript") and importlib.util.find_spec("onnxruntime"):
+        formats.append("onnx")
+    files = export(model, tmp_path, formats=formats)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want = model(x)
+        scale = want.abs().max().item()  # float32 files: compare relative to the output's scale
+        ts = torch.jit.load(str(files["torchscript"]))
+        assert (ts(x) - want).abs().max().item() <= 1e-5 * scale
+        ep = torch.export.load(str(files["export"])).module()
+        assert (ep(x) - want).abs().max().item() <= 1e-5 * scale
+    if "onnx" in files:
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(files["onnx"]), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+        assert abs(got - want.numpy()).max() <= 1e-5 * scale
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_latency_measures_the_model():
+    small = build(resolve("vgg11", "cifar10", width=0.125)).eval()
+    big = build(resolve("vgg11", "cifar10", width=1.0)).eval()
+    a = latency(small, 8, repeats=5, warmup=2)
+    b = latency(big, 8, repeats=5, warmup=2)
+    assert a["batch"] == 8 and a["median_ms"] > 0
+    assert b["median_ms"] > a["median_ms"]  # ~60x the MACs
+
+
+def test_multi_run_trainer_matches_separate_runs():
+    data = load(DataSettings("synthetic", synthetic_size=(64, 32)))
+    spec = resolve("resnet20", "synthetic", width=0.25)
+    recipes = [Recipe(epochs=2, batch_size=16, lr=0.05), Recipe(epochs=2, batch_size=16, lr=0.02, momentum=0.5),
+               Recipe(epochs=2, batch_size=16, lr=0.05, weight_decay=5e-4), Recipe(epochs=2, batch_size=32, lr=0.05)]
+    seeds = [0, 1, 2, 3]
+    separate = []
+    for r, s in zip(recipes, seeds):
+        m = build(spec, seed=s)
+        res = train(m, data, r, seed=s)
+        separate.append((m.state_dict(), res.final_top1))
+    many = [build(spec, seed=s) for s in seeds]
+    results = train_many(many, data, recipes, seeds)  # 8 steps for the bs-16 group, 4 for bs 32
+    for (ref, top1), m, res in zip(separate, many, results):
+        sd = m.state_dict()
+        assert sd.keys() == ref.keys()
+        for k in ref:  # parameters and BN buffers (running mean/var, batch counter)
+            scale = ref[k].double().abs().max().clamp_min(1e-12)
+            assert ((sd[k].double() - ref[k].double()).abs().max() / scale).item() <= 1e-5, k
+        assert res["final_top1"] == pytest.approx(top1, abs=1 / 256 + 1e-9)
