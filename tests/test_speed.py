@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-import prunelab
 from prunelab.arch import ArchSpec, build, resolve
 from prunelab.arch.layers import ChannelSelection
 from prunelab.data import DataSettings, load

@@ -17,7 +17,6 @@ from ..arch import ArchSpec, build, resolve
 from ..catalog import dataset_info
 from ..data import DataSettings
 from ..errors import PrunelabError
-from ..fileio import atomic_torch_save, torch_load
 from ..measure import count
 from ..progress import progress_bar
 from ..protocol import PRUNED_REGIMES, Budget, default_cap, regime_recipe, scratch_b_budget
