@@ -1,24 +1,12 @@
 """Pruning: surgery equivalence through Torch-Pruning, exact preset selection, controls, bad ratios."""
 import pytest
 import torch
-from torch import nn
 
+from helpers import randomise_bn
 from prunelab.arch import build, prunable_widths, resolve
 from prunelab.errors import PrunelabError
 from prunelab.measure import count
 from prunelab.prune import Target, parse_target, prune, prune_channels, select, target_widths
-
-
-def randomise_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            n = m.num_features
-            m.weight.data = torch.rand(n, generator=g) + 0.5
-            m.bias.data = torch.randn(n, generator=g)
-            m.running_mean = torch.randn(n, generator=g)
-            m.running_var = torch.rand(n, generator=g) + 0.5
-    return model
 
 
 def bn_after(model, conv_name):

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import randomise_bn
 from prunelab.arch import ArchSpec, build, resolve
 from prunelab.arch.layers import ChannelSelection
 from prunelab.data import DataSettings, load
@@ -14,24 +15,12 @@ from prunelab.train import Recipe, train
 from prunelab.train.multi import train_many
 
 
-def randomise_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            n = m.num_features
-            m.weight.data = torch.rand(n, generator=g) + 0.5
-            m.bias.data = torch.randn(n, generator=g) * 0.1
-            m.running_mean = torch.randn(n, generator=g) * 0.1
-            m.running_var = torch.rand(n, generator=g) + 0.5
-    return model
-
-
 def selected_preresnet():
     d = resolve("preresnet110", "cifar10", width=0.5).to_dict()
     d["layout"]["blocks"][0][1][0] = [0, 2, 5, 7, 9]
     d["layout"]["blocks"][2][3][0] = 40
     d["layout"]["final_select"] = [1, 3, 4, 100, 120]
-    return randomise_bn(build(ArchSpec.from_dict(d), seed=0)).eval()
+    return randomise_bn(build(ArchSpec.from_dict(d), seed=0), bias_scale=0.1).eval()
 
 
 def test_selection_layer_identity_partial_and_folded():
@@ -51,7 +40,7 @@ def test_selection_layer_identity_partial_and_folded():
 
 @pytest.mark.parametrize("name", ["vgg16", "resnet56", "densenet-bc100"])
 def test_bn_folding_equivalence(name):
-    model = randomise_bn(build(resolve(name, "cifar10", width=0.5), seed=1)).eval().double()
+    model = randomise_bn(build(resolve(name, "cifar10", width=0.5), seed=1), bias_scale=0.1).eval().double()
     x = torch.randn(4, 3, 32, 32, dtype=torch.float64)
     inf = for_inference(model)
     n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in inf.modules())

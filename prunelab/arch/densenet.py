@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import PrunelabError
-from .layers import ChannelSelection
+from .layers import ChannelSelection, PreActHead
 from .spec import check_sel, sel_count, sel_indices
 
 
@@ -63,8 +63,6 @@ def _walk(L):
 
 
 class DenseNet(nn.Module):
-    SELECT_CONSUMER = "fc"  # the layer that reads self.select's output
-
     def __init__(self, spec):
         super().__init__()
         L = spec.layout
@@ -84,11 +82,7 @@ class DenseNet(nn.Module):
             if b < len(trans):
                 setattr(self, f"trans{b + 1}", trans[b])
         self.num_blocks = len(blocks)
-        self.bn = nn.BatchNorm2d(c)
-        self.select = ChannelSelection(c, sel_indices(L["final_select"], c))
-        self.relu = nn.ReLU(inplace=True)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(sel_count(L["final_select"], c), spec.num_classes)
+        self.head = PreActHead(c, sel_indices(L["final_select"], c), spec.num_classes)
 
     def forward(self, x):
         x = self.conv1(x)
@@ -96,8 +90,7 @@ class DenseNet(nn.Module):
             x = getattr(self, f"dense{b + 1}")(x)
             if b < self.num_blocks - 1:
                 x = getattr(self, f"trans{b + 1}")(x)
-        x = self.relu(self.select(self.bn(x)))
-        return self.fc(self.pool(x).flatten(1))
+        return self.head(x)
 
 
 def validate(spec) -> None:

@@ -33,6 +33,23 @@ class ChannelSelection(nn.Module):
         return f"{self.num_channels} -> {self.out_channels}"
 
 
+class PreActHead(nn.Module):
+    """The head of pre-activation nets: BN -> channel selection -> ReLU -> global pool -> FC."""
+
+    SELECT_CONSUMER = "fc"  # the layer that reads self.select's output
+
+    def __init__(self, channels: int, indices: list[int] | None, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels)
+        self.select = ChannelSelection(channels, indices)
+        self.relu = nn.ReLU(inplace=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(self.select.out_channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.relu(self.select(self.bn(x)))).flatten(1))
+
+
 def init_weights(model: nn.Module) -> None:
     """One initialisation for every family: He (fan-out) convs, BN 1/0, Linear N(0, 0.01)."""
     for m in model.modules():

@@ -8,7 +8,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import PrunelabError
-from .layers import ChannelSelection
+from .layers import ChannelSelection, PreActHead
 from .spec import check_sel, sel_count, sel_indices
 
 EXPANSION = 4
@@ -47,8 +47,6 @@ def _stage_io(L):
 
 
 class PreResNet(nn.Module):
-    SELECT_CONSUMER = "fc"  # the layer that reads self.select's output
-
     def __init__(self, spec):
         super().__init__()
         L = spec.layout
@@ -62,18 +60,13 @@ class PreResNet(nn.Module):
         for s, blocks in enumerate(stages):
             setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
         self.num_stages = len(stages)
-        self.bn = nn.BatchNorm2d(c)
-        self.select = ChannelSelection(c, sel_indices(L["final_select"], c))
-        self.relu = nn.ReLU(inplace=True)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(sel_count(L["final_select"], c), spec.num_classes)
+        self.head = PreActHead(c, sel_indices(L["final_select"], c), spec.num_classes)
 
     def forward(self, x):
         x = self.conv1(x)
         for s in range(self.num_stages):
             x = getattr(self, f"layer{s + 1}")(x)
-        x = self.relu(self.select(self.bn(x)))
-        return self.fc(self.pool(x).flatten(1))
+        return self.head(x)
 
 
 def validate(spec) -> None:
