@@ -154,3 +154,21 @@ def test_bad_experiment_files(tmp_path, capsys):
         assert main(["plan", str(cfg)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and msg in err[0], (msg, err)
+
+
+def test_demo_command_writes_report_files_and_resumes(tmp_path, capsys):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID.replace("seeds: [0, 1]", "seeds: [0]"))
+    out = tmp_path / "out"
+    args = ["demo", "--out", str(out), "--config", str(cfg), "--quiet", "--device", "cpu"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "| synthetic | vgg11-w0.125 |" in text and "Verdict" in text
+    assert (out / "report.md").read_text().startswith("# tiny")
+    assert (out / "report.csv").read_text().startswith("experiment,")
+    assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
+    results = sorted((out / "runs").glob("*/result.json"))
+    assert len(results) == 4
+    mtimes = [p.stat().st_mtime_ns for p in results]
+    assert main(args) == 0  # rerun: everything reused
+    assert [p.stat().st_mtime_ns for p in results] == mtimes
