@@ -11,7 +11,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 from ..arch import ArchSpec, build, resolve
 from ..catalog import dataset_info
@@ -20,7 +19,7 @@ from ..errors import PrunelabError
 from ..measure import count
 from ..progress import progress_bar
 from ..protocol import PRUNED_REGIMES, Budget, default_cap, regime_recipe, scratch_b_budget
-from ..prune import Target, parse_target, prune, target_spec
+from ..prune import SELECTIONS, Target, criterion, parse_target, prune, target_spec
 from ..train import Recipe
 from .config import from_mapping, read_yaml
 from .settings import RunSettings
@@ -72,7 +71,6 @@ class PlannedRun:
     settings: RunSettings
     budget: Budget | None = None
     target: Target | None = None
-    model: ModelEntry | None = None
 
     @property
     def epochs(self) -> int:
@@ -124,8 +122,6 @@ def plan(exp: Experiment) -> Grid:
     data = from_mapping(DataSettings, {"dataset": exp.dataset, **exp.data}, "data")
     data.check()
     ps = from_mapping(PruneSettings, exp.prune, "prune")
-    from ..prune import SELECTIONS, criterion
-
     criterion(ps.criterion)
     if ps.selection not in SELECTIONS:
         raise PrunelabError(f"prune: unknown selection '{ps.selection}' (known: {', '.join(SELECTIONS)})")
@@ -140,16 +136,16 @@ def plan(exp: Experiment) -> Grid:
             target = parse_target(t)
             pruned = target_spec(base, target, exp.dataset)
             budget = scratch_b_budget(recipe.epochs, spec_macs(base.to_json()), spec_macs(pruned.to_json()), cap)
-            arms.append((m, base, target, pruned, budget))
+            arms.append((base, target, pruned, budget))
     for seed in exp.seeds:
         seen_bases = set()
-        for m, base, target, pruned, budget in arms:
+        for base, target, pruned, budget in arms:
             labels = {"experiment": exp.name, "dataset": exp.dataset, "base": base.name}
             base_settings = RunSettings(arch=base.to_dict(), data=data, recipe=recipe, seed=seed,
                                         labels={**labels, "regime": "baseline", "pruned": None})
-            if base.name not in seen_bases:
-                seen_bases.add(base.name)
-                runs.append(PlannedRun("baseline", base.name, base.name, seed, base_settings, model=m))
+            if base_settings.run_id() not in seen_bases:
+                seen_bases.add(base_settings.run_id())
+                runs.append(PlannedRun("baseline", base.name, base.name, seed, base_settings))
             for regime in exp.regimes:
                 rec = regime_recipe(regime, recipe, ft, budget)
                 init = {"kind": "random"}
@@ -160,7 +156,7 @@ def plan(exp: Experiment) -> Grid:
                 if regime == "scratch-b":
                     lab["budget"] = budget.to_dict()
                 s = RunSettings(arch=pruned.to_dict(), data=data, recipe=rec, seed=seed, init=init, labels=lab)
-                runs.append(PlannedRun(regime, pruned.name, base.name, seed, s, budget=budget, target=target, model=m))
+                runs.append(PlannedRun(regime, pruned.name, base.name, seed, s, budget=budget, target=target))
     return Grid(exp, runs, ps)
 
 
@@ -196,8 +192,8 @@ def pruned_model(store: RunStore, grid: Grid, run: PlannedRun, baseline: RunSett
     return model
 
 
-def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto", progress: bool = True,
-             on_result: Callable[[PlannedRun, dict], Any] | None = None) -> list[tuple[PlannedRun, dict]]:
+def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto",
+             progress: bool = True) -> list[tuple[PlannedRun, dict]]:
     """Execute every run (reusing finished ones, resuming partial ones)."""
     from ..data import load as load_data
 
@@ -208,23 +204,21 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
         # progress in units of training compute (images x forward MACs), so the ETA is honest
         total = sum(_cost(r, data) for r in todo)
         bar = progress_bar(total=total, unit="", unit_scale=True,
-                   bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+                           bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
     done = []
-    baselines: dict[tuple, RunSettings] = {}
+    baselines: dict[str, RunSettings] = {}
     for i, r in enumerate(grid.runs):
         if r.regime == "baseline":
-            baselines[(r.base, r.seed)] = r.settings
+            baselines[r.settings.run_id()] = r.settings
         if bar is not None:
             bar.set_description(f"run {i + 1}/{len(grid.runs)} {r.arch} {r.regime} seed {r.seed}")
         init_model = None
         if r.regime == "finetune" and store.status(r.settings) != "finished":
-            init_model = pruned_model(store, grid, r, baselines[(r.base, r.seed)])
+            init_model = pruned_model(store, grid, r, baselines[r.settings.init["from_run"]])
         macs = _macs(r)
         cb = (lambda n, m=macs: bar.update(n * m)) if bar is not None else None
         res = execute(r.settings, store, device=device, init_model=init_model, progress=cb, data=data)
         done.append((r, res))
-        if on_result:
-            on_result(r, res)
     if bar is not None:
         bar.close()
     return done

@@ -147,8 +147,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if recipe.compile else model  # shares the parameters of ``model``
-    params_decay = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params_decay, lr=recipe.lr_at(0), momentum=recipe.momentum,
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=recipe.lr_at(0), momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay, nesterov=recipe.nesterov and recipe.momentum > 0)
     run_dir = Path(run_dir) if run_dir else None
     start, history, images_seen, wall = 0, [], 0, 0.0
