@@ -37,6 +37,9 @@ def add_parsers(sub) -> None:
                                    "seed's baseline once, then pruning and every regime. Rerunning resumes.")
     p.add_argument("file", help="experiment YAML file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--together", action="store_true",
+                   help="train the seeds of each random-init arm at once (torch.func; for GPUs; no per-epoch "
+                        "checkpoints inside such a group)")
     _add_data_args(p)
 
     p = sub.add_parser("report", help="aggregate finished runs into the paper's table and a plot",
@@ -136,7 +139,7 @@ def cmd_run(args) -> int:
 
     grid = plan(load_experiment(args.file))
     store = RunStore(args.store)
-    run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet)
+    run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet, together=args.together)
     ids = {r.settings.run_id() for r in grid.runs}
     print(markdown(aggregate([r for r in load_results(store.root) if r["run_id"] in ids])))
     return 0

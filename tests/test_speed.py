@@ -102,4 +102,4 @@ def test_multi_run_trainer_matches_separate_runs():
         for k in ref:  # parameters and BN buffers (running mean/var, batch counter)
             scale = ref[k].double().abs().max().clamp_min(1e-12)
             assert ((sd[k].double() - ref[k].double()).abs().max() / scale).item() <= 1e-5, k
-        assert res["final_top1"] == pytest.approx(top1, abs=1 / 256 + 1e-9)
+        assert res.final_top1 == pytest.approx(top1, abs=1 / 256 + 1e-9)

@@ -23,7 +23,7 @@ from ..prune import SELECTIONS, Target, criterion, parse_target, prune, target_s
 from ..train import Recipe
 from .config import from_mapping, read_yaml
 from .settings import RunSettings
-from .store import RunStore, execute
+from .store import RunStore, execute, execute_together
 
 UNSET = "default"
 
@@ -192,9 +192,13 @@ def pruned_model(store: RunStore, grid: Grid, run: PlannedRun, baseline: RunSett
     return model
 
 
-def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto",
-             progress: bool = True) -> list[tuple[PlannedRun, dict]]:
-    """Execute every run (reusing finished ones, resuming partial ones)."""
+def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto", progress: bool = True,
+             together: bool = False) -> list[tuple[PlannedRun, dict]]:
+    """Execute every run (reusing finished ones, resuming partial ones).
+
+    ``together``: first train each set of new random-init runs that differ only in their seed
+    (a baseline's seeds, a Scratch-E arm's seeds, ...) at once with ``prunelab.train.multi``.
+    """
     from ..data import load as load_data
 
     data = load_data(grid.runs[0].settings.data, data_dir)
@@ -205,6 +209,19 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
         total = sum(_cost(r, data) for r in todo)
         bar = progress_bar(total=total, unit="", unit_scale=True,
                            bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+    if together:
+        groups: dict[str, list[PlannedRun]] = {}
+        for r in todo:
+            if r.settings.init.get("kind") == "random" and not r.settings.data.val_size \
+                    and store.status(r.settings) == "new":
+                key = json.dumps({k: v for k, v in r.settings.to_dict().items() if k != "seed"}, sort_keys=True)
+                groups.setdefault(key, []).append(r)
+        for g in (g for g in groups.values() if len(g) > 1):
+            if bar is not None:
+                bar.set_description(f"{len(g)} runs together: {g[0].arch} {g[0].regime}")
+            execute_together([r.settings for r in g], store, data=data, device=device)
+            if bar is not None:
+                bar.update(sum(_cost(r, data) for r in g))
     done = []
     baselines: dict[str, RunSettings] = {}
     for i, r in enumerate(grid.runs):

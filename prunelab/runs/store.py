@@ -6,12 +6,12 @@ again reuses the result or resumes the checkpoint; ``force`` starts over.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import platform
 import shutil
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from ..fileio import atomic_write_json, read_json
 from ..measure import count
 from ..models_io import load as load_model
 from ..models_io import save as save_model
-from ..train import Hooks, resolve_device, train
+from ..train import Hooks, TrainResult, resolve_device, train
 from .settings import RunSettings
 
 RESULT = "result.json"
@@ -69,7 +69,7 @@ def run_state(d: Path) -> str:
     return "new"
 
 
-@contextmanager
+@contextlib.contextmanager
 def _locked(d: Path):
     d.mkdir(parents=True, exist_ok=True)
     with open(d / ".lock", "w") as f:
@@ -123,24 +123,59 @@ def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: st
     else:
         model = build(spec, seed=settings.seed)
     with _locked(d):
-        atomic_write_json(d / SETTINGS, {"run_id": d.name, "prunelab_version": __version__, **settings.to_dict()})
+        _write_settings(d, settings)
         model.to(dev)
         r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks, progress=progress,
                   desc=d.name)
-        c = count(model)
-        result = {
-            "run_id": d.name,
-            "final_top1": r.final_top1, "final_top5": r.final_top5,
-            "best_val_top1": r.best_val_top1, "best_val_epoch": r.best_val_epoch,
-            "params": c.params, "macs": c.macs, "params_nonzero": c.params_nonzero, "macs_nonzero": c.macs_nonzero,
-            "epochs": r.epochs, "images_seen": r.images_seen, "train_macs": c.macs * 3 * r.images_seen,
-            "wall_s": r.wall_s, "seed": settings.seed, "labels": settings.labels, "settings": settings.to_dict(),
-            **provenance(dev),
-        }
-        save_model(model, d / "model.pt")
-        atomic_write_json(d / RESULT, result)
-        try:
-            (d / "checkpoint.pt").unlink()  # the finished model and result replace it
-        except FileNotFoundError:
-            pass
+        return _finish(d, settings, model, r, dev)
+
+
+def _write_settings(d: Path, settings: RunSettings) -> None:
+    atomic_write_json(d / SETTINGS, {"run_id": d.name, "prunelab_version": __version__, **settings.to_dict()})
+
+
+def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResult, dev: torch.device) -> dict:
+    """Write a finished run's model.pt and result.json (in that order), drop its checkpoint."""
+    c = count(model)
+    result = {
+        "run_id": d.name,
+        "final_top1": r.final_top1, "final_top5": r.final_top5,
+        "best_val_top1": r.best_val_top1, "best_val_epoch": r.best_val_epoch,
+        "params": c.params, "macs": c.macs, "params_nonzero": c.params_nonzero, "macs_nonzero": c.macs_nonzero,
+        "epochs": r.epochs, "images_seen": r.images_seen, "train_macs": c.macs * 3 * r.images_seen,
+        "wall_s": r.wall_s, "seed": settings.seed, "labels": settings.labels, "settings": settings.to_dict(),
+        **provenance(dev),
+    }
+    save_model(model, d / "model.pt")
+    atomic_write_json(d / RESULT, result)
+    try:
+        (d / "checkpoint.pt").unlink()  # the finished model and result replace it
+    except FileNotFoundError:
+        pass
     return result
+
+
+def execute_together(group: list[RunSettings], store: RunStore, *, data, device: str = "auto") -> list[dict]:
+    """Train several randomly initialised runs that differ only in their seed at once
+    (``prunelab.train.multi``) and write each one's folder as ``execute`` would.
+
+    Runs trained together have no per-epoch checkpoints: a killed group starts over.
+    """
+    from ..train.multi import train_many
+
+    base = {k: v for k, v in group[0].to_dict().items() if k != "seed"}
+    for s in group:
+        if {k: v for k, v in s.to_dict().items() if k != "seed"} != base or s.init.get("kind") != "random":
+            raise PrunelabError("runs trained together must be random-init runs differing only in their seed")
+        if s.data.val_size:
+            raise PrunelabError("runs with a validation split cannot be trained together")
+    dev = resolve_device(device)
+    spec = ArchSpec.from_dict(group[0].arch)
+    dirs = [store.path(s) for s in group]
+    models = [build(spec, seed=s.seed).to(dev) for s in group]
+    with contextlib.ExitStack() as stack:
+        for d, s in zip(dirs, group):
+            stack.enter_context(_locked(d))
+            _write_settings(d, s)
+        results = train_many(models, data, [s.recipe for s in group], [s.seed for s in group])
+        return [_finish(d, s, m, r, dev) for d, s, m, r in zip(dirs, group, models, results)]

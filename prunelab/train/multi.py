@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from contextlib import nullcontext
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..errors import PrunelabError, TrainingDiverged
-from .engine import _seed, autocast_dtype, evaluate
+from .engine import TrainResult, _seed, autocast_dtype, evaluate
 from .recipe import Recipe
 
 
@@ -30,7 +31,7 @@ def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.view(-1, *([1] * (like.dim() - 1)))
 
 
-def _train_group(models: list[nn.Module], data, recipes: list[Recipe], seeds: list[int]) -> list[dict]:
+def _train_group(models: list[nn.Module], data, recipes: list[Recipe], seeds: list[int]) -> list[TrainResult]:
     device = next(models[0].parameters()).device
     k = len(models)
     r0 = recipes[0]
@@ -51,6 +52,7 @@ def _train_group(models: list[nn.Module], data, recipes: list[Recipe], seeds: li
     if len(set(nesterov)) > 1:
         raise PrunelabError("runs trained together must agree on nesterov")
     bufs: dict[str, torch.Tensor] = {}
+    t0 = time.perf_counter()
     history = [[] for _ in range(k)]
     ctx = torch.autocast(device.type, dtype=amp) if amp else nullcontext()
     for epoch in range(r0.epochs):
@@ -91,18 +93,22 @@ def _train_group(models: list[nn.Module], data, recipes: list[Recipe], seeds: li
             for name, b in m.named_buffers():
                 if name in buffers:
                     b.copy_(buffers[name][i])
+    wall = (time.perf_counter() - t0) / k  # each run's share of the group's time
     out = []
     for i, m in enumerate(models):
         top1, top5, _ = evaluate(m, data, "test", amp=amp)
-        out.append({"final_top1": top1, "final_top5": top5, "history": history[i]})
+        history[i][-1].update(test_top1=top1, test_top5=top5)
+        out.append(TrainResult(top1, top5, None, None, r0.epochs, sum(h["images"] for h in history[i]), wall,
+                               history[i]))
     return out
 
 
-def train_many(models: list[nn.Module], data, recipes: list[Recipe], seeds: list[int]) -> list[dict]:
+def train_many(models: list[nn.Module], data, recipes: list[Recipe], seeds: list[int]) -> list[TrainResult]:
     """Train every model (in place) on ``data`` by its recipe and seed; vectorised where possible.
 
-    All models must be built from one architecture spec and sit on one device. Returns, per run,
-    ``final_top1``, ``final_top5`` and the per-epoch training history.
+    All models must be built from one architecture spec and sit on one device. Returns one
+    ``TrainResult`` per run (no validation split: ``best_val_*`` are None; ``wall_s`` is the run's
+    share of its group's time).
     """
     if not (len(models) == len(recipes) == len(seeds)) or not models:
         raise PrunelabError("train_many needs one recipe and one seed per model")
@@ -116,7 +122,7 @@ def train_many(models: list[nn.Module], data, recipes: list[Recipe], seeds: list
     for i, r in enumerate(recipes):
         key = (r.batch_size, r.epochs, r.precision, r.channels_last, r.nesterov and r.momentum > 0)
         groups.setdefault(key, []).append(i)
-    results: list[dict | None] = [None] * len(models)
+    results: list[TrainResult | None] = [None] * len(models)
     for idx in groups.values():
         for i, res in zip(idx, _train_group([models[i] for i in idx], data, [recipes[i] for i in idx],
                                             [seeds[i] for i in idx])):
