@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -147,8 +148,24 @@ def cmd_arch(args) -> int:
 
 # --- train ------------------------------------------------------------------------------------
 
-TRAIN_KEYS = {"arch", "dataset", "head", "width", "init", "seed", "data", "device", "store", "train_subset",
-              "val_size", "test_subset", "augment", "recipe"}
+@dataclasses.dataclass(frozen=True)
+class TrainFile:
+    """The keys of a `prunelab train --config FILE` YAML file (command-line flags win)."""
+
+    arch: str | None = None
+    dataset: str | None = None
+    head: str | None = None
+    width: float | None = None
+    init: str | None = None
+    seed: int | None = None
+    data: str | None = None
+    device: str | None = None
+    store: str | None = None
+    train_subset: int | None = None
+    val_size: int | None = None
+    test_subset: int | None = None
+    augment: bool | None = None
+    recipe: dict | None = None
 
 
 def train_settings(args):
@@ -158,10 +175,7 @@ def train_settings(args):
     from .runs.config import from_mapping, read_yaml
     from .train import Recipe
 
-    cfg = read_yaml(args.config) if args.config else {}
-    for key in cfg:
-        if key not in TRAIN_KEYS:
-            raise PrunelabError(f"{args.config}: unknown key '{key}' (known: {', '.join(sorted(TRAIN_KEYS))})")
+    cfg = dataclasses.asdict(from_mapping(TrainFile, read_yaml(args.config), str(args.config))) if args.config else {}
     recipe = dict(cfg.get("recipe") or {})
     for key in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "gamma", "schedule", "nesterov",
                 "precision", "channels_last", "eval_every"):
@@ -194,6 +208,8 @@ def train_settings(args):
         raise PrunelabError("an architecture is required (--arch NAME)")
     spec = _spec_from(arch, dataset, pick("head"), pick("width") or 1.0)
     seed = pick("seed") or 0
+    if seed < 0:
+        raise PrunelabError(f"seed must be a non-negative integer, got {seed}")
     init = {"kind": "random"}
     init_path = pick("init")
     if init_path:
@@ -211,7 +227,7 @@ def cmd_train(args) -> int:
     from .train import resolve_device
 
     settings, cfg = train_settings(args)
-    device = args.device if args.device != "auto" else cfg.get("device", "auto")
+    device = args.device if args.device != "auto" else (cfg.get("device") or "auto")
     resolve_device(device)
     data = load_data(settings.data, args.data or cfg.get("data"))
     store = RunStore(args.store or cfg.get("store"))

@@ -95,3 +95,12 @@ def test_argparse_errors_exit_2():
     res = subprocess.run([sys.executable, "-m", "prunelab", "arch", "vgg16", "--width", "-2"], capture_output=True,
                          text=True)
     assert res.returncode == 2 and "must be > 0" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_config_top_level_types(capsys, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("arch: vgg11\ndataset: synthetic\nseed: 'one'\nrecipe: {epochs: 1}\n")
+    code, _, err = run(capsys, "train", "--config", str(cfg))
+    assert code == 2 and "'seed' must be of type" in err
+    code, _, err = run(capsys, "train", "--arch", "vgg11", "--dataset", "synthetic", "--epochs", "1", "--seed", "-3")
+    assert code == 2 and "seed must be a non-negative integer" in err
