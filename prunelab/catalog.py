@@ -13,18 +13,16 @@ class DatasetInfo:
     size: int  # side of the (square) network input
     classes: int
     style: str  # "cifar" (small images: CIFAR-style model definitions) or "imagenet"
-    train_size: int
-    test_size: int
 
 
 DATASETS = {
     d.name: d
     for d in (
-        DatasetInfo("cifar10", 3, 32, 10, "cifar", 50000, 10000),
-        DatasetInfo("cifar100", 3, 32, 100, "cifar", 50000, 10000),
-        DatasetInfo("fashion-mnist", 1, 28, 10, "cifar", 60000, 10000),
-        DatasetInfo("imagenet", 3, 224, 1000, "imagenet", 1281167, 50000),
-        DatasetInfo("synthetic", 3, 32, 10, "cifar", 512, 256),
+        DatasetInfo("cifar10", 3, 32, 10, "cifar"),
+        DatasetInfo("cifar100", 3, 32, 100, "cifar"),
+        DatasetInfo("fashion-mnist", 1, 28, 10, "cifar"),
+        DatasetInfo("imagenet", 3, 224, 1000, "imagenet"),
+        DatasetInfo("synthetic", 3, 32, 10, "cifar"),
     )
 }
 

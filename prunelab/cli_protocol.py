@@ -133,15 +133,14 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .report import aggregate, load_results, markdown
+    from .report import aggregate, markdown
     from .runs import RunStore
-    from .runs.grid import load_experiment, plan, run_grid
+    from .runs.grid import grid_results, load_experiment, plan, run_grid
 
     grid = plan(load_experiment(args.file))
     store = RunStore(args.store)
     run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet, together=args.together)
-    ids = {r.settings.run_id() for r in grid.runs}
-    print(markdown(aggregate([r for r in load_results(store.root) if r["run_id"] in ids])))
+    print(markdown(aggregate(grid_results(grid, store))))
     return 0
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .report import aggregate, load_results, markdown, plot, to_csv, verdict
+from .report import aggregate, markdown, plot, to_csv, verdict
 from .fileio import atomic_write_text
 from .runs import RunStore
-from .runs.grid import load_experiment, plan, run_grid
+from .runs.grid import grid_results, load_experiment, plan, run_grid
 
 DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 
@@ -19,8 +19,7 @@ def run_demo(out: str | Path, store: str | Path | None = None, data_dir=None, de
     grid = plan(exp)
     st = RunStore(store or out / "runs")
     run_grid(grid, st, data_dir=data_dir, device=device, progress=progress)
-    ids = {r.settings.run_id() for r in grid.runs}
-    rows = aggregate([r for r in load_results(st.root) if r["run_id"] in ids])
+    rows = aggregate(grid_results(grid, st))
     text = f"# {exp.name}\n\n{exp.description.strip()}\n\n" + markdown(rows)
     verdicts = [f"- {r['pruned']}: {verdict(r)}" for r in rows if verdict(r)]
     if verdicts:

@@ -146,7 +146,7 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def to_json(rows: list[dict]) -> str:
-    return json.dumps(rows, indent=2, default=lambda v: None if isinstance(v, float) and math.isnan(v) else v)
+    return json.dumps(rows, indent=2)
 
 
 def verdict(row: dict) -> str | None:

@@ -241,6 +241,11 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
     return done
 
 
+def grid_results(grid: Grid, store: RunStore) -> list[dict]:
+    """The result.json of every finished run of the grid (missing runs are left out)."""
+    return [r for r in (store.result(p.settings) for p in grid.runs) if r is not None]
+
+
 @functools.lru_cache(maxsize=None)
 def spec_macs(spec_json: str) -> int:
     """Forward MACs of one image for a spec (given as canonical JSON, so it can be cached)."""
