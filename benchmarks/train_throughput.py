@@ -54,6 +54,7 @@ def main():
         "precision": args.precision, "channels_last": args.channels_last, "compile": args.compile, "device": str(device),
         "threads": torch.get_num_threads(), "img_s": round(img_s, 1), "forward_macs": macs,
         "train_gflop_s": round(img_s * macs * 3 * 2 / 1e9, 1), "wall_s": round(total, 1),
+        "first_epoch_s": round(r.history[0]["seconds"], 1),  # includes compilation with --compile
         "torch": torch.__version__,
     }
     if args.json:

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum")
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="fp32 | bf16 autocast | auto")
     p.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the model (faster for ResNet/PreResNet/DenseNet in bf16 + channels_last "
+                        "on CPU after about a minute of compiling; see docs/performance.md)")
     p.add_argument("--no-augment", action="store_true", default=None, help="no data augmentation")
     p.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -178,7 +181,7 @@ def train_settings(args):
     cfg = dataclasses.asdict(from_mapping(TrainFile, read_yaml(args.config), str(args.config))) if args.config else {}
     recipe = dict(cfg.get("recipe") or {})
     for key in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "gamma", "schedule", "nesterov",
-                "precision", "channels_last", "eval_every"):
+                "precision", "channels_last", "compile", "eval_every"):
         v = getattr(args, key)
         if v is not None:
             recipe[key] = v

@@ -23,6 +23,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--criterion", default="l1-norm", help="filter score (l1-norm, l2-norm)")
     p.add_argument("--selection", default="largest", help="largest | smallest | random (controls)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random selection")
+    p.add_argument("--round-to", type=int, default=1, metavar="N",
+                   help="with a ratio: round each layer's kept filters up to a multiple of N (e.g. 16)")
     p.add_argument("--out", required=True, help="output model file")
 
     p = sub.add_parser("plan", help="dry run: list every run of an experiment file",
@@ -88,9 +90,13 @@ def cmd_prune(args) -> int:
     from .prune import parse_target, prune
 
     try:
-        target = parse_target(float(args.target))
+        ratio = float(args.target)
     except ValueError:
+        if args.round_to != 1:
+            raise PrunelabError("--round-to applies to a ratio target, not to a preset")
         target = parse_target(args.target)
+    else:
+        target = parse_target({"ratio": ratio, "round_to": args.round_to})
     model = load(args.model)
     dataset = args.dataset or _guess_dataset(Path(args.model), model.arch_spec)
     pruned, kept = prune(model, target, dataset, args.criterion, args.selection, args.seed)

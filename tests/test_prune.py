@@ -6,7 +6,7 @@ from helpers import randomise_bn
 from prunelab.arch import build, prunable_widths, resolve
 from prunelab.errors import PrunelabError
 from prunelab.measure import count
-from prunelab.prune import Target, parse_target, prune, prune_channels, select, target_widths
+from prunelab.prune import Target, parse_target, prune, prune_channels, select, target_spec, target_widths
 
 
 def bn_after(model, conv_name):
@@ -124,6 +124,23 @@ def test_uniform_and_stage_ratios():
     assert w["layer3.0.conv1"] == 57
 
 
+def test_round_to_rounds_kept_counts_up_to_a_multiple():
+    base = resolve("vgg19", "cifar10")
+    t = parse_target({"ratio": 0.7, "round_to": 16})
+    w = target_widths(base, t, "cifar10")
+    plain = target_widths(base, parse_target(0.7), "cifar10")
+    assert plain["features.0"] == 19 and w["features.0"] == 32  # int(64 * 0.3) = 19 -> 32
+    assert all(v % 16 == 0 and v >= plain[k] for k, v in w.items())
+    assert target_spec(base, t, "cifar10").name == "vgg19-p0.7-r16"
+    # a kept count already on a multiple stays; rounding never exceeds the layer's width
+    assert target_widths(base, parse_target({"ratio": 0.5, "round_to": 32}), "cifar10")["features.0"] == 32
+    assert "features.0" not in target_widths(base, parse_target({"ratio": 0.01, "round_to": 48}), "cifar10")  # 63 -> 64
+    for bad in ({"ratio": 0.5, "round_to": 0}, {"ratio": 0.5, "round_to": 2.5}, {"ratio": 0.5, "stages": [0.1]},
+                {"ratio": 1.5}):
+        with pytest.raises(PrunelabError):
+            parse_target(bad)
+
+
 @pytest.mark.parametrize("ratio,msg", [(1.0, "must be in \\[0, 1\\)"), (1.5, "must be in \\[0, 1\\)"),
                                        (-0.1, "must be in \\[0, 1\\)"), (0.99, "would empty layer")])
 def test_bad_ratios_are_one_line_errors(ratio, msg):
@@ -152,3 +169,10 @@ def test_prune_cli(tmp_path, capsys):
     code = main(["prune", str(tmp_path / "m.pt"), "--target", "1.2", "--out", str(tmp_path / "q.pt")])
     assert code == 2 and "must be in [0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "q.pt").exists()
+    assert main(["prune", str(tmp_path / "m.pt"), "--target", "0.7", "--round-to", "8",
+                 "--out", str(tmp_path / "r.pt")]) == 0
+    assert "-> vgg11-w0.25-p0.7-r8" in capsys.readouterr().out
+    assert prunelab.load(tmp_path / "r.pt").features[0].out_channels == 8  # int(16 * 0.3) = 4 -> 8
+    code = main(["prune", str(tmp_path / "m.pt"), "--target", "vgg16-A", "--round-to", "8",
+                 "--out", str(tmp_path / "q.pt")])
+    assert code == 2 and "--round-to applies to a ratio target" in capsys.readouterr().err

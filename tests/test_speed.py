@@ -81,6 +81,12 @@ def test_latency_measures_the_model():
     b = latency(big, 8, repeats=5, warmup=2)
     assert a["batch"] == 8 and a["median_ms"] > 0
     assert b["median_ms"] > a["median_ms"]  # ~60x the MACs
+    c = latency(small, 8, precision="bf16", channels_last=True, repeats=3, warmup=1)
+    assert c["precision"] == "bf16" and c["median_ms"] > 0
+    w = next(small.parameters())  # the measured copy was converted, not the caller's model
+    assert w.dtype == torch.float32 and w.is_contiguous()
+    with pytest.raises(ValueError, match="fp32 or bf16"):
+        latency(small, 8, precision="fp16")
 
 
 def test_multi_run_trainer_matches_separate_runs():
@@ -103,3 +109,20 @@ def test_multi_run_trainer_matches_separate_runs():
             scale = ref[k].double().abs().max().clamp_min(1e-12)
             assert ((sd[k].double() - ref[k].double()).abs().max() / scale).item() <= 1e-5, k
         assert res.final_top1 == pytest.approx(top1, abs=1 / 256 + 1e-9)
+
+
+def test_compiled_training_matches_eager():
+    """recipe.compile trains the same model as eager (same data order, same updates up to float rounding)."""
+    data = load(DataSettings("synthetic", synthetic_size=(64, 32)))
+    spec = resolve("resnet20", "synthetic", width=0.25)
+    eager, compiled = build(spec, seed=0), build(spec, seed=0)
+    start = {k: v.clone() for k, v in eager.state_dict().items()}
+    a = train(eager, data, Recipe(epochs=2, batch_size=16, lr=0.05, channels_last=True), seed=0)
+    b = train(compiled, data, Recipe(epochs=2, batch_size=16, lr=0.05, channels_last=True, compile=True), seed=0)
+    assert a.images_seen == b.images_seen == 128
+    moved = 0
+    for k, ref in eager.state_dict().items():
+        got = compiled.state_dict()[k]
+        torch.testing.assert_close(got, ref, rtol=1e-3, atol=2e-4, msg=k)  # fused kernels round differently
+        moved += not torch.equal(got, start[k])
+    assert moved > len(start) // 2  # the parameters of the compiled run are the model's and were trained

@@ -2,7 +2,9 @@
 
 A *target* is either a preset name (its per-layer widths, e.g. ``resnet56-B``), a uniform ratio
 (prune that fraction of every prunable layer: kept = int(C * (1 - ratio))), or per-stage ratios
-with an optional skip list. The criterion scores filters; the selection keeps the best ``k``.
+with an optional skip list. Ratio targets may round each kept count up to a multiple of
+``round_to`` (hardware-friendly widths: vector units and matrix engines run channel counts that
+are multiples of 8-32 faster). The criterion scores filters; the selection keeps the best ``k``.
 """
 from __future__ import annotations
 
@@ -25,24 +27,33 @@ class Target:
     ratio: float | None = None
     stage_ratios: tuple | None = None
     skip: tuple = field(default_factory=tuple)
+    round_to: int = 1
 
     def label(self, base: ArchSpec) -> str:
         if self.preset:
             return self.preset
+        rounded = f"-r{self.round_to}" if self.round_to > 1 else ""
         if self.ratio is not None:
-            return f"{base.name}-p{self.ratio:g}"
-        return f"{base.name}-p" + "-".join(f"{r:g}" for r in self.stage_ratios)
+            return f"{base.name}-p{self.ratio:g}{rounded}"
+        return f"{base.name}-p" + "-".join(f"{r:g}" for r in self.stage_ratios) + rounded
 
 
 def parse_target(t) -> Target:
-    """YAML/CLI form: a preset name, a ratio, or {stages: [...], skip: [...]}."""
+    """YAML/CLI form: a preset name, a ratio, or {ratio: r | stages: [...], skip: [...], round_to: n}."""
     if isinstance(t, str):
         return Target(preset=t)
     if isinstance(t, (int, float)) and not isinstance(t, bool):
         return Target(ratio=float(t))
-    if isinstance(t, dict) and set(t) <= {"stages", "skip"} and "stages" in t:
-        return Target(stage_ratios=tuple(t["stages"]), skip=tuple(t.get("skip", ())))
-    raise PrunelabError(f"prune target {t!r} must be a preset name, a ratio, or {{stages: [...], skip: [...]}}")
+    if isinstance(t, dict) and set(t) <= {"ratio", "stages", "skip", "round_to"} and len({"ratio", "stages"} & set(t)) == 1:
+        n = t.get("round_to", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise PrunelabError(f"prune target round_to {n!r} must be a positive integer")
+        if "ratio" in t:
+            _check_ratio(t["ratio"], "prune ratio")
+            return Target(ratio=float(t["ratio"]), skip=tuple(t.get("skip", ())), round_to=n)
+        return Target(stage_ratios=tuple(t["stages"]), skip=tuple(t.get("skip", ())), round_to=n)
+    raise PrunelabError(f"prune target {t!r} must be a preset name, a ratio, or "
+                        "{ratio: r | stages: [...], skip: [...], round_to: n}")
 
 
 def _check_ratio(r, what: str) -> None:
@@ -76,6 +87,8 @@ def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int
             r = target.stage_ratios[stage]
             _check_ratio(r, "stage ratio")
         keep = int(c * (1 - r))
+        if target.round_to > 1 and keep >= 1:
+            keep = min(c, -(-keep // target.round_to) * target.round_to)
         if keep < 1:
             raise PrunelabError(f"prune ratio {r:g} would empty layer '{layer}' ({c} channels)")
         if keep != c:
