@@ -8,6 +8,7 @@ because each epoch's randomness is seeded from (seed, epoch).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from contextlib import nullcontext
@@ -146,6 +147,9 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     amp = autocast_dtype(recipe.precision, device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if recipe.compile and not torch.cuda.is_available():
+        # a CUDA build of torch on a machine without a GPU warns about CUDA_HOME when inductor starts
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     forward = torch.compile(model) if recipe.compile else model  # shares the parameters of ``model``
     params = [p for p in model.parameters() if p.requires_grad]
     # fused: one pass over each parameter instead of four separate ops; the same update rule and
