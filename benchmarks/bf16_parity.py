@@ -1,9 +1,10 @@
 """bf16 autocast vs fp32: final accuracy of small models on Fashion-MNIST, several seeds.
 
-    python benchmarks/bf16_parity.py --store runs-parity
+    python benchmarks/bf16_parity.py --store runs-parity [--channels-last] [--compile]
 
 Trains each (model, precision, seed) through the run store (reused when rerun) and prints a
 markdown table of mean ± std per model and precision, with |difference| and pooled std.
+``--channels-last`` / ``--compile`` apply to the bf16 arm (the fast setting of docs/performance.md).
 """
 import argparse
 import statistics
@@ -23,16 +24,21 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--train-subset", type=int, default=10000)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--channels-last", action="store_true", help="bf16 arm in channels_last")
+    ap.add_argument("--compile", action="store_true", help="bf16 arm with torch.compile")
     args = ap.parse_args()
+    fast = {"channels_last": args.channels_last, "compile": args.compile}
+    arm = "bf16" + "".join(f" + {k.replace('_', ' ')}" for k, v in fast.items() if v)
     store = RunStore(args.store)
     data = DataSettings("fashion-mnist", train_subset=args.train_subset, augment=False)
-    print("| model | fp32 top-1 (%) | bf16 top-1 (%) | abs. difference (points) | pooled std (points) |")
+    print(f"| model | fp32 top-1 (%) | {arm} top-1 (%) | abs. difference (points) | pooled std (points) |")
     print("|---|---|---|---|---|")
     for name, width in MODELS:
         spec = resolve(name, "fashion-mnist", width=width)
         accs = {}
         for precision in ("fp32", "bf16"):
-            recipe = Recipe(epochs=args.epochs, batch_size=64, lr=0.05, precision=precision)
+            recipe = Recipe(epochs=args.epochs, batch_size=64, lr=0.05, precision=precision,
+                            **(fast if precision == "bf16" else {}))
             accs[precision] = [
                 100 * execute(RunSettings(arch=spec.to_dict(), data=data, recipe=recipe, seed=s,
                                           labels={"regime": f"parity-{precision}"}), store,

@@ -152,11 +152,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     forward = torch.compile(model) if recipe.compile else model  # shares the parameters of ``model``
     params = [p for p in model.parameters() if p.requires_grad]
-    # fused: one pass over each parameter instead of four separate ops; the same update rule and
-    # optimizer state (momentum_buffer) as the default implementation
     opt = torch.optim.SGD(params, lr=recipe.lr_at(0), momentum=recipe.momentum,
-                          weight_decay=recipe.weight_decay, nesterov=recipe.nesterov and recipe.momentum > 0,
-                          fused=device.type in ("cpu", "cuda"))
+                          weight_decay=recipe.weight_decay, nesterov=recipe.nesterov and recipe.momentum > 0)
     run_dir = Path(run_dir) if run_dir else None
     start, history, images_seen, wall = 0, [], 0, 0.0
     if run_dir and (run_dir / CHECKPOINT).exists():
