@@ -65,7 +65,7 @@ class PILImages(torch.utils.data.Dataset):
 
 
 def reference_style(model: nn.Module) -> nn.Module:
-    for name, m in list(model.named_modules()):
+    for m in list(model.modules()):
         for child_name, child in list(m.named_children()):
             if isinstance(child, ChannelSelection):
                 setattr(m, child_name, ArgwhereSelection(child.num_channels))
