@@ -45,18 +45,15 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
 
 def test_config_files_are_validated(capsys, tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("arch: vgg11\ndataset: synthetic\nrecipe: {epochs: 1, lrr: 0.1}\n")
-    code, _, err = run(capsys, "train", "--config", str(cfg))
-    assert code == 2 and "unknown key 'lrr'" in err
-    cfg.write_text("arch: vgg11\ndataset: synthetic\nrecipe: {epochs: 'ten'}\n")
-    code, _, err = run(capsys, "train", "--config", str(cfg))
-    assert code == 2 and "'epochs' must be of type int" in err
-    cfg.write_text("arch: vgg11\ndatset: synthetic\n")
-    code, _, err = run(capsys, "train", "--config", str(cfg))
-    assert code == 2 and "unknown key 'datset'" in err
-    cfg.write_text("arch: [vgg11\n")
-    code, _, err = run(capsys, "train", "--config", str(cfg))
-    assert code == 2 and "not valid YAML" in err
+    for text, message in [
+        ("arch: vgg11\ndataset: synthetic\nrecipe: {epochs: 1, lrr: 0.1}\n", "unknown key 'lrr'"),
+        ("arch: vgg11\ndataset: synthetic\nrecipe: {epochs: 'ten'}\n", "'epochs' must be of type int"),
+        ("arch: vgg11\ndatset: synthetic\n", "unknown key 'datset'"),
+        ("arch: [vgg11\n", "not valid YAML"),
+    ]:
+        cfg.write_text(text)
+        code, _, err = run(capsys, "train", "--config", str(cfg))
+        assert code == 2 and message in err, text
 
 
 def test_wrong_checkpoint_is_refused(capsys, tmp_path):
