@@ -55,15 +55,13 @@ def main():
 
     for b in (int(v) for v in args.batches.split(",")):
         for p in args.precisions.split(","):
-            best = {}
+            fulls, smalls = [], []
             for layout in args.layouts.split(","):
                 cl = {"nchw": False, "channels_last": True}[layout]
-                t_full = latency(full_inf, b, precision=p, channels_last=cl, repeats=args.repeats)["median_ms"]
-                t_small = latency(small_inf, b, precision=p, channels_last=cl, repeats=args.repeats)["median_ms"]
-                row(b, p, layout, t_full, t_small)
-                best["full"] = min(best.get("full", t_full), t_full)
-                best["pruned"] = min(best.get("pruned", t_small), t_small)
-            row(b, p, "best", best["full"], best["pruned"])
+                fulls.append(latency(full_inf, b, precision=p, channels_last=cl, repeats=args.repeats)["median_ms"])
+                smalls.append(latency(small_inf, b, precision=p, channels_last=cl, repeats=args.repeats)["median_ms"])
+                row(b, p, layout, fulls[-1], smalls[-1])
+            row(b, p, "best", min(fulls), min(smalls))
 
 
 if __name__ == "__main__":
