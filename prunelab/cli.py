@@ -175,7 +175,7 @@ def train_settings(args):
     """RunSettings (and the init path) from a config file plus command-line overrides."""
     from .data import DataSettings
     from .runs import RunSettings
-    from .runs.config import from_mapping, read_yaml
+    from .config import from_mapping, read_yaml
     from .train import Recipe
 
     cfg = dataclasses.asdict(from_mapping(TrainFile, read_yaml(args.config), str(args.config))) if args.config else {}

@@ -1,6 +1,7 @@
 """CLI verbs beyond the foundation: prune, plan, run, report, demo, export."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,18 +12,23 @@ from .errors import PrunelabError
 def add_parsers(sub) -> None:
     from .cli import _add_data_args
 
-    p = sub.add_parser("prune", help="prune a trained model file into a smaller one (with its spec)",
-                       description="Score filters with a criterion, keep the best per layer, and remove the "
-                                   "rest physically (Torch-Pruning surgery). Writes a model file holding the "
-                                   "pruned architecture spec, its weights and the kept indices.",
+    p = sub.add_parser("prune", help="prune a trained model file with a method (into a smaller or masked one)",
+                       description="Prune a trained model with a registered method (l1-norm, l2-norm, random, "
+                                   "smallest, ... or module:attribute). Structured methods remove channels "
+                                   "physically (Torch-Pruning surgery); unstructured ones write masks. The output "
+                                   "model file holds the pruned architecture spec, its weights, masks and kept "
+                                   "indices.",
                        epilog="Example: prunelab prune runs/<run>/model.pt --target resnet56-B --out r56b.pt")
     p.add_argument("model", help="model file (model.pt) or run folder")
-    p.add_argument("--target", required=True,
-                   help="a preset name (e.g. resnet56-A) or a ratio in [0, 1) of every prunable layer's filters")
+    p.add_argument("--method", default="l1-norm", help="pruning method (default: l1-norm)")
+    p.add_argument("--target", help="the method's target: a preset name (e.g. resnet56-A), a ratio in [0, 1), "
+                                    "or YAML such as '{ratio: 0.7, skip: [layer1.0.conv1]}'")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method parameter (value read as YAML); repeatable")
+    p.add_argument("--selection", help="filter methods: largest | smallest | random (controls)")
     p.add_argument("--dataset", help="dataset of the presets (default: the run's, else guessed from the input)")
-    p.add_argument("--criterion", default="l1-norm", help="filter score (l1-norm, l2-norm)")
-    p.add_argument("--selection", default="largest", help="largest | smallest | random (controls)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random selection")
+    p.add_argument("--data", help="data folder, for methods that read training images")
+    p.add_argument("--seed", type=int, default=0, help="seed of random choices and of sampled training images")
     p.add_argument("--round-to", type=int, default=1, metavar="N",
                    help="with a ratio: round each layer's kept filters up to a multiple of N (e.g. 16)")
     p.add_argument("--out", required=True, help="output model file")
@@ -84,26 +90,54 @@ def _guess_dataset(model_path: Path, spec) -> str:
     return "fashion-mnist" if spec.in_channels == 1 else ("cifar100" if spec.num_classes == 100 else "cifar10")
 
 
-def cmd_prune(args) -> int:
-    from .measure import count
-    from .models_io import load, save
-    from .prune import parse_target, prune
+def _yaml_value(text: str, what: str):
+    import yaml
 
     try:
-        ratio = float(args.target)
-    except ValueError:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise PrunelabError(f"{what}: cannot read {text!r} as a value")
+
+
+def cmd_prune(args) -> int:
+    from . import methods
+    from .data import DataSettings
+    from .data import load as load_data
+    from .measure import count
+    from .models_io import load, save
+
+    method = methods.get(args.method)
+    mapping = {}
+    for kv in args.param:
+        key, eq, value = kv.partition("=")
+        if not eq or not key:
+            raise PrunelabError(f"--param {kv!r} must be KEY=VALUE")
+        mapping[key] = _yaml_value(value, f"--param {key}")
+    if args.selection is not None:
+        mapping["selection"] = args.selection
+    if args.target is not None:
+        target = _yaml_value(args.target, "--target")
         if args.round_to != 1:
-            raise PrunelabError("--round-to applies to a ratio target, not to a preset")
-        target = parse_target(args.target)
-    else:
-        target = parse_target({"ratio": ratio, "round_to": args.round_to})
+            if not isinstance(target, (int, float)) or isinstance(target, bool):
+                raise PrunelabError("--round-to applies to a ratio target, not to a preset")
+            target = {"ratio": target, "round_to": args.round_to}
+        mapping["target"] = target
+    if args.seed < 0:
+        raise PrunelabError(f"--seed must be a non-negative integer, got {args.seed}")
+    params = method.params(mapping, f"method '{method.name}'")
     model = load(args.model)
     dataset = args.dataset or _guess_dataset(Path(args.model), model.arch_spec)
-    pruned, kept = prune(model, target, dataset, args.criterion, args.selection, args.seed)
-    save(pruned, args.out, extra={"kept": kept, "from": str(args.model)})
+    data = methods.PruneData(dataset, args.seed, loader=lambda: load_data(DataSettings(dataset), args.data))
+    result = method.prune(model, params, data)
+    methods.check_result(method, model, result, method.planned_spec(model.arch_spec, params, dataset)
+                         if method.kind == "structured" else None)
+    pruned = result.model
+    save(pruned, args.out, extra={"kept": result.kept, "info": result.info, "from": str(args.model),
+                                  "method": {"name": method.name, "params": dataclasses.asdict(params)}})
     a, b = count(model), count(pruned)
-    print(f"{model.arch_spec.name} -> {pruned.arch_spec.name}: params {a.params:,} -> {b.params:,} "
-          f"({b.params / a.params:.1%}), MACs {a.macs:,} -> {b.macs:,} ({b.macs / a.macs:.1%})")
+    print(f"{model.arch_spec.name} -> {pruned.arch_spec.name} ({method.name}): params {a.params:,} -> "
+          f"{b.params_nonzero:,} ({b.params_nonzero / a.params:.1%}), MACs {a.macs:,} -> {int(b.macs_nonzero):,} "
+          f"({b.macs_nonzero / a.macs:.1%}){' nonzero (masked)' if result.masks else ''}")
     print(f"wrote {args.out}")
     return 0
 
@@ -131,10 +165,14 @@ def cmd_plan(args) -> int:
     print(f"{'state':9} {'regime':10} {'seed':>4} {'epochs':>6}  arch")
     for r in rows:
         extra = ""
-        if r["regime"] == "scratch-b":
+        if r.get("rule"):
+            extra = f"   (Scratch-B: {r['rule']})"
+        elif r.get("budget") and r["regime"] == "scratch-b":
             b = r["budget"]
             extra = f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{', cap %g' % b['cap'] if b['cap'] else ''})"
-        print(f"{r['state']:9} {r['regime']:10} {r['seed']:>4} {r['epochs']:>6}  {r['arch']}{extra}")
+        state = "waiting" if r["run_id"] is None else r["state"]
+        epochs = "rule" if r["epochs"] is None else r["epochs"]
+        print(f"{state:9} {r['regime']:10} {r['seed']:>4} {epochs:>6}  {r['arch']}{extra}")
     return 0
 
 
@@ -151,11 +189,17 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import aggregate, load_results, markdown, plot, to_csv, to_json
+    from .report import aggregate, load_results, markdown, plot, to_csv, to_json, versions
     from .runs import RunStore
 
     root = Path(args.dir) if args.dir else RunStore().root
-    rows = aggregate(load_results(root))
+    skipped: list[str] = []
+    rows = aggregate(load_results(root, skipped))
+    for s in skipped:
+        print(f"prunelab report: warning: skipped {s}", file=sys.stderr)
+    if len(versions(rows)) > 1:
+        print(f"prunelab report: warning: runs of several prunelab versions ({', '.join(versions(rows))}); "
+              "their rows are kept apart", file=sys.stderr)
     print({"md": markdown, "csv": to_csv, "json": to_json}[args.format](rows), end="")
     if args.plot:
         plot(rows, args.plot)

@@ -23,7 +23,7 @@ def run_demo(out: str | Path, store: str | Path | None = None, data_dir=None, de
     text = f"# {exp.name}\n\n{exp.description.strip()}\n\n" + markdown(rows)
     verdicts = [f"- {r['pruned']}: {verdict(r)}" for r in rows if verdict(r)]
     if verdicts:
-        text += "\nVerdict (Scratch-B vs Fine-tuned, within pooled std):\n\n" + "\n".join(verdicts) + "\n"
+        text += "\nVerdict on the paper's claim (Scratch-B is at least as good as Fine-tuned):\n\n" + "\n".join(verdicts) + "\n"
     atomic_write_text(out / "report.md", text)
     atomic_write_text(out / "report.csv", to_csv(rows))
     plot(rows, out / "report.png")

@@ -1,4 +1,9 @@
-"""Model files: an architecture spec plus weights (and optionally masks), loaded weights-only."""
+"""Model files: an architecture spec plus weights (and optionally masks), loaded weights-only.
+
+A masked (unstructured-pruned) model carries ``model.masks``: {parameter name: bool tensor}, True
+where a weight is kept. ``save`` writes them and ``load`` restores them, checked against the
+architecture; the engine keeps masked weights exactly zero while training.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,16 +18,49 @@ from .fileio import atomic_torch_save, torch_load
 FORMAT = "prunelab-model/1"
 
 
+def masks_of(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    return getattr(model, "masks", None) or None
+
+
+def check_masks(model: nn.Module, masks: dict, where: str = "masks") -> dict[str, torch.Tensor]:
+    """Masks as bool tensors, each naming a parameter of ``model`` and of its shape."""
+    if not isinstance(masks, dict):
+        raise PrunelabError(f"{where}: masks must map parameter names to tensors")
+    params = dict(model.named_parameters())
+    out = {}
+    for name, m in masks.items():
+        if name not in params:
+            raise PrunelabError(f"{where}: mask for unknown parameter '{name}'")
+        if not isinstance(m, torch.Tensor) or tuple(m.shape) != tuple(params[name].shape):
+            raise PrunelabError(f"{where}: mask of '{name}' does not have the weight's shape {tuple(params[name].shape)}")
+        out[name] = m.to(torch.bool).cpu()
+    return out
+
+
+@torch.no_grad()
+def apply_masks(model: nn.Module) -> nn.Module:
+    """Zero the masked weights of a model that carries masks (in place)."""
+    masks = masks_of(model)
+    if masks:
+        params = dict(model.named_parameters())
+        for name, m in check_masks(model, masks).items():
+            params[name].masked_fill_(~m.to(params[name].device), 0)
+    return model
+
+
 def save(model: nn.Module, path: str | Path, extra: dict | None = None) -> None:
     spec = getattr(model, "arch_spec", None)
     if spec is None:
         raise PrunelabError("model has no architecture spec (build it with prunelab.build)")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_torch_save(path, {"format": FORMAT, "spec": spec.to_dict(), "state_dict": state, **(extra or {})})
+    obj = {"format": FORMAT, "spec": spec.to_dict(), "state_dict": state, **(extra or {})}
+    if masks_of(model):
+        obj["masks"] = {k: v.cpu() for k, v in masks_of(model).items()}
+    atomic_torch_save(path, obj)
 
 
 def load(path: str | Path, expect: ArchSpec | None = None, device: str | torch.device = "cpu") -> nn.Module:
-    """Build the saved spec and load its weights. ``path`` may be a model file or a run folder.
+    """Build the saved spec and load its weights (and masks). ``path`` may be a model file or a run folder.
 
     With ``expect``, a file of another architecture is an error.
     """
@@ -30,7 +68,7 @@ def load(path: str | Path, expect: ArchSpec | None = None, device: str | torch.d
     if path.is_dir():
         path = path / "model.pt"
     obj = torch_load(path, "model file")
-    if obj.get("format") != FORMAT:
+    if obj.get("format") != FORMAT or "spec" not in obj or "state_dict" not in obj:
         raise PrunelabError(f"{path} is not a prunelab model file")
     spec = ArchSpec.from_dict(obj["spec"])
     if expect is not None and spec.to_dict()["layout"] != expect.to_dict()["layout"]:
@@ -40,4 +78,6 @@ def load(path: str | Path, expect: ArchSpec | None = None, device: str | torch.d
         model.load_state_dict(obj["state_dict"])
     except RuntimeError as e:
         raise PrunelabError(f"{path}: weights do not fit architecture '{spec.name}': {str(e).splitlines()[0]}")
+    if obj.get("masks"):
+        model.masks = check_masks(model, obj["masks"], str(path))
     return model.to(device)

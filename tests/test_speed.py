@@ -90,6 +90,10 @@ def test_latency_measures_the_model():
 
 
 def test_multi_run_trainer_matches_separate_runs():
+    """The vectorised trainer is the same algorithm as ``train``: compared in float64, where the two
+    kernels' different summation orders leave differences of a few float64 ulps of the values summed
+    (magnified by 8 steps of training), so the bound below is far under any algorithmic difference
+    (a missing weight decay of 5e-4 would move weights by ~1e-5 here)."""
     data = load(DataSettings("synthetic", synthetic_size=(64, 32)))
     spec = resolve("resnet20", "synthetic", width=0.25)
     recipes = [Recipe(epochs=2, batch_size=16, lr=0.05), Recipe(epochs=2, batch_size=16, lr=0.02, momentum=0.5),
@@ -97,17 +101,21 @@ def test_multi_run_trainer_matches_separate_runs():
     seeds = [0, 1, 2, 3]
     separate = []
     for r, s in zip(recipes, seeds):
-        m = build(spec, seed=s)
+        m = build(spec, seed=s).double()
         res = train(m, data, r, seed=s)
         separate.append((m.state_dict(), res.final_top1))
-    many = [build(spec, seed=s) for s in seeds]
+    many = [build(spec, seed=s).double() for s in seeds]
     results = train_many(many, data, recipes, seeds)  # 8 steps for the bs-16 group, 4 for bs 32
+    eps = torch.finfo(torch.float64).eps
     for (ref, top1), m, res in zip(separate, many, results):
         sd = m.state_dict()
         assert sd.keys() == ref.keys()
         for k in ref:  # parameters and BN buffers (running mean/var, batch counter)
-            scale = ref[k].double().abs().max().clamp_min(1e-12)
-            assert ((sd[k].double() - ref[k].double()).abs().max() / scale).item() <= 1e-5, k
+            if not ref[k].is_floating_point():
+                assert torch.equal(sd[k], ref[k]), k
+                continue
+            scale = max(ref[k].abs().max().item(), 1.0)
+            assert (sd[k] - ref[k]).abs().max().item() <= 1e6 * eps * scale, k  # 2.2e-10
         assert res.final_top1 == pytest.approx(top1, abs=1 / 256 + 1e-9)
 
 

@@ -1,4 +1,10 @@
-"""CIFAR ResNet (basic blocks, parameter-free option-A shortcut). Prunable: each block's inner width."""
+"""CIFAR ResNet (basic blocks, parameter-free option-A shortcut). Prunable: each block's inner width.
+
+The shortcut of a downsampling block has no parameters. Layout key ``shortcut`` picks its form:
+``avg`` (the default; the paper's reference code): a 2x2 average pool of stride 2, then the extra
+channels appended as zeros after the input's; ``subsample`` (the other common option A): stride-2
+subsampling, the zero channels padded on both sides.
+"""
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -7,29 +13,36 @@ from torch import nn
 from ..errors import PrunelabError
 
 
-class ShortcutA(nn.Module):
-    """Stride-2 subsampling and zero-padding of channels: no parameters."""
+SHORTCUTS = ("avg", "subsample")
 
-    def __init__(self, cin: int, cout: int, stride: int):
+
+class ShortcutA(nn.Module):
+    """Option A: downsample without parameters, zero channels for the extra width."""
+
+    def __init__(self, cin: int, cout: int, stride: int, form: str = "avg"):
         super().__init__()
-        self.stride, self.lo = stride, (cout - cin) // 2
+        self.stride, self.form = stride, form
+        self.lo = 0 if form == "avg" else (cout - cin) // 2
         self.hi = cout - cin - self.lo
 
     def forward(self, x):
         if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
+            if self.form == "avg":  # ceil_mode: odd sizes give the conv path's ceil(h / 2) too
+                x = F.avg_pool2d(x, 2, self.stride, ceil_mode=True)
+            else:
+                x = x[:, :, :: self.stride, :: self.stride]
         return F.pad(x, (0, 0, 0, 0, self.lo, self.hi))
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, cin: int, inner: int, cout: int, stride: int):
+    def __init__(self, cin: int, inner: int, cout: int, stride: int, shortcut: str = "avg"):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, inner, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(inner)
         self.conv2 = nn.Conv2d(inner, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = ShortcutA(cin, cout, stride) if (stride != 1 or cin != cout) else nn.Identity()
+        self.shortcut = ShortcutA(cin, cout, stride, shortcut) if (stride != 1 or cin != cout) else nn.Identity()
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -48,7 +61,7 @@ class CifarResNet(nn.Module):
         for s, (width, inner) in enumerate(zip(L["stages"], L["inner"])):
             blocks = []
             for b, w in enumerate(inner):
-                blocks.append(BasicBlock(c, w, width, 2 if (s > 0 and b == 0) else 1))
+                blocks.append(BasicBlock(c, w, width, 2 if (s > 0 and b == 0) else 1, L.get("shortcut", "avg")))
                 c = width
             setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
         self.num_stages = len(L["stages"])
@@ -64,8 +77,11 @@ class CifarResNet(nn.Module):
 
 def validate(spec) -> None:
     L = spec.layout
-    if set(L) != {"stem", "stages", "inner"}:
-        raise PrunelabError(f"{spec.name}: resnet layout needs exactly 'stem', 'stages', 'inner'")
+    if not {"stem", "stages", "inner"} <= set(L) <= {"stem", "stages", "inner", "shortcut"}:
+        raise PrunelabError(f"{spec.name}: resnet layout needs exactly 'stem', 'stages', 'inner' (and optionally "
+                            "'shortcut')")
+    if L.get("shortcut", "avg") not in SHORTCUTS:
+        raise PrunelabError(f"{spec.name}: shortcut must be one of {', '.join(SHORTCUTS)}, not {L['shortcut']!r}")
     if not isinstance(L["stages"], list) or not isinstance(L["inner"], list) or len(L["stages"]) != len(L["inner"]):
         raise PrunelabError(f"{spec.name}: 'inner' must list one list of block widths per stage")
     for v in [L["stem"], *L["stages"], *[w for st in L["inner"] for w in st]]:

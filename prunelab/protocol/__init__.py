@@ -1,4 +1,6 @@
-"""The protocol: regimes (baseline, finetune, scratch-e, scratch-b) and their budgets."""
-from .regimes import PRUNED_REGIMES, REGIMES, Budget, default_cap, regime_recipe, scratch_b_budget
+"""The protocol: regimes (a registry: baseline, finetune, scratch-e, scratch-b, ...) and budgets."""
+from .regimes import (REGIMES, SCRATCH_B_RULE, Budget, Regime, arm_regimes, default_cap, regime, regime_recipe,
+                      register_regime, scratch_b_budget)
 
-__all__ = ["PRUNED_REGIMES", "REGIMES", "Budget", "default_cap", "regime_recipe", "scratch_b_budget"]
+__all__ = ["REGIMES", "SCRATCH_B_RULE", "Budget", "Regime", "arm_regimes", "default_cap", "regime", "regime_recipe",
+           "register_regime", "scratch_b_budget"]

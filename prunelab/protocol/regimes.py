@@ -1,22 +1,24 @@
-"""The regimes of the paper's protocol and their budget rules.
+"""The regimes of the paper's protocol as a registry, and the Scratch-B budget rule.
 
-- baseline: train the large model.
-- finetune: inherited (pruned) weights, fine-tuned with the fine-tune recipe.
+A regime is one entry: how its model is initialised, which recipe (and budget) trains it, and its
+column title and colour in reports. Tables, plots and verdicts iterate over the registry, so a new
+regime (e.g. a lottery ticket's rewound init) is one ``register_regime`` call.
+
+- baseline: train the large model (random init, the base recipe).
+- finetune: the inherited (pruned) weights, fine-tuned with the fine-tune recipe.
 - scratch-e: random init of the pruned spec, the baseline's recipe (same epochs).
 - scratch-b: random init, the same training compute as the baseline:
   epochs = int(E_base * MACs(large) / MACs(pruned)), optionally capped at cap * E_base; the
-  schedule is scaled with the epochs.
+  schedule is scaled with the epochs. Masked models count MACs scaled by each layer's density.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import PrunelabError
 from ..train import Recipe
-
-REGIMES = ("baseline", "finetune", "scratch-e", "scratch-b")
-PRUNED_REGIMES = REGIMES[1:]
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,18 @@ class Budget:
         return dataclasses.asdict(self)
 
 
+SCRATCH_B_RULE = "int(E_base * MACs(large) / MACs(pruned))"
+
+
 def scratch_b_budget(base_epochs: int, macs_large: float, macs_pruned: float, cap: float | None) -> Budget:
     if macs_pruned <= 0 or macs_large <= 0:
         raise PrunelabError("scratch-b budget needs positive MAC counts")
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap < 1):
-        raise PrunelabError(f"scratch-b cap must be a number >= 1 or null, got {cap!r}")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap >= 1
+                            or cap == float("inf")):
+        raise PrunelabError(f"scratch-b cap must be a finite number >= 1 or null, got {cap!r}")
     ratio = macs_large / macs_pruned
     epochs = int(base_epochs * ratio)
-    rule = "int(E_base * MACs(large) / MACs(pruned))"
+    rule = SCRATCH_B_RULE
     if cap is not None:
         epochs = min(epochs, int(base_epochs * cap))
         rule += f", capped at {cap:g} x E_base"
@@ -52,13 +58,63 @@ def default_cap(dataset_style: str) -> float | None:
     return 2.0 if dataset_style == "imagenet" else None
 
 
-def regime_recipe(regime: str, base: Recipe, finetune: Recipe, budget: Budget | None = None) -> Recipe:
-    if regime in ("baseline", "scratch-e"):
-        return base
-    if regime == "finetune":
-        return finetune
-    if regime == "scratch-b":
-        if budget is None:
-            raise PrunelabError("scratch-b needs a budget")
-        return base.scaled(budget.epochs)
-    raise PrunelabError(f"unknown regime '{regime}' (known: {', '.join(REGIMES)})")
+@dataclass(frozen=True)
+class Regime:
+    """One way of training a (pruned) architecture.
+
+    ``init``: how the model starts — ``random`` (a fresh init of the spec, masked when the pruned
+    model has masks), ``inherit`` (the pruned model's weights) or another kind the run store knows.
+    ``recipe``: (base recipe, fine-tune recipe, budget or None) -> the run's recipe.
+    ``budget``: True when the recipe needs the Scratch-B budget (then ``plan`` shows its rule).
+    """
+
+    name: str
+    title: str
+    color: str
+    init: str
+    recipe: Callable[[Recipe, Recipe, Budget | None], Recipe]
+    budget: bool = False
+    arm: bool = True  # False for the baseline (the large model itself)
+
+    def init_settings(self, prune_id: str | None, baseline_id: str | None, masked: bool) -> dict:
+        if self.init == "random":
+            return {"kind": "random", **({"masks": prune_id} if masked else {})}
+        if self.init == "inherit":
+            return {"kind": "inherit", "from_prune": prune_id}
+        return {"kind": self.init, "from_run": baseline_id, **({"masks": prune_id} if masked else {})}
+
+    def recipe_for(self, base: Recipe, finetune: Recipe, budget: Budget | None) -> Recipe:
+        if self.budget and budget is None:
+            raise PrunelabError(f"{self.name} needs a budget")
+        return self.recipe(base, finetune, budget)
+
+
+REGIMES: dict[str, Regime] = {}
+
+
+def register_regime(regime: Regime) -> Regime:
+    REGIMES[regime.name] = regime
+    return regime
+
+
+def regime(name: str) -> Regime:
+    try:
+        return REGIMES[name]
+    except KeyError:
+        raise PrunelabError(f"unknown regime '{name}' (known: {', '.join(arm_regimes())})")
+
+
+def arm_regimes() -> list[str]:
+    """The regimes that train a pruned architecture, in report order."""
+    return [n for n, r in REGIMES.items() if r.arm]
+
+
+register_regime(Regime("baseline", "Unpruned", "#777777", "random", lambda b, f, bud: b, arm=False))
+register_regime(Regime("finetune", "Fine-tuned", "#1f77b4", "inherit", lambda b, f, bud: f))
+register_regime(Regime("scratch-e", "Scratch-E", "#ff7f0e", "random", lambda b, f, bud: b))
+register_regime(Regime("scratch-b", "Scratch-B", "#2ca02c", "random", lambda b, f, bud: b.scaled(bud.epochs),
+                       budget=True))
+
+
+def regime_recipe(name: str, base: Recipe, finetune: Recipe, budget: Budget | None = None) -> Recipe:
+    return regime(name).recipe_for(base, finetune, budget)

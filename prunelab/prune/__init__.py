@@ -1,8 +1,9 @@
-"""Pruning: criteria (scores), selections (scores -> indices), surgery (indices -> smaller model)."""
+"""Pruning mechanics: criteria (scores), selections (scores -> indices), targets (kept widths),
+surgery (indices -> a smaller model). Pruning *methods* built on them live in ``prunelab.methods``."""
 from .criteria import CRITERIA, criterion
-from .l1 import Target, parse_target, prune, target_spec, target_widths
 from .selection import SELECTIONS, select
 from .surgery import prune_channels
+from .targets import Target, parse_target, prune, target_spec, target_widths
 
 __all__ = ["CRITERIA", "SELECTIONS", "Target", "criterion", "parse_target", "prune", "prune_channels", "select",
            "target_spec", "target_widths"]

@@ -1,27 +1,55 @@
-"""Aggregate finished runs into the paper's table: one row per (experiment, dataset, model, pruned
-model), columns Unpruned | Fine-tuned | Scratch-E | Scratch-B as mean ± std over seeds (n).
-Reads result.json files only; numbers come from finished runs, missing arms show as missing."""
+"""Aggregate finished runs into the paper's table: one row per (experiment, dataset, large model,
+method, pruned model), one column per regime (from the regime registry, in its order) as
+mean ± std over seeds (n), and statistics of each arm against Fine-tuned.
+
+Reads result.json files only (and each run folder's roles.json: a run shared by several
+experiments counts in each). Numbers come from finished runs; missing arms show as missing; a
+regime the registry does not know is reported under its own name, not dropped.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
 import statistics
 from pathlib import Path
 
 from ..errors import PrunelabError
-from ..fileio import read_json
+from ..protocol import REGIMES, arm_regimes
 
-ARMS = ("baseline", "finetune", "scratch-e", "scratch-b")
-ARM_TITLES = {"baseline": "Unpruned", "finetune": "Fine-tuned", "scratch-e": "Scratch-E", "scratch-b": "Scratch-B"}
+CORE = ("finetune", "scratch-e", "scratch-b")  # the paper's columns: always shown
 
 
-def load_results(root: str | Path) -> list[dict]:
+def title(regime: str) -> str:
+    return REGIMES[regime].title if regime in REGIMES else regime
+
+
+def color(regime: str) -> str:
+    return REGIMES[regime].color if regime in REGIMES else "#9467bd"
+
+
+def load_results(root: str | Path, skipped: list[str] | None = None) -> list[dict]:
+    """Every result.json under ``root``, once per role (roles.json). A file that is not a prunelab
+    result is skipped and named in ``skipped`` (one bad file never hides the others)."""
     root = Path(root)
     if not root.exists():
         raise PrunelabError(f"no such folder: {root}")
-    return [read_json(p) for p in sorted(root.rglob("result.json"))]
+    if not root.is_dir():
+        raise PrunelabError(f"{root} is not a folder (give the run store's folder)")
+    out = []
+    for p in sorted(root.rglob("result.json")):
+        try:
+            r = json.loads(p.read_text())
+            if not isinstance(r, dict) or not isinstance(r.get("final_top1"), (int, float)) or "seed" not in r:
+                raise ValueError("not a prunelab result")
+            roles = [r.get("labels") or {}]
+            if (p.parent / "roles.json").is_file():
+                roles = json.loads((p.parent / "roles.json").read_text()) or roles
+            out += [{**r, "labels": role} for role in roles if isinstance(role, dict)]
+        except (OSError, ValueError) as e:
+            if skipped is not None:
+                skipped.append(f"{p}: {e}")
+    return out
 
 
 def stats(values: list[float]) -> dict:
@@ -37,100 +65,230 @@ def _mean(results: list[dict], key: str):
     return statistics.fmean(vals) if vals else None
 
 
+def _per_seed(results: list[dict], key: str) -> dict:
+    """Found architectures differ per seed: one value per seed."""
+    return {r["seed"]: r[key] for r in results if r.get(key) is not None}
+
+
+def columns(rows: list[dict]) -> list[str]:
+    """The regimes to show: the paper's three, other registered ones present, then unknown ones."""
+    present = {a for r in rows for a, s in r["arms"].items() if s["n"] and a != "baseline"}
+    known = [n for n in arm_regimes() if n in CORE or n in present]
+    return known + sorted(present - set(known))
+
+
 def aggregate(results: list[dict]) -> list[dict]:
-    """The report's rows. Baselines join every pruned model of the same experiment and base."""
+    """The report's rows. Baselines join every pruned model of the same experiment and large model."""
     base_runs: dict[tuple, list[dict]] = {}
     arms: dict[tuple, dict[str, list[dict]]] = {}
     for r in results:
         lab = r.get("labels") or {}
         regime = lab.get("regime")
-        if regime not in ARMS:
+        if not regime:
             continue
-        key = (lab.get("experiment", ""), lab.get("dataset", r["settings"]["data"]["dataset"]), lab.get("base"))
+        dataset = lab.get("dataset") or (r.get("settings") or {}).get("data", {}).get("dataset")
+        key = (lab.get("experiment", ""), dataset, lab.get("group") or lab.get("base"), r.get("prunelab_version"))
         if regime == "baseline":
             base_runs.setdefault(key, []).append(r)
         else:
-            arms.setdefault(key + (lab.get("pruned"),), {}).setdefault(regime, []).append(r)
+            arms.setdefault(key + (lab.get("method"), lab.get("pruned")), {}).setdefault(regime, []).append(r)
     rows = []
     for key in sorted(arms, key=lambda k: tuple(str(x) for x in k)):
-        by_arm = {"baseline": base_runs.get(key[:3], []), **arms[key]}
-        row = {"experiment": key[0], "dataset": key[1], "model": key[2], "pruned": key[3], "arms": {}}
-        for arm in ARMS:
-            rs = by_arm.get(arm, [])
+        by_arm = {"baseline": base_runs.get(key[:4], []), **arms[key]}
+        row = {"experiment": key[0], "dataset": key[1], "model": key[2], "version": key[3], "method": key[4],
+               "pruned": key[5], "arms": {}}
+        for arm in ["baseline", *arm_regimes(), *sorted(set(by_arm) - set(REGIMES))]:
+            rs = sorted(by_arm.get(arm, []), key=lambda r: r["seed"])
             a = stats([r["final_top1"] for r in rs])
             a.update({
                 "epochs": _mean(rs, "epochs"), "images_seen": _mean(rs, "images_seen"),
                 "train_macs": _mean(rs, "train_macs"), "wall_s": _mean(rs, "wall_s"),
-                "seeds": sorted(r["seed"] for r in rs),
+                "seeds": [r["seed"] for r in rs], "values": [r["final_top1"] for r in rs],
             })
-            if rs and arm == "scratch-b":
-                a["budget"] = (rs[0].get("labels") or {}).get("budget")
+            budgets = [(r.get("labels") or {}).get("budget") for r in rs]
+            if any(budgets):
+                a["budget"] = next(b for b in budgets if b)
+                a["budget_epochs"] = stats([b["epochs"] for b in budgets if b])
             row["arms"][arm] = a
-        full = by_arm["baseline"][0] if by_arm["baseline"] else None
-        pr = next((rs[0] for arm, rs in by_arm.items() if arm != "baseline" and rs), None)
-        row["params"] = full["params"] if full else None
-        row["macs"] = full["macs"] if full else None
-        row["pruned_params"] = pr["params"] if pr else None
-        row["pruned_macs"] = pr["macs"] if pr else None
+        full = by_arm["baseline"]
+        pruned_runs = [r for arm, rs in by_arm.items() if arm != "baseline" for r in rs]
+        row["params"] = full[0]["params"] if full else None
+        row["macs"] = full[0]["macs"] if full else None
+        for k in ("params", "macs", "params_nonzero", "macs_nonzero"):
+            row[f"pruned_{k}"] = stats(list(_per_seed(pruned_runs, k).values()))
         b, f = row["arms"]["baseline"], row["arms"]["finetune"]
-        row["pipeline_train_macs"] = (b["train_macs"] + f["train_macs"]) if b["n"] and f["n"] else None
+        both = b["train_macs"] is not None and f["train_macs"] is not None
+        row["pipeline_train_macs"] = (b["train_macs"] + f["train_macs"]) if both else None
         rows.append(row)
     return rows
 
 
+def versions(rows: list[dict]) -> list[str]:
+    return sorted({str(r.get("version")) for r in rows})
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+def compare(a: list[float], b: list[float]) -> dict:
+    """mean(a) - mean(b) with Welch's t-test p-value and 95% confidence interval (scipy)."""
+    out = {"diff": statistics.fmean(a) - statistics.fmean(b), "n": (len(a), len(b)), "p": None, "ci": None}
+    if len(a) < 2 or len(b) < 2:
+        out["note"] = f"n = {min(len(a), len(b))}: noise cannot be estimated"
+        return out
+    from scipy import stats as st
+
+    if statistics.stdev(a) == 0 and statistics.stdev(b) == 0:
+        out["note"] = "no variation within either arm: the t-test is undefined"
+        return out
+    t = st.ttest_ind(a, b, equal_var=False)
+    ci = t.confidence_interval(0.95)
+    out.update(p=float(t.pvalue), ci=(float(ci.low), float(ci.high)))
+    return out
+
+
+def _pts(v: float) -> str:
+    return f"{100 * v:+.2f}"
+
+
+def describe(name: str, other: str, c: dict) -> str:
+    """One line: the difference of means, its 95% CI and p-value, and what that means."""
+    s = f"{name} − {other}: {_pts(c['diff'])} points"
+    if c.get("note"):
+        return f"{s} ({c['note']})"
+    lo, hi = c["ci"]
+    s += f", 95% CI [{_pts(lo)}, {_pts(hi)}], Welch p = {c['p']:.3g}"
+    if c["p"] >= 0.05:
+        return s + ": not distinguishable"
+    return s + f": {name} {'better' if c['diff'] > 0 else 'worse'}"
+
+
+def comparisons(row: dict) -> list[tuple[str, dict]]:
+    """Every arm against Fine-tuned (where both have runs)."""
+    f = row["arms"].get("finetune", {})
+    if not f.get("n"):
+        return []
+    out = []
+    for arm, a in row["arms"].items():
+        if arm not in ("baseline", "finetune") and a["n"]:
+            out.append((arm, compare(a["values"], f["values"])))
+    return out
+
+
+def verdicts(row: dict) -> list[str]:
+    return [describe(title(arm), "Fine-tuned", c) for arm, c in comparisons(row)]
+
+
+def verdict(row: dict) -> str | None:
+    """Did the paper's claim (Scratch-B is at least as good as Fine-tuned) hold for this row?
+    None when either arm is missing."""
+    c = dict(comparisons(row)).get("scratch-b")
+    if c is None:
+        return None
+    diff = f"Scratch-B {_pts(c['diff'])} points vs Fine-tuned"
+    if c.get("note"):
+        return f"cannot be judged ({diff}; {c['note']})"
+    detail = f"{diff}, 95% CI [{_pts(c['ci'][0])}, {_pts(c['ci'][1])}], Welch p = {c['p']:.3g}"
+    if c["diff"] >= 0:
+        return f"held ({detail})"
+    if c["p"] >= 0.05:
+        return f"held within noise ({detail})"
+    return f"did not hold ({detail})"
+
+
+# --- formats --------------------------------------------------------------------------------------
+
 def fmt_acc(a: dict) -> str:
-    if not a["n"]:
+    if not a or not a["n"]:
         return "missing"
     return f"{100 * a['mean']:.2f} ± {100 * a['std']:.2f} (n={a['n']})"
 
 
 def _num(v, scale=1.0, digits=2, suffix="") -> str:
+    if isinstance(v, dict):  # mean ± std over seeds (found architectures)
+        if not v["n"]:
+            return "-"
+        if v["std"]:
+            return f"{v['mean'] / scale:.{digits}f} ± {v['std'] / scale:.{digits}f}{suffix}"
+        v = v["mean"]
     return "-" if v is None else f"{v / scale:.{digits}f}{suffix}"
+
+
+def _model(r: dict, tag_version: bool) -> str:
+    return f"{r['model']} [prunelab {r['version']}]" if tag_version else r["model"]
 
 
 def markdown(rows: list[dict]) -> str:
     if not rows:
         return "No finished runs with regime labels found.\n"
+    cols = columns(rows)
+    methods = sorted({str(r["method"]) for r in rows})
+    tag = len(versions(rows)) > 1
     out = ["Top-1 accuracy (%) on the test set at the final epoch, mean ± sample std over seeds (n = runs).", ""]
-    out.append("| Dataset | Model | Unpruned | Pruned model | Fine-tuned | Scratch-E | Scratch-B |")
-    out.append("|---|---|---|---|---|---|---|")
+    if len(methods) == 1:
+        out += [f"Method: {methods[0]}.", ""]
+    mcol = len(methods) > 1
+    out.append("| Dataset | Model | Unpruned |" + (" Method |" if mcol else "") + " Pruned model | "
+               + " | ".join(title(c) for c in cols) + " |")
+    out.append("|---" * (4 + mcol + len(cols)) + "|")
     for r in rows:
         A = r["arms"]
-        out.append(f"| {r['dataset']} | {r['model']} | {fmt_acc(A['baseline'])} | {r['pruned']} | "
-                   f"{fmt_acc(A['finetune'])} | {fmt_acc(A['scratch-e'])} | {fmt_acc(A['scratch-b'])} |")
-    out += ["", "Size and compute (means per run; training MACs = forward MACs x 3 x images seen).", ""]
+        out.append(f"| {r['dataset']} | {_model(r, tag)} | {fmt_acc(A['baseline'])} |"
+                   + (f" {r['method']} |" if mcol else "") + f" {r['pruned']} | "
+                   + " | ".join(fmt_acc(A.get(c)) for c in cols) + " |")
+    out += ["", "Size and compute (means per run; found architectures: mean ± std over seeds; "
+                "training MACs = forward MACs x 3 x images seen).", ""]
     out.append("| Model | Pruned model | Params (M) | MACs (M) | Arm | Epochs | Images seen | Training MACs | Wall (s) |")
     out.append("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        for arm in ARMS:
-            a = r["arms"][arm]
+        masked = r["pruned_params_nonzero"]["n"] and r["pruned_params_nonzero"]["mean"] < r["pruned_params"]["mean"]
+        for arm in ["baseline", *cols]:
+            a = r["arms"].get(arm)
+            if arm != "baseline" and (not a or not a["n"]):
+                continue
             is_base = arm == "baseline"
-            params = r["params"] if is_base else r["pruned_params"]
-            macs = r["macs"] if is_base else r["pruned_macs"]
-            out.append(f"| {r['model']} | {r['pruned'] if not is_base else '(unpruned)'} | {_num(params, 1e6, 3)} | "
-                       f"{_num(macs, 1e6, 2)} | {ARM_TITLES[arm]} | {_num(a['epochs'], digits=0)} | "
+            params = r["params"] if is_base else r["pruned_params_nonzero" if masked else "pruned_params"]
+            macs = r["macs"] if is_base else r["pruned_macs_nonzero" if masked else "pruned_macs"]
+            out.append(f"| {_model(r, tag)} | {r['pruned'] if not is_base else '(unpruned)'} | "
+                       f"{_num(params, 1e6, 3)}{' nonzero' if masked and not is_base else ''} | "
+                       f"{_num(macs, 1e6, 2)} | {title(arm)} | {_num(a['epochs'], digits=0)} | "
                        f"{_num(a['images_seen'], digits=0)} | {_num(a['train_macs'], 1e12, 3, 'T')} | "
                        f"{_num(a['wall_s'], digits=1)} |")
     out += ["", "Compute ledger: the pruning pipeline (pretrain + fine-tune) beside Scratch-B.", ""]
     out.append("| Model | Pruned model | Scratch-B rule | Pipeline training MACs | Scratch-B training MACs |")
     out.append("|---|---|---|---|---|")
     for r in rows:
-        bud = r["arms"]["scratch-b"].get("budget")
-        rule = "-" if not bud else f"{bud['epochs']} = {bud['rule']} ({bud['base_epochs']} x {bud['mac_ratio']:.3f})"
-        out.append(f"| {r['model']} | {r['pruned']} | {rule} | {_num(r['pipeline_train_macs'], 1e12, 3, 'T')} | "
-                   f"{_num(r['arms']['scratch-b']['train_macs'], 1e12, 3, 'T')} |")
+        sb = r["arms"].get("scratch-b") or {}
+        bud = sb.get("budget")
+        rule = "-"
+        if bud:
+            ep = sb["budget_epochs"]
+            epochs = f"{ep['mean']:.0f}" if not ep["std"] else f"{ep['mean']:.1f} ± {ep['std']:.1f}"
+            rule = f"{epochs} = {bud['rule']} ({bud['base_epochs']} x {bud['mac_ratio']:.3f}"
+            rule += ", per seed)" if ep["std"] else ")"
+        out.append(f"| {_model(r, tag)} | {r['pruned']} | {rule} | {_num(r['pipeline_train_macs'], 1e12, 3, 'T')} | "
+                   f"{_num(sb.get('train_macs'), 1e12, 3, 'T')} |")
+    lines = [f"- {r['pruned']}: {v}" for r in rows for v in verdicts(r)]
+    if lines:
+        out += ["", "Each arm against Fine-tuned (difference of means, Welch's t-test):", "", *lines]
     return "\n".join(out) + "\n"
 
 
 def flat(rows: list[dict]) -> list[dict]:
+    cols = ["baseline", *columns(rows)]
     out = []
     for r in rows:
-        d = {k: r[k] for k in ("experiment", "dataset", "model", "pruned", "params", "macs", "pruned_params",
-                               "pruned_macs", "pipeline_train_macs")}
-        for arm in ARMS:
-            a = r["arms"][arm]
+        d = {k: r[k] for k in ("experiment", "dataset", "model", "method", "pruned", "version", "params", "macs",
+                               "pipeline_train_macs")}
+        for k in ("params", "macs", "params_nonzero", "macs_nonzero"):
+            d[f"pruned_{k}"] = r[f"pruned_{k}"]["mean"]
+            d[f"pruned_{k}_std"] = r[f"pruned_{k}"]["std"]
+        for arm in cols:
+            a = r["arms"].get(arm) or stats([])
             for k in ("mean", "std", "n", "epochs", "images_seen", "train_macs", "wall_s"):
-                d[f"{arm}_{k}"] = a[k]
+                d[f"{arm}_{k}"] = a.get(k)
+        for arm, c in comparisons(r):
+            d[f"{arm}_minus_finetune"] = c["diff"]
+            d[f"{arm}_p"] = c["p"]
         out.append(d)
     return out
 
@@ -139,7 +297,8 @@ def to_csv(rows: list[dict]) -> str:
     rows_f = flat(rows)
     buf = io.StringIO()
     if rows_f:
-        w = csv.DictWriter(buf, fieldnames=list(rows_f[0]))
+        fields = list(dict.fromkeys(k for r in rows_f for k in r))
+        w = csv.DictWriter(buf, fieldnames=fields)
         w.writeheader()
         w.writerows(rows_f)
     return buf.getvalue()
@@ -147,15 +306,3 @@ def to_csv(rows: list[dict]) -> str:
 
 def to_json(rows: list[dict]) -> str:
     return json.dumps(rows, indent=2)
-
-
-def verdict(row: dict) -> str | None:
-    """Scratch-B vs Fine-tuned, judged against the noise (pooled std over seeds)."""
-    b, f = row["arms"]["scratch-b"], row["arms"]["finetune"]
-    if not b["n"] or not f["n"]:
-        return None
-    diff = b["mean"] - f["mean"]
-    noise = math.sqrt((b["std"] ** 2 + f["std"] ** 2) / 2)
-    if diff >= -noise:
-        return f"Scratch-B {'>=' if diff >= 0 else '~'} Fine-tuned ({100 * diff:+.2f} points, noise {100 * noise:.2f})"
-    return f"Scratch-B < Fine-tuned ({100 * diff:+.2f} points, beyond noise {100 * noise:.2f})"

@@ -1,4 +1,4 @@
-"""Run settings, the run store, experiment grids."""
+"""Run settings, the run store, prune steps, experiment grids."""
 from .settings import RunSettings
 from .store import RunStore, execute
 

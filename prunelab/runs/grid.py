@@ -1,28 +1,31 @@
-"""Experiment files: a declared grid of (model, pruning target, regime, seed) runs.
+"""Experiment files: a declared grid of (model, method, target, regime, seed) runs.
 
-The baseline of a seed is trained once and shared by every arm; each arm is a run in the store,
-so an interrupted grid resumes where it stopped. See experiments/ for examples.
+Per seed, the large model is trained once (with the method's training hooks, if it has any) and
+shared by every arm that prunes it; each target's prune step runs once; each arm is a run in the
+store, so an interrupted grid resumes where it stopped. Where the pruned architecture is known
+before training (predefined targets), every run is planned with its numbers; where the method
+finds it, the arms of seed s are resolved from seed s's prune step (``plan`` shows the rule).
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .. import methods
 from ..arch import ArchSpec, build, resolve
 from ..catalog import dataset_info
+from ..config import from_mapping, read_yaml
 from ..data import DataSettings
 from ..errors import PrunelabError
 from ..measure import count
 from ..progress import progress_bar
-from ..protocol import PRUNED_REGIMES, Budget, default_cap, regime_recipe, scratch_b_budget
-from ..prune import SELECTIONS, Target, criterion, parse_target, prune, target_spec
+from ..protocol import SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
 from ..train import Recipe
-from .config import from_mapping, read_yaml
-from .settings import RunSettings
+from .prune_step import PruneStep, product, run_prune_step
+from .settings import RunSettings, canonical
 from .store import RunStore, execute, execute_together
 
 UNSET = "default"
@@ -31,15 +34,9 @@ UNSET = "default"
 @dataclass(frozen=True)
 class ModelEntry:
     arch: str
-    targets: list
+    targets: list | None = None
     width: float = 1.0
     head: str | None = None
-
-
-@dataclass(frozen=True)
-class PruneSettings:
-    criterion: str = "l1-norm"
-    selection: str = "largest"  # largest | smallest | random
 
 
 @dataclass(frozen=True)
@@ -54,34 +51,68 @@ class Experiment:
     models: list
     recipe: dict
     seeds: list = field(default_factory=lambda: [0])
-    regimes: list = field(default_factory=lambda: list(PRUNED_REGIMES))
+    regimes: list = field(default_factory=lambda: ["finetune", "scratch-e", "scratch-b"])
     finetune: dict = field(default_factory=lambda: {"epochs": 40, "lr": 0.001, "schedule": "constant"})
-    prune: dict = field(default_factory=dict)
+    prune: dict | list = field(default_factory=lambda: {"method": "l1-norm"})
     scratch_b: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
     description: str = ""
 
 
 @dataclass
-class PlannedRun:
-    regime: str
-    arch: str  # the pruned model's name, or the base name for baselines
-    base: str
-    seed: int
-    settings: RunSettings
-    budget: Budget | None = None
-    target: Target | None = None
+class Arm:
+    """One (model, method, target) of the experiment."""
+
+    base: ArchSpec
+    method: methods.Method
+    params: Any
+    label: str  # the pruned model's name in tables
+    planned: ArchSpec | None  # None: found per seed by the prune step
+    budget: Budget | None  # Scratch-B's, where the architecture is planned
+    train_method: dict | None  # the large model's training method (its hooks), or None
 
     @property
-    def epochs(self) -> int:
-        return self.settings.recipe.epochs
+    def group(self) -> str:
+        """The large model's name in tables: the base, plus the method that shaped its training."""
+        if self.train_method is None:
+            return self.base.name
+        ps = ", ".join(f"{k}={v}" for k, v in self.train_method["params"].items())
+        return f"{self.base.name} + {self.train_method['name']}({ps})"
+
+
+@dataclass
+class PlannedRun:
+    regime: str
+    seed: int
+    labels: dict  # this run's role in the experiment (cosmetic; reports group by it)
+    baseline: RunSettings  # the large model it belongs to (itself, for a baseline)
+    arm: Arm | None = None
+    prune: PruneStep | None = None
+    settings: RunSettings | None = None  # None until the prune step has found the architecture
+    budget: Budget | None = None
+
+    @property
+    def arch(self) -> str:
+        return self.settings.arch["name"] if self.settings else f"found: {self.arm.label}"
+
+    @property
+    def base(self) -> str:
+        return self.labels["base"]
+
+    @property
+    def needs_prune(self) -> bool:
+        return self.prune is not None and (self.settings is None or self.settings.init.get("kind") != "random"
+                                           or bool(self.settings.init.get("masks")))
 
 
 @dataclass
 class Grid:
     experiment: Experiment
     runs: list[PlannedRun]
-    prune_settings: PruneSettings
+    recipe: Recipe
+    finetune: Recipe
+    data: DataSettings
+    cap: float | None
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -91,9 +122,13 @@ def load_experiment(path: str | Path) -> Experiment:
     dataset_info(exp.dataset)
     if not exp.models:
         raise PrunelabError(f"{where}: 'models' lists no model")
+    if not exp.regimes:
+        raise PrunelabError(f"{where}: 'regimes' lists no regime (known: {', '.join(arm_regimes())})")
     for r in exp.regimes:
-        if r not in PRUNED_REGIMES:
-            raise PrunelabError(f"{where}: unknown regime '{r}' (known: {', '.join(PRUNED_REGIMES)})")
+        if r not in arm_regimes():
+            raise PrunelabError(f"{where}: unknown regime '{r}' (known: {', '.join(arm_regimes())})")
+    if len(set(exp.regimes)) != len(exp.regimes):
+        raise PrunelabError(f"{where}: 'regimes' repeats a regime")
     if not exp.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in exp.seeds):
         raise PrunelabError(f"{where}: 'seeds' must be a list of non-negative integers")
     if len(set(exp.seeds)) != len(exp.seeds):
@@ -101,18 +136,63 @@ def load_experiment(path: str | Path) -> Experiment:
     return exp
 
 
-def _models(exp: Experiment) -> list[ModelEntry]:
+def _method_entries(exp: Experiment) -> list[tuple[methods.Method, dict]]:
+    entries = exp.prune if isinstance(exp.prune, list) else [exp.prune]
+    if not entries:
+        raise PrunelabError("prune: lists no method")
     out = []
-    for i, m in enumerate(exp.models):
-        e = from_mapping(ModelEntry, m, f"models[{i}]")
-        if not e.targets:
-            raise PrunelabError(f"models[{i}]: 'targets' lists no pruning target")
-        out.append(e)
+    for i, e in enumerate(entries):
+        where = "prune" if isinstance(exp.prune, dict) else f"prune[{i}]"
+        if not isinstance(e, dict):
+            raise PrunelabError(f"{where}: must be a mapping {{method: NAME, ...parameters}}")
+        if "criterion" in e:
+            raise PrunelabError(f"{where}: 'criterion' is now 'method' (e.g. prune: {{method: {e['criterion']}}})")
+        m = methods.get(e.get("method", "l1-norm"))
+        out.append((m, {k: v for k, v in e.items() if k != "method"}))
     return out
 
 
+def _arms(exp: Experiment, recipe: Recipe, cap) -> list[Arm]:
+    arms = []
+    entries = _method_entries(exp)
+    for i, raw in enumerate(exp.models):
+        m = from_mapping(ModelEntry, raw, f"models[{i}]")
+        base = resolve(m.arch, exp.dataset, head=m.head, width=m.width)
+        for method, cfg in entries:
+            where = f"prune ({method.name})"
+            if method.has_target():
+                if "target" in cfg:
+                    raise PrunelabError(f"{where}: give targets per model (models[{i}].targets), not in prune")
+                if not m.targets:
+                    raise PrunelabError(f"models[{i}]: 'targets' lists no pruning target (method '{method.name}' "
+                                        "needs one)")
+                mappings = [{**cfg, "target": t} for t in m.targets]
+            else:
+                if m.targets:
+                    raise PrunelabError(f"models[{i}]: method '{method.name}' takes no target; remove 'targets'")
+                mappings = [cfg]
+            for mp in mappings:
+                params = method.params(mp, where)
+                planned = method.planned_spec(base, params, exp.dataset) if method.kind == "structured" else None
+                budget = None
+                if planned is not None:
+                    budget = scratch_b_budget(recipe.epochs, spec_macs(base.to_json()), spec_macs(planned.to_json()),
+                                              cap)
+                train_method = None
+                if method.hooks(params) is not None:
+                    train_method = {"name": method.name,
+                                    "params": json_clean(method.train_params(params))}
+                arms.append(Arm(base, method, params, method.label(base, params, exp.dataset), planned, budget,
+                                train_method))
+    return arms
+
+
+def json_clean(obj):
+    return json.loads(json.dumps(obj))
+
+
 def plan(exp: Experiment) -> Grid:
-    """Every run of the experiment, in execution order (per seed: baseline, then its arms)."""
+    """Every run of the experiment, in execution order (per seed: baselines, then their arms)."""
     recipe = from_mapping(Recipe, exp.recipe, "recipe")
     recipe.check()
     ft = from_mapping(Recipe, {**{"batch_size": recipe.batch_size, "weight_decay": recipe.weight_decay,
@@ -121,120 +201,139 @@ def plan(exp: Experiment) -> Grid:
     ft.check()
     data = from_mapping(DataSettings, {"dataset": exp.dataset, **exp.data}, "data")
     data.check()
-    ps = from_mapping(PruneSettings, exp.prune, "prune")
-    criterion(ps.criterion)
-    if ps.selection not in SELECTIONS:
-        raise PrunelabError(f"prune: unknown selection '{ps.selection}' (known: {', '.join(SELECTIONS)})")
     sb = from_mapping(ScratchB, exp.scratch_b, "scratch_b")
     cap = default_cap(dataset_info(exp.dataset).style) if sb.cap == UNSET else sb.cap
-    runs: list[PlannedRun] = []
-    models = _models(exp)
-    arms = []
-    for m in models:
-        base = resolve(m.arch, exp.dataset, head=m.head, width=m.width)
-        for t in m.targets:
-            target = parse_target(t)
-            pruned = target_spec(base, target, exp.dataset)
-            budget = scratch_b_budget(recipe.epochs, spec_macs(base.to_json()), spec_macs(pruned.to_json()), cap)
-            arms.append((base, target, pruned, budget))
+    if isinstance(cap, str):
+        raise PrunelabError(f"scratch_b: cap must be a number >= 1, null or 'default', got {cap!r}")
+    scratch_b_budget(1, 1, 1, cap)  # validates the cap
+    arms = _arms(exp, recipe, cap)
+    grid = Grid(exp, [], recipe, ft, data, cap)
     for seed in exp.seeds:
-        seen_bases = set()
-        for base, target, pruned, budget in arms:
-            labels = {"experiment": exp.name, "dataset": exp.dataset, "base": base.name}
-            base_settings = RunSettings(arch=base.to_dict(), data=data, recipe=recipe, seed=seed,
-                                        labels={**labels, "regime": "baseline", "pruned": None})
-            if base_settings.run_id() not in seen_bases:
-                seen_bases.add(base_settings.run_id())
-                runs.append(PlannedRun("baseline", base.name, base.name, seed, base_settings))
-            for regime in exp.regimes:
-                rec = regime_recipe(regime, recipe, ft, budget)
-                init = {"kind": "random"}
-                if regime == "finetune":
-                    init = {"kind": "inherit", "from_run": base_settings.run_id(),
-                            "prune": {**dataclasses.asdict(ps), "target": dataclasses.asdict(target)}}
-                lab = {**labels, "regime": regime, "pruned": pruned.name, "target": target.label(base)}
-                if regime == "scratch-b":
-                    lab["budget"] = budget.to_dict()
-                s = RunSettings(arch=pruned.to_dict(), data=data, recipe=rec, seed=seed, init=init, labels=lab)
-                runs.append(PlannedRun(regime, pruned.name, base.name, seed, s, budget=budget, target=target))
-    return Grid(exp, runs, ps)
+        seen: set[str] = set()
+        for arm in arms:
+            common = {"experiment": exp.name, "dataset": exp.dataset, "base": arm.base.name, "group": arm.group}
+            base_settings = RunSettings(arch=arm.base.to_dict(), data=data, recipe=recipe, seed=seed,
+                                        method=arm.train_method, labels={**common, "regime": "baseline"})
+            if base_settings.run_id() not in seen:
+                seen.add(base_settings.run_id())
+                grid.runs.append(PlannedRun("baseline", seed, base_settings.labels, base_settings,
+                                            settings=base_settings))
+            step = PruneStep(arm.method.name, canonical(arm.params), base_settings.run_id(), seed)
+            for name in exp.regimes:
+                labels = {**common, "regime": name, "method": arm.method.name, "pruned": arm.label}
+                run = PlannedRun(name, seed, labels, base_settings, arm, step)
+                if arm.planned is not None:
+                    _resolve_with(grid, run, arm.planned.to_dict(), arm.budget, masked=False)
+                grid.runs.append(run)
+    return grid
+
+
+def _resolve_with(grid: Grid, run: PlannedRun, arch: dict, budget: Budget | None, masked: bool) -> None:
+    r = regime(run.regime)
+    labels = dict(run.labels)
+    if r.budget:
+        labels["budget"] = budget.to_dict()
+    run.settings = RunSettings(arch=arch, data=grid.data, recipe=r.recipe_for(grid.recipe, grid.finetune, budget),
+                               seed=run.seed, init=r.init_settings(run.prune.id, run.baseline.run_id(), masked),
+                               labels=labels)
+    run.labels, run.budget = labels, budget
+
+
+def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
+    """Fill in the settings of a run whose architecture its prune step found (if it has run)."""
+    if run.settings is not None:
+        return True
+    found = product(store, run.prune.id)
+    if found is None:
+        return False
+    macs = found["macs_nonzero"] if found["masked"] else found["macs"]
+    budget = scratch_b_budget(grid.recipe.epochs, spec_macs(run.arm.base.to_json()), macs, grid.cap)
+    _resolve_with(grid, run, found["spec"], budget, masked=found["masked"])
+    return True
+
+
+def rule(grid: Grid, run: PlannedRun) -> str | None:
+    """How an unresolved run's epochs will be set (Scratch-B of a found architecture)."""
+    if run.settings is not None or not regime(run.regime).budget:
+        return None
+    cap = f", capped at {grid.cap:g} x E_base" if grid.cap else ""
+    return (f"{SCRATCH_B_RULE.replace('E_base', str(grid.recipe.epochs)).replace('large', run.arm.base.name)}"
+            .replace("MACs(pruned)", f"MACs(found by {run.arm.method.name})") + cap)
+
+
+def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
+    if run.settings is not None:
+        return run.settings.recipe.epochs
+    if regime(run.regime).budget:
+        return None
+    return regime(run.regime).recipe_for(grid.recipe, grid.finetune, None).epochs
 
 
 def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
     rows = []
     for r in grid.runs:
-        row = {"arch": r.arch, "regime": r.regime, "seed": r.seed, "epochs": r.epochs, "base": r.base,
-               "run_id": r.settings.run_id(), "state": store.status(r.settings)}
-        if r.regime == "scratch-b":
+        known = resolve_run(grid, r, store)
+        row = {"arch": r.arch, "regime": r.regime, "seed": r.seed, "epochs": expected_epochs(grid, r),
+               "base": r.base, "method": r.labels.get("method"), "pruned": r.labels.get("pruned"),
+               "run_id": r.settings.run_id() if known else None,
+               "state": store.status(r.settings) if known else "waiting for its prune step"}
+        if r.budget is not None:
             row["budget"] = r.budget.to_dict()
+        if rule(grid, r):
+            row["rule"] = rule(grid, r)
         rows.append(row)
     return rows
 
 
-def pruned_path(store: RunStore, baseline: RunSettings, target: Target, ps: PruneSettings, seed: int) -> Path:
-    key = json.dumps({"from": baseline.run_id(), "target": dataclasses.asdict(target),
-                      "prune": dataclasses.asdict(ps), "seed": seed}, sort_keys=True)
-    return store.root / "pruned" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
-
-
-def pruned_model(store: RunStore, grid: Grid, run: PlannedRun, baseline: RunSettings):
-    """The baseline's model pruned to the run's target (made once, kept in the store)."""
-    from ..models_io import load as load_model
-    from ..models_io import save as save_model
-
-    path = pruned_path(store, baseline, run.target, grid.prune_settings, run.seed)
-    if path.exists():
-        return load_model(path)
-    base_model = load_model(store.path(baseline))
-    model, kept = prune(base_model, run.target, grid.experiment.dataset, grid.prune_settings.criterion,
-                        grid.prune_settings.selection, seed=run.seed)
-    save_model(model, path, extra={"kept": kept, "from_run": baseline.run_id()})
-    return model
-
-
 def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto", progress: bool = True,
              together: bool = False) -> list[tuple[PlannedRun, dict]]:
-    """Execute every run (reusing finished ones, resuming partial ones).
+    """Execute every run (reusing finished ones, resuming partial ones), prune steps included.
 
     ``together``: first train each set of new random-init runs that differ only in their seed
-    (a baseline's seeds, a Scratch-E arm's seeds, ...) at once with ``prunelab.train.multi``.
+    (a baseline's seeds, a Scratch-E arm's seeds, ...) at once with ``prunelab.train.multi``; runs
+    with training hooks or masks are trained one by one.
     """
     from ..data import load as load_data
+    from ..methods import PruneData
 
-    data = load_data(grid.runs[0].settings.data, data_dir)
+    data = load_data(grid.data, data_dir)
+    for r in grid.runs:
+        resolve_run(grid, r, store)
     bar = None
-    todo = [r for r in grid.runs if store.status(r.settings) != "finished"]
+    todo = [r for r in grid.runs if r.settings is None or store.status(r.settings) != "finished"]
     if progress and todo:
         # progress in units of training compute (images x forward MACs), so the ETA is honest
-        total = sum(_cost(r, data) for r in todo)
-        bar = progress_bar(total=total, unit="", unit_scale=True,
+        bar = progress_bar(total=sum(_cost(grid, r, data) for r in todo), unit="", unit_scale=True,
                            bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
     if together:
         groups: dict[str, list[PlannedRun]] = {}
         for r in todo:
-            if r.settings.init.get("kind") == "random" and not r.settings.data.val_size \
-                    and store.status(r.settings) == "new":
-                key = json.dumps({k: v for k, v in r.settings.to_dict().items() if k != "seed"}, sort_keys=True)
+            s = r.settings
+            if s is not None and s.init == {"kind": "random"} and s.method is None and not s.data.val_size \
+                    and store.status(s) == "new":
+                key = str(sorted((k, str(v)) for k, v in s.identity().items() if k != "seed"))
                 groups.setdefault(key, []).append(r)
         for g in (g for g in groups.values() if len(g) > 1):
             if bar is not None:
                 bar.set_description(f"{len(g)} runs together: {g[0].arch} {g[0].regime}")
-            execute_together([r.settings for r in g], store, data=data, device=device)
+            execute_together([r.settings for r in g], store, data=data, device=device,
+                             save_init=g[0].regime == "baseline")
             if bar is not None:
-                bar.update(sum(_cost(r, data) for r in g))
+                bar.update(sum(_cost(grid, r, data) for r in g))
     done = []
-    baselines: dict[str, RunSettings] = {}
     for i, r in enumerate(grid.runs):
-        if r.regime == "baseline":
-            baselines[r.settings.run_id()] = r.settings
         if bar is not None:
             bar.set_description(f"run {i + 1}/{len(grid.runs)} {r.arch} {r.regime} seed {r.seed}")
-        init_model = None
-        if r.regime == "finetune" and store.status(r.settings) != "finished":
-            init_model = pruned_model(store, grid, r, baselines[r.settings.init["from_run"]])
-        macs = _macs(r)
+        if r.needs_prune and (r.settings is None or store.status(r.settings) != "finished"):
+            estimate = _cost(grid, r, data)
+            run_prune_step(r.prune, store, PruneData(grid.data.dataset, r.seed, data=data), r.arm.planned)
+            resolve_run(grid, r, store)
+            if bar is not None:
+                bar.total += _cost(grid, r, data) - estimate
+        macs = _macs(grid, r)
         cb = (lambda n, m=macs: bar.update(n * m)) if bar is not None else None
-        res = execute(r.settings, store, device=device, init_model=init_model, progress=cb, data=data)
+        res = execute(r.settings, store, device=device, progress=cb, data=data, save_init=r.regime == "baseline")
+        store.add_role(r.settings, r.labels)
         done.append((r, res))
     if bar is not None:
         bar.close()
@@ -242,8 +341,14 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
 
 
 def grid_results(grid: Grid, store: RunStore) -> list[dict]:
-    """The result.json of every finished run of the grid (missing runs are left out)."""
-    return [r for r in (store.result(p.settings) for p in grid.runs) if r is not None]
+    """The result.json of every finished run of the grid, labelled with its role here."""
+    out = []
+    for r in grid.runs:
+        if resolve_run(grid, r, store):
+            res = store.result(r.settings)
+            if res is not None:
+                out.append({**res, "labels": r.labels})
+    return out
 
 
 @functools.lru_cache(maxsize=None)
@@ -252,9 +357,14 @@ def spec_macs(spec_json: str) -> int:
     return count(build(ArchSpec.from_json(spec_json), device="meta")).macs
 
 
-def _macs(r: PlannedRun) -> int:
+def _macs(grid: Grid, r: PlannedRun) -> float:
+    if r.settings is None:  # not found yet: estimate with the large model
+        return spec_macs(r.arm.base.to_json())
+    if r.budget is not None:
+        return r.budget.macs_pruned
     return spec_macs(ArchSpec.from_dict(r.settings.arch).to_json())
 
 
-def _cost(r: PlannedRun, data) -> int:
-    return _macs(r) * r.epochs * data.size("train")
+def _cost(grid: Grid, r: PlannedRun, data) -> float:
+    epochs = expected_epochs(grid, r) or grid.recipe.epochs  # an unresolved Scratch-B spends about E_base
+    return _macs(grid, r) * epochs * data.size("train")

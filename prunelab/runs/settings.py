@@ -1,14 +1,41 @@
-"""A run's complete settings. Their canonical JSON (plus the prunelab version) names the run."""
+"""A run's complete settings. Their canonical JSON (plus the prunelab version) names the run.
+
+Everything that changes a run's result is in its identity: the architecture, the data, the
+recipe, the seed, how the model is initialised (random, inherited from a prune step, masked) and
+the method that shapes its training (with those parameters). Cosmetic labels (experiment name,
+regime, pruned-model label) are not: identical runs declared by several experiment files are one
+run. Fields equal to their defaults are left out of the hash, so adding a field with a no-op
+default renames no run (tests/test_methods.py pins a run id).
+"""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import re
+import typing
 from dataclasses import dataclass, field
 
 from .. import __version__
 from ..data import DataSettings
 from ..train import Recipe
+
+
+def canonical(obj) -> dict:
+    """A dataclass as a plain dict without the fields equal to their defaults; int values of
+    float fields as floats (``lr: 1`` and ``lr: 1.0`` are one setting)."""
+    hints = typing.get_type_hints(type(obj))
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+        if default is not dataclasses.MISSING and v == default:
+            continue
+        if hints[f.name] in (float, float | None) and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        out[f.name] = json.loads(json.dumps(v))
+    return out
 
 
 @dataclass(frozen=True)
@@ -17,24 +44,35 @@ class RunSettings:
     data: DataSettings
     recipe: Recipe
     seed: int = 0
-    init: dict = field(default_factory=lambda: {"kind": "random"})  # or {"kind": "inherit", ...}
-    method: dict | None = None  # a training-time method hook: {"name": ..., parameters...}
-    labels: dict = field(default_factory=dict)  # regime, pruned model, budget rule: for reports
+    init: dict = field(default_factory=lambda: {"kind": "random"})  # or inherit / masks, see runs/store.py
+    method: dict | None = None  # the method shaping the training: {"name": ..., "params": {...}}
+    labels: dict = field(default_factory=dict, compare=False)  # cosmetic: not part of the identity
+
+    def identity(self) -> dict:
+        """What names the run (everything but the labels; defaults left out)."""
+        d = {"arch": self.arch, "data": canonical(self.data), "recipe": canonical(self.recipe), "seed": self.seed}
+        if self.init != {"kind": "random"}:
+            d["init"] = self.init
+        if self.method is not None:
+            d["method"] = self.method
+        return json.loads(json.dumps(d))
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def run_id(self) -> str:
-        canon = json.dumps({"settings": self.to_dict(), "prunelab": __version__}, sort_keys=True,
+        canon = json.dumps({"settings": self.identity(), "prunelab": __version__}, sort_keys=True,
                            separators=(",", ":"))
         digest = hashlib.sha256(canon.encode()).hexdigest()[:12]
         name = self.arch.get("name", self.arch["family"])
-        regime = self.labels.get("regime", "train")
-        return f"{name}-{regime}-s{self.seed}-{digest}"
+        kind = self.init.get("kind", "random") + ("-masked" if self.init.get("masks") else "")
+        if self.method is not None:
+            kind += "-" + re.sub(r"[^A-Za-z0-9._-]+", "_", self.method["name"])
+        return f"{name}-{kind}-e{self.recipe.epochs}-s{self.seed}-{digest}"
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunSettings":
-        from .config import from_mapping
+        from ..config import from_mapping
 
         return cls(
             arch=d["arch"],

@@ -1,8 +1,10 @@
 """The run store: one folder per run, named by the hash of its settings.
 
 ``<root>/<run id>/`` holds ``settings.json`` (readable), ``checkpoint.pt`` and ``metrics.jsonl``
-while training, and ``model.pt`` + ``result.json`` once finished. Running identical settings
-again reuses the result or resumes the checkpoint; ``force`` starts over.
+while training, ``init.pt`` (a baseline's initial weights), ``model.pt`` + ``result.json`` once
+finished, and ``roles.json``: every (experiment, regime, ...) that used the run, for reports over
+the whole store. Running identical settings again reuses the result or resumes the checkpoint;
+``force`` starts over. Pruned models live under ``<root>/pruned/`` (see prune_step.py).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import platform
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -21,8 +23,9 @@ from .. import __version__
 from ..arch import ArchSpec, build
 from ..data import load as load_data
 from ..errors import PrunelabError
-from ..fileio import atomic_write_json, read_json
+from ..fileio import atomic_write_json, file_sha256, read_json
 from ..measure import count
+from ..models_io import apply_masks, check_masks
 from ..models_io import load as load_model
 from ..models_io import save as save_model
 from ..train import Hooks, TrainResult, resolve_device, train
@@ -30,6 +33,8 @@ from .settings import RunSettings
 
 RESULT = "result.json"
 SETTINGS = "settings.json"
+ROLES = "roles.json"
+INIT = "init.pt"
 
 
 def default_root() -> Path:
@@ -60,6 +65,16 @@ class RunStore:
                 out.append((d, run_state(d), read_json(d / SETTINGS)))
         return out
 
+    def add_role(self, settings: RunSettings, labels: dict) -> None:
+        """Record that ``labels`` (an experiment's role) uses this run."""
+        d = self.path(settings)
+        if not labels:
+            return
+        with locked(d, ".roles.lock"):
+            roles = read_json(d / ROLES) if (d / ROLES).is_file() else []
+            if labels not in roles:
+                atomic_write_json(d / ROLES, roles + [labels])
+
 
 def run_state(d: Path) -> str:
     if (d / RESULT).exists():
@@ -70,11 +85,12 @@ def run_state(d: Path) -> str:
 
 
 @contextlib.contextmanager
-def _locked(d: Path):
+def locked(d: Path, name: str = ".lock", wait: bool = True):
+    """An exclusive lock on ``d/name`` (waits for it, or fails at once with ``wait=False``)."""
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".lock", "w") as f:
+    with open(d / name, "w") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise PrunelabError(f"run {d.name} is being trained by another process")
         yield
@@ -95,38 +111,99 @@ def provenance(device: torch.device) -> dict:
             "device": f"{device.type}: {name}"}
 
 
+# --- initial models: one function per init kind ------------------------------------------------
+
+def _pruned_file(store: RunStore, step_id: str) -> Path:
+    from .prune_step import model_path
+
+    path = model_path(store, step_id)
+    if not path.is_file():
+        raise PrunelabError(f"pruned model {step_id} is not in the store {store.root} (its prune step has not run)")
+    return path
+
+
+def _init_random(settings: RunSettings, spec: ArchSpec, store: RunStore):
+    return build(spec, seed=settings.seed)
+
+
+def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore):
+    init = settings.init
+    if "from_prune" in init:
+        return load_model(_pruned_file(store, init["from_prune"]), expect=spec)
+    path = Path(init["path"])
+    if "sha256" in init and file_sha256(path) != init["sha256"]:
+        raise PrunelabError(f"{path} changed since this run was defined (sha256 differs); use --force to restart")
+    return load_model(path, expect=spec)
+
+
+INIT_KINDS: dict[str, Callable[[RunSettings, ArchSpec, RunStore], torch.nn.Module]] = {
+    "random": _init_random,
+    "inherit": _init_inherit,
+}
+
+
+def initial_model(settings: RunSettings, store: RunStore) -> torch.nn.Module:
+    """The model a run starts from, by its ``init`` settings (masks applied where it has them)."""
+    spec = ArchSpec.from_dict(settings.arch)
+    kind = settings.init.get("kind")
+    if kind not in INIT_KINDS:
+        raise PrunelabError(f"unknown init kind '{kind}' (known: {', '.join(INIT_KINDS)})")
+    model = INIT_KINDS[kind](settings, spec, store)
+    if settings.init.get("masks"):
+        from ..fileio import torch_load
+
+        step = settings.init["masks"]
+        masks = torch_load(_pruned_file(store, step), "pruned model").get("masks")
+        if not masks:
+            raise PrunelabError(f"pruned model {step} has no masks")
+        model.masks = check_masks(model, masks, f"masks of {step}")
+    return apply_masks(model)
+
+
+def method_hooks(settings: RunSettings) -> Hooks | None:
+    """The training hooks of the run's method (None without one)."""
+    if settings.method is None:
+        return None
+    from .. import methods
+
+    m = methods.get(settings.method["name"])
+    return m.hooks(m.params(settings.method.get("params", {})))
+
+
 def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: str = "auto", force: bool = False,
-            init_model: torch.nn.Module | None = None, hooks: Hooks | None = None, progress: Any = None,
-            data=None) -> dict:
+            progress: Any = None, data=None, save_init: bool = False) -> dict:
     """Run (or reuse, or resume) one training run; returns its result dict.
 
-    ``init_model`` supplies inherited weights (its spec must be the run's spec); ``data`` may pass
-    an already loaded dataset to share between runs.
+    The initial model and the training hooks come from the settings (``init``, ``method``);
+    ``data`` may pass an already loaded dataset to share between runs; ``save_init`` keeps the
+    initial weights as ``init.pt`` (baselines: lottery tickets rewind to them).
     """
     d = store.path(settings)
-    if force and d.exists():
-        shutil.rmtree(d)
-    if (d / RESULT).exists():
+    if not force and (d / RESULT).exists():
         return read_json(d / RESULT)
-    spec = ArchSpec.from_dict(settings.arch)
     dev = resolve_device(device)
     # everything that can fail on bad input happens before the run folder is written
+    hooks = method_hooks(settings)
     data = data if data is not None else load_data(settings.data, data_dir)
-    if init_model is not None:
-        if getattr(init_model, "arch_spec", None) != spec:
-            have = getattr(getattr(init_model, "arch_spec", None), "name", None)
-            raise PrunelabError(f"inherited weights are for '{have}', not for '{spec.name}'")
-        model = build(spec)
-        model.load_state_dict(init_model.state_dict())
-    elif settings.init.get("kind") == "inherit":
-        model = load_model(settings.init["path"], expect=spec)
-    else:
-        model = build(spec, seed=settings.seed)
-    with _locked(d):
+    model = initial_model(settings, store)
+    if hooks is not None:
+        hooks.prepare(model)
+    with locked(d, wait=False):
+        if force:
+            for f in d.iterdir():
+                if f.name not in (".lock", ".roles.lock", ROLES):
+                    if f.is_dir():
+                        shutil.rmtree(f)
+                    else:
+                        f.unlink()
+        elif (d / RESULT).exists():  # finished by another process meanwhile
+            return read_json(d / RESULT)
         _write_settings(d, settings)
+        if save_init and not (d / INIT).exists():
+            save_model(model, d / INIT)
         model.to(dev)
-        r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks, progress=progress,
-                  desc=d.name)
+        r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
+                  masks=getattr(model, "masks", None), progress=progress, desc=d.name)
         return _finish(d, settings, model, r, dev)
 
 
@@ -137,12 +214,13 @@ def _write_settings(d: Path, settings: RunSettings) -> None:
 def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResult, dev: torch.device) -> dict:
     """Write a finished run's model.pt and result.json (in that order), drop its checkpoint."""
     c = count(model)
+    macs = c.macs_nonzero if getattr(model, "masks", None) else c.macs  # a masked model computes less
     result = {
         "run_id": d.name,
         "final_top1": r.final_top1, "final_top5": r.final_top5,
         "best_val_top1": r.best_val_top1, "best_val_epoch": r.best_val_epoch,
         "params": c.params, "macs": c.macs, "params_nonzero": c.params_nonzero, "macs_nonzero": c.macs_nonzero,
-        "epochs": r.epochs, "images_seen": r.images_seen, "train_macs": c.macs * 3 * r.images_seen,
+        "epochs": r.epochs, "images_seen": r.images_seen, "train_macs": macs * 3 * r.images_seen,
         "wall_s": r.wall_s, "seed": settings.seed, "labels": settings.labels, "settings": settings.to_dict(),
         **provenance(dev),
     }
@@ -155,27 +233,38 @@ def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResu
     return result
 
 
-def execute_together(group: list[RunSettings], store: RunStore, *, data, device: str = "auto") -> list[dict]:
+def execute_together(group: list[RunSettings], store: RunStore, *, data, device: str = "auto",
+                     save_init: bool = False) -> list[dict]:
     """Train several randomly initialised runs that differ only in their seed at once
     (``prunelab.train.multi``) and write each one's folder as ``execute`` would.
 
-    Runs trained together have no per-epoch checkpoints: a killed group starts over.
+    Runs with a method's training hooks or masks cannot be trained together (refused with one
+    line, never silently dropped). Runs trained together have no per-epoch checkpoints: a killed
+    group starts over.
     """
     from ..train.multi import train_many
 
-    base = {k: v for k, v in group[0].to_dict().items() if k != "seed"}
+    base = {k: v for k, v in group[0].identity().items() if k != "seed"}
     for s in group:
-        if {k: v for k, v in s.to_dict().items() if k != "seed"} != base or s.init.get("kind") != "random":
-            raise PrunelabError("runs trained together must be random-init runs differing only in their seed")
+        if s.method is not None:
+            raise PrunelabError(f"run {s.run_id()} has training hooks of method '{s.method['name']}': "
+                                "it cannot be trained together with others")
+        if s.init != {"kind": "random"}:
+            raise PrunelabError("runs trained together must be random-init runs without masks")
+        if {k: v for k, v in s.identity().items() if k != "seed"} != base:
+            raise PrunelabError("runs trained together must differ only in their seed")
         if s.data.val_size:
             raise PrunelabError("runs with a validation split cannot be trained together")
     dev = resolve_device(device)
     spec = ArchSpec.from_dict(group[0].arch)
     dirs = [store.path(s) for s in group]
-    models = [build(spec, seed=s.seed).to(dev) for s in group]
+    models = [build(spec, seed=s.seed) for s in group]
     with contextlib.ExitStack() as stack:
-        for d, s in zip(dirs, group):
-            stack.enter_context(_locked(d))
+        for d, s, m in zip(dirs, group, models):
+            stack.enter_context(locked(d, wait=False))
             _write_settings(d, s)
+            if save_init and not (d / INIT).exists():
+                save_model(m, d / INIT)
+        models = [m.to(dev) for m in models]
         results = train_many(models, data, [s.recipe for s in group], [s.seed for s in group])
         return [_finish(d, s, m, r, dev) for d, s, m, r in zip(dirs, group, models, results)]

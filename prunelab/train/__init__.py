@@ -1,5 +1,5 @@
 """The training engine."""
-from .engine import Hooks, TrainResult, evaluate, resolve_device, train
+from .engine import HookList, Hooks, MaskHooks, TrainResult, evaluate, resolve_device, train
 from .recipe import Recipe
 
-__all__ = ["Hooks", "Recipe", "TrainResult", "evaluate", "resolve_device", "train"]
+__all__ = ["HookList", "Hooks", "MaskHooks", "Recipe", "TrainResult", "evaluate", "resolve_device", "train"]

@@ -1,7 +1,8 @@
 """The one training loop, for every regime and every method.
 
-Methods plug in through ``Hooks`` (a gradient hook for sparsity regularisers, a post-step hook
-for masks, a per-epoch hook); regimes differ only in the model they pass in and the recipe.
+Methods plug in through ``Hooks`` (initial weights, parameter groups and the optimiser, a loss
+term, a gradient hook for sparsity regularisers, a post-step and a per-epoch hook); masks keep
+pruned weights exactly zero; regimes differ only in the model they pass in and the recipe.
 Per-epoch checkpoints are atomic; a resumed run is bit-identical to an uninterrupted one on CPU
 because each epoch's randomness is seeded from (seed, epoch).
 """
@@ -30,7 +31,30 @@ METRICS = "metrics.jsonl"
 
 
 class Hooks:
-    """Where pruning methods plug into training. Override what you need."""
+    """Where pruning methods plug into training. Override what you need.
+
+    A method's hooks shape the training of the large model (a sparsity regulariser, its own
+    optimiser or parameter groups, per-epoch zeroing); they are derived from the run's settings
+    (``RunSettings.method``), so they are part of the run's identity.
+    """
+
+    def prepare(self, model: nn.Module) -> None:
+        """The freshly initialised model, before its initial weights are saved (e.g. BN gamma = 0.5)."""
+
+    def param_groups(self, model: nn.Module, recipe: Recipe) -> list[dict] | None:
+        """Optimiser parameter groups (e.g. no weight decay on scale factors); None: one group.
+
+        A group may carry ``lr_scale`` (its lr is the schedule's lr times that factor).
+        """
+        return None
+
+    def optimizer(self, groups: list[dict], recipe: Recipe) -> torch.optim.Optimizer | None:
+        """A custom optimiser over ``groups`` (e.g. accelerated proximal gradient); None: SGD."""
+        return None
+
+    def loss(self, model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch, before backward (e.g. add a penalty term)."""
+        return loss
 
     def after_backward(self, model: nn.Module) -> None:
         """Gradients are ready (e.g. add a sparsity subgradient)."""
@@ -46,6 +70,81 @@ class Hooks:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+class MaskHooks(Hooks):
+    """Keeps masked weights exactly zero: their gradients are zeroed before each optimiser step
+    (so momentum and weight decay never move them) and the weights are re-zeroed after it."""
+
+    def __init__(self, masks: dict[str, torch.Tensor]):
+        self.masks = masks
+        self._pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def prepare(self, model: nn.Module) -> None:
+        params = dict(model.named_parameters())
+        unknown = sorted(set(self.masks) - set(params))
+        if unknown:
+            raise PrunelabError(f"mask for unknown parameter '{unknown[0]}'")
+        self._pairs = []
+        for name, m in self.masks.items():
+            p = params[name]
+            if tuple(m.shape) != tuple(p.shape):
+                raise PrunelabError(f"mask of '{name}' has shape {tuple(m.shape)}, the weight {tuple(p.shape)}")
+            self._pairs.append((p, m.to(device=p.device, dtype=torch.bool)))
+        self.after_step(model)
+
+    @torch.no_grad()
+    def after_backward(self, model: nn.Module) -> None:
+        for p, m in self._pairs:
+            if p.grad is not None:
+                p.grad.masked_fill_(~m, 0)
+
+    @torch.no_grad()
+    def after_step(self, model: nn.Module) -> None:
+        for p, m in self._pairs:
+            p.masked_fill_(~m, 0)
+
+
+class HookList(Hooks):
+    """Several hooks in order: the first that supplies parameter groups or an optimiser wins;
+    loss terms chain; state is kept per position."""
+
+    def __init__(self, hooks: list[Hooks]):
+        self.hooks = [h for h in hooks if h is not None]
+
+    def prepare(self, model):
+        for h in self.hooks:
+            h.prepare(model)
+
+    def param_groups(self, model, recipe):
+        return next((g for g in (h.param_groups(model, recipe) for h in self.hooks) if g is not None), None)
+
+    def optimizer(self, groups, recipe):
+        return next((o for o in (h.optimizer(groups, recipe) for h in self.hooks) if o is not None), None)
+
+    def loss(self, model, loss):
+        for h in self.hooks:
+            loss = h.loss(model, loss)
+        return loss
+
+    def after_backward(self, model):
+        for h in self.hooks:
+            h.after_backward(model)
+
+    def after_step(self, model):
+        for h in self.hooks:
+            h.after_step(model)
+
+    def after_epoch(self, model, epoch):
+        for h in self.hooks:
+            h.after_epoch(model, epoch)
+
+    def state_dict(self):
+        return {str(i): h.state_dict() for i, h in enumerate(self.hooks)}
+
+    def load_state_dict(self, state):
+        for i, h in enumerate(self.hooks):
+            h.load_state_dict(state.get(str(i), {}))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -72,6 +171,17 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16" or (precision == "auto" and native_bf16(device)):
         return torch.bfloat16
     return None
+
+
+def input_dtype(model: nn.Module, amp: torch.dtype | None) -> torch.dtype:
+    """Images in the model's dtype (float64 models train in float64: tests compare exactly)."""
+    dtype = next(model.parameters()).dtype
+    return torch.float64 if dtype == torch.float64 and amp is None else torch.float32
+
+
+def full_precision(out: torch.Tensor) -> torch.Tensor:
+    """Logits of autocast (bf16) as float32 for the loss; float32 and float64 stay as they are."""
+    return out if out.dtype in (torch.float32, torch.float64) else out.float()
 
 
 @dataclass
@@ -112,10 +222,11 @@ def evaluate(model: nn.Module, data, split: str, batch_size: int = 256, amp: tor
     loss = torch.zeros((), device=device)
     n = 0
     ctx = torch.autocast(device.type, dtype=amp) if amp else nullcontext()
-    for x, y in data.batches(split, batch_size, train=False, channels_last=channels_last):
+    dtype = input_dtype(model, amp)
+    for x, y in data.batches(split, batch_size, train=False, channels_last=channels_last, dtype=dtype):
         with ctx:
             out = model(x)
-        out = out.float()
+        out = full_precision(out)
         loss += F.cross_entropy(out, y, reduction="sum")
         k = min(5, out.shape[1])
         top = out.topk(k, 1).indices
@@ -133,16 +244,32 @@ def _seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + 17) % (2**63)
 
 
+def make_optimizer(model: nn.Module, recipe: Recipe, hooks: Hooks) -> torch.optim.Optimizer:
+    """The method's optimiser and parameter groups, or SGD over one group (the recipe's)."""
+    groups = hooks.param_groups(model, recipe)
+    if groups is None:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    opt = hooks.optimizer(groups, recipe)
+    if opt is None:
+        opt = torch.optim.SGD(groups, lr=recipe.lr_at(0), momentum=recipe.momentum,
+                              weight_decay=recipe.weight_decay, nesterov=recipe.nesterov and recipe.momentum > 0)
+    return opt
+
+
 def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str | Path | None = None,
-          hooks: Hooks | None = None, progress: Any = None, desc: str = "train") -> TrainResult:
+          hooks: Hooks | None = None, masks: dict[str, torch.Tensor] | None = None, progress: Any = None,
+          desc: str = "train") -> TrainResult:
     """Train ``model`` (already on its device) on ``data`` by ``recipe``; resume from ``run_dir``.
 
+    ``masks`` ({parameter name: bool tensor}): those weights are zero and stay exactly zero.
     ``progress``: None for no bar, True for a bar of this run, or a callable ``(images) -> None``
     that an outer bar provides.
     """
     recipe.check()
-    hooks = hooks or Hooks()
+    hooks = HookList([hooks or Hooks()] + ([MaskHooks(masks)] if masks else []))
     device = next(model.parameters()).device
+    if masks:
+        hooks.hooks[-1].prepare(model)
     data.to(device)
     amp = autocast_dtype(recipe.precision, device)
     if recipe.channels_last:
@@ -151,9 +278,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
         # a CUDA build of torch on a machine without a GPU warns about CUDA_HOME when inductor starts
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     forward = torch.compile(model) if recipe.compile else model  # shares the parameters of ``model``
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=recipe.lr_at(0), momentum=recipe.momentum,
-                          weight_decay=recipe.weight_decay, nesterov=recipe.nesterov and recipe.momentum > 0)
+    opt = make_optimizer(model, recipe, hooks)
+    dtype = input_dtype(model, amp)
     run_dir = Path(run_dir) if run_dir else None
     start, history, images_seen, wall = 0, [], 0, 0.0
     if run_dir and (run_dir / CHECKPOINT).exists():
@@ -175,7 +301,7 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
         t0 = time.perf_counter()
         lr = recipe.lr_at(epoch)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         gen = torch.Generator().manual_seed(_seed(seed, epoch))
         torch.manual_seed(_seed(seed, epoch) + 1)  # dropout and other global-RNG users
         model.train()
@@ -183,11 +309,11 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
         correct = torch.zeros((), device=device)
         n = 0
         ctx = torch.autocast(device.type, dtype=amp) if amp else nullcontext()
-        for step, (x, y) in enumerate(data.batches("train", recipe.batch_size, train=True, gen=gen,
+        for step, (x, y) in enumerate(data.batches("train", recipe.batch_size, train=True, gen=gen, dtype=dtype,
                                                    channels_last=recipe.channels_last)):
             with ctx:
                 out = forward(x)
-                loss = F.cross_entropy(out.float(), y)
+                loss = hooks.loss(model, F.cross_entropy(full_precision(out), y))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             hooks.after_backward(model)

@@ -4,7 +4,7 @@ The runs' parameters and BN buffers are stacked (``torch.func.stack_module_state
 vectorised forward/backward (``torch.func.vmap`` + ``functional_call``) serves them all, so a big
 GPU is not left idle by a small CIFAR model. Each run keeps its own seed (data order and
 augmentation), learning rate, momentum, weight decay and optimiser state; the result equals
-training each run separately with ``prunelab.train.train`` (tested on CPU to 1e-5).
+training each run separately with ``prunelab.train.train`` (tested on CPU in float64).
 
 Runs are vectorised in groups of equal architecture, batch size and epochs (a vectorised step
 needs equal batch shapes); ``train_many`` forms the groups itself, so each run keeps its batch
@@ -23,7 +23,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..errors import PrunelabError, TrainingDiverged
-from .engine import TrainResult, _seed, autocast_dtype, evaluate
+from .engine import TrainResult, _seed, autocast_dtype, evaluate, full_precision, input_dtype
 from .recipe import Recipe
 
 
@@ -43,11 +43,12 @@ def _train_group(models: list[nn.Module], data, recipes: list[Recipe], seeds: li
 
     def loss_of(p, b, x, y):
         out = functional_call(base, (p, b), (x,))
-        return F.cross_entropy(out.float(), y), out
+        return F.cross_entropy(full_precision(out), y), out
 
     vloss = vmap(loss_of)
-    momentum = torch.tensor([r.momentum for r in recipes], device=device)
-    wd = torch.tensor([r.weight_decay for r in recipes], device=device)
+    hp = {"device": device, "dtype": next(models[0].parameters()).dtype}  # float64 models: float64 rates
+    momentum = torch.tensor([r.momentum for r in recipes], **hp)
+    wd = torch.tensor([r.weight_decay for r in recipes], **hp)
     nesterov = [r.nesterov and r.momentum > 0 for r in recipes]
     if len(set(nesterov)) > 1:
         raise PrunelabError("runs trained together must agree on nesterov")
@@ -56,9 +57,10 @@ def _train_group(models: list[nn.Module], data, recipes: list[Recipe], seeds: li
     history = [[] for _ in range(k)]
     ctx = torch.autocast(device.type, dtype=amp) if amp else nullcontext()
     for epoch in range(r0.epochs):
-        lr = torch.tensor([r.lr_at(epoch) for r in recipes], device=device)
+        lr = torch.tensor([r.lr_at(epoch) for r in recipes], **hp)
         gens = [torch.Generator().manual_seed(_seed(s, epoch)) for s in seeds]
-        iters = [data.batches("train", r0.batch_size, train=True, gen=g, channels_last=r0.channels_last) for g in gens]
+        iters = [data.batches("train", r0.batch_size, train=True, gen=g, channels_last=r0.channels_last,
+                              dtype=input_dtype(models[0], amp)) for g in gens]
         loss_sum = torch.zeros(k, device=device)
         correct = torch.zeros(k, device=device)
         n = 0

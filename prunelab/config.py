@@ -3,13 +3,14 @@ that name the key. Nothing from a config file is ever executed."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
 
 import yaml
 
-from ..errors import PrunelabError
+from .errors import PrunelabError
 
 
 def _type_ok(value, tp) -> bool:
@@ -20,8 +21,8 @@ def _type_ok(value, tp) -> bool:
         return any(_type_ok(value, a) for a in typing.get_args(tp))
     if tp is type(None):
         return value is None
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is float:  # NaN and infinity are never a sensible setting
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if origin is tuple or tp is tuple:

@@ -1,4 +1,4 @@
-"""Predefined-target filter pruning (Li et al.'s L1-norm and its controls).
+"""Predefined pruning targets: the kept widths of filter pruning (Li et al.'s L1-norm and others).
 
 A *target* is either a preset name (its per-layer widths, e.g. ``resnet56-B``), a uniform ratio
 (prune that fraction of every prunable layer: kept = int(C * (1 - ratio))), or per-stage ratios
@@ -8,6 +8,8 @@ are multiples of 8-32 faster). The criterion scores filters; the selection keeps
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -30,12 +32,19 @@ class Target:
     round_to: int = 1
 
     def label(self, base: ArchSpec) -> str:
+        """The pruned model's name: base, ratios, rounding and (a digest of) the skipped layers."""
         if self.preset:
             return self.preset
         rounded = f"-r{self.round_to}" if self.round_to > 1 else ""
-        if self.ratio is not None:
-            return f"{base.name}-p{self.ratio:g}{rounded}"
-        return f"{base.name}-p" + "-".join(f"{r:g}" for r in self.stage_ratios) + rounded
+        skip = ""
+        if self.skip:
+            digest = hashlib.sha256(",".join(sorted(self.skip)).encode()).hexdigest()[:6]
+            skip = f"-skip{len(self.skip)}.{digest}"
+        ratios = f"{self.ratio:g}" if self.ratio is not None else "-".join(f"{r:g}" for r in self.stage_ratios)
+        return f"{base.name}-p{ratios}{rounded}{skip}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def parse_target(t) -> Target:
@@ -48,16 +57,24 @@ def parse_target(t) -> Target:
         n = t.get("round_to", 1)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise PrunelabError(f"prune target round_to {n!r} must be a positive integer")
+        skip = t.get("skip", [])
+        if not isinstance(skip, (list, tuple)) or not all(isinstance(s, str) for s in skip):
+            raise PrunelabError(f"prune target skip {skip!r} must be a list of layer names")
         if "ratio" in t:
             _check_ratio(t["ratio"], "prune ratio")
-            return Target(ratio=float(t["ratio"]), skip=tuple(t.get("skip", ())), round_to=n)
-        return Target(stage_ratios=tuple(t["stages"]), skip=tuple(t.get("skip", ())), round_to=n)
+            return Target(ratio=float(t["ratio"]), skip=tuple(skip), round_to=n)
+        stages = t["stages"]
+        if not isinstance(stages, (list, tuple)) or not stages:
+            raise PrunelabError(f"prune target stages {stages!r} must be a list of per-stage ratios")
+        for r in stages:
+            _check_ratio(r, "stage ratio")
+        return Target(stage_ratios=tuple(float(r) for r in stages), skip=tuple(skip), round_to=n)
     raise PrunelabError(f"prune target {t!r} must be a preset name, a ratio, or "
                         "{ratio: r | stages: [...], skip: [...], round_to: n}")
 
 
 def _check_ratio(r, what: str) -> None:
-    if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:  # NaN fails too
         raise PrunelabError(f"{what} {r!r} must be in [0, 1)")
 
 
@@ -70,6 +87,10 @@ def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int
         if set(want) != set(widths) or with_widths(base, want).layout != preset.layout:
             raise PrunelabError(f"preset '{target.preset}' is not a pruned '{base.name}'")
         return {k: v for k, v in want.items() if v != widths[k]}
+    unknown = sorted(set(target.skip) - set(widths))
+    if unknown:
+        raise PrunelabError(f"{base.name}: skip names '{unknown[0]}', not a prunable layer "
+                            f"(prunable: {', '.join(list(widths)[:4])}, ...)")
     out = {}
     for layer, c in widths.items():
         if layer in target.skip:
@@ -103,12 +124,16 @@ def target_spec(base: ArchSpec, target: Target, dataset: str) -> ArchSpec:
     return with_widths(base, widths, name=target.label(base))
 
 
-def prune(model: nn.Module, target: Target, dataset: str, criterion_name: str = "l1-norm",
-          rule: str = "largest", seed: int = 0) -> tuple[nn.Module, dict[str, list[int]]]:
-    """Prune ``model`` to ``target``; returns the smaller model and the kept indices per layer."""
+def prune(model: nn.Module, target: Target, dataset: str, criterion_name="l1-norm",
+          rule: str = "largest", seed: int | torch.Generator = 0) -> tuple[nn.Module, dict[str, list[int]]]:
+    """Prune ``model`` to ``target``; returns the smaller model and the kept indices per layer.
+
+    ``criterion_name``: a registered filter criterion or a callable (conv -> one score per filter);
+    ``seed``: an int or a generator for the random selection.
+    """
     base: ArchSpec = model.arch_spec
-    score = criterion(criterion_name)
-    gen = torch.Generator().manual_seed(seed)
+    score = criterion(criterion_name) if isinstance(criterion_name, str) else criterion_name
+    gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
     kept = {}
     for layer, k in target_widths(base, target, dataset).items():
         kept[layer] = select(score(model.get_submodule(layer)), k, rule, gen)

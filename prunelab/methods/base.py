@@ -1,0 +1,161 @@
+"""What a pruning method is: parameters, a kind, optional training hooks, and ``prune``.
+
+A method never trains. It may shape the training of the large model through ``hooks`` (a
+sparsity regulariser, its own optimiser, per-epoch zeroing), and it turns a trained model into a
+pruned one with ``prune``. The protocol (baseline -> prune -> Fine-tuned / Scratch-E / Scratch-B
+over seeds) is the same for every method.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from ..arch import ArchSpec
+from ..config import from_mapping
+from ..errors import PrunelabError
+from ..train import Hooks
+
+KINDS = ("structured", "unstructured")
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A method without parameters."""
+
+
+@dataclass
+class PruneResult:
+    """What ``Method.prune`` returns.
+
+    ``model``: the pruned model with its inherited weights; ``model.arch_spec`` is the pruned
+    architecture (physically smaller for structured methods) and ``model.masks`` holds the masks of
+    unstructured methods ({parameter name: bool tensor, True = kept}).
+    ``kept``: kept output channels per pruned layer, where the method removed filters.
+    ``info``: a small JSON-able dict for the report (thresholds, where a floor acted, ...).
+    """
+
+    model: nn.Module
+    kept: dict[str, list[int]] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def spec(self) -> ArchSpec:
+        return self.model.arch_spec
+
+    @property
+    def masks(self) -> dict[str, torch.Tensor] | None:
+        return getattr(self.model, "masks", None) or None
+
+
+class PruneData:
+    """What a data-dependent method may read: seeded batches of training images.
+
+    ``dataset`` names the dataset (presets are per dataset); ``seed`` seeds ``generator()`` and
+    ``batches()``, so a prune step is reproducible. The data is loaded on first use only.
+    """
+
+    def __init__(self, dataset: str, seed: int = 0, data: Any = None, loader: Callable[[], Any] | None = None):
+        self.dataset, self.seed = dataset, seed
+        self._data, self._loader = data, loader
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed + offset)
+
+    @property
+    def data(self):
+        if self._data is None:
+            if self._loader is None:
+                raise PrunelabError(f"this method needs training data of '{self.dataset}' (pass --data DIR)")
+            self._data = self._loader()
+        return self._data
+
+    def batches(self, images: int, batch_size: int = 128) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """About ``images`` training images (whole batches, at least one), in a seeded random order."""
+        seen = 0
+        for x, y in self.data.batches("train", batch_size, train=True, gen=self.generator(1)):
+            yield x, y
+            seen += len(y)
+            if seen >= images:
+                return
+
+
+class Method:
+    """A pruning method. Subclass it, set ``Params`` (a frozen dataclass), ``kind`` and what you
+    need of ``hooks`` / ``planned_spec`` / ``label``, implement ``prune``, and register it.
+
+    - ``Params``: its parameters, validated from YAML/CLI (unknown keys and wrong types are
+      errors). A ``target`` field, when present, is filled from each model entry's ``targets``.
+    - ``train_fields``: the Params fields that shape the large model's training (through
+      ``hooks``); they are part of the large model's run identity, the other fields only of the
+      prune step's.
+    - ``planned_spec``: the pruned architecture when it is known before training (predefined
+      targets); None when pruning finds it (then each seed's architecture comes from its prune step).
+    """
+
+    name: str = ""
+    kind: str = "structured"
+    Params: type = NoParams
+    train_fields: tuple[str, ...] = ()
+
+    # --- parameters ----------------------------------------------------------------------
+    def params(self, mapping: dict | None = None, where: str | None = None):
+        p = from_mapping(self.Params, dict(mapping or {}), where or f"method '{self.name}'")
+        self.check(p)
+        return p
+
+    def check(self, params) -> None:
+        """Check parameter values (types are already checked); raise PrunelabError."""
+
+    def has_target(self) -> bool:
+        return any(f.name == "target" for f in dataclasses.fields(self.Params))
+
+    def train_params(self, params) -> dict:
+        return {k: getattr(params, k) for k in self.train_fields}
+
+    # --- the large model's training ------------------------------------------------------
+    def hooks(self, params) -> Hooks | None:
+        """Hooks for training the large model (None: the plain baseline is used)."""
+        return None
+
+    # --- pruning ---------------------------------------------------------------------------
+    def planned_spec(self, base: ArchSpec, params, dataset: str) -> ArchSpec | None:
+        return None
+
+    def label(self, base: ArchSpec, params, dataset: str) -> str:
+        """The pruned model's name in tables."""
+        planned = self.planned_spec(base, params, dataset)
+        if planned is not None:
+            return planned.name
+        target = getattr(params, "target", None)
+        return f"{base.name}-{self.name}" + (f"-{target:g}" if isinstance(target, float) else
+                                             f"-{target}" if target is not None else "")
+
+    def prune(self, model: nn.Module, params, data: PruneData) -> PruneResult:
+        raise NotImplementedError
+
+
+def check_result(method: Method, base: nn.Module, result: PruneResult, planned: ArchSpec | None) -> None:
+    """A method's result must be a built model of a valid spec (the planned one, if any)."""
+    if not isinstance(result, PruneResult):
+        raise PrunelabError(f"method '{method.name}' returned {type(result).__name__}, not a PruneResult")
+    spec = getattr(result.model, "arch_spec", None)
+    if not isinstance(spec, ArchSpec):
+        raise PrunelabError(f"method '{method.name}': the pruned model has no architecture spec")
+    if planned is not None and spec != planned:
+        raise PrunelabError(f"method '{method.name}' produced '{spec.name}', not the planned '{planned.name}'")
+    if method.kind == "unstructured" and not result.masks:
+        raise PrunelabError(f"method '{method.name}' is unstructured but returned no masks")
+    if result.masks:
+        from ..models_io import apply_masks, check_masks
+
+        result.model.masks = check_masks(result.model, result.masks, f"method '{method.name}'")
+        apply_masks(result.model)  # masked weights are zero, whatever the method left in them
+    try:
+        json.dumps(result.info)
+    except TypeError as e:
+        raise PrunelabError(f"method '{method.name}': its info must be JSON data ({e})")

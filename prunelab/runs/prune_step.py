@@ -1,0 +1,90 @@
+"""Prune steps: a trained large model -> a pruned model file, once per (baseline run, method,
+parameters, seed), kept in the store under ``pruned/``.
+
+``pruned/<id>.pt`` is a model file (spec, inherited weights, masks) with the kept indices, the
+method's info and the step's identity; ``pruned/<id>.json`` (written last: its presence means
+the step is complete) summarises it — the found spec, params and MACs (dense and nonzero) — so
+planning and budgets never load weights.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..arch import ArchSpec
+from ..errors import PrunelabError
+from ..fileio import atomic_write_json, read_json
+from ..measure import count
+from ..models_io import load as load_model
+from ..models_io import save as save_model
+from .store import RunStore, locked
+
+
+@dataclass(frozen=True)
+class PruneStep:
+    method: str
+    params: dict  # the method's parameters, canonical (defaults left out), target included
+    baseline: str  # run id of the trained large model
+    seed: int
+
+    def identity(self) -> dict:
+        return json.loads(json.dumps({"method": self.method, "params": self.params, "from_run": self.baseline,
+                                      "seed": self.seed}))
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True, separators=(",", ":")).encode())
+        return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', self.method)}-s{self.seed}-{digest.hexdigest()[:12]}"
+
+
+def model_path(store: RunStore, step_id: str) -> Path:
+    return store.root / "pruned" / f"{step_id}.pt"
+
+
+def info_path(store: RunStore, step_id: str) -> Path:
+    return store.root / "pruned" / f"{step_id}.json"
+
+
+def product(store: RunStore, step_id: str) -> dict | None:
+    """The summary of a completed prune step, or None."""
+    p = info_path(store, step_id)
+    return read_json(p) if p.is_file() else None
+
+
+def run_prune_step(step: PruneStep, store: RunStore, data, planned: ArchSpec | None = None) -> dict:
+    """Prune the step's baseline model with its method (once); returns the step's summary.
+
+    ``data``: a ``PruneData`` for data-dependent methods.
+    """
+    from .. import methods
+
+    done = product(store, step.id)
+    if done is not None:
+        return done
+    baseline_dir = store.root / step.baseline
+    if not (baseline_dir / "model.pt").is_file():
+        raise PrunelabError(f"prune step {step.id}: its large model (run {step.baseline}) has not finished")
+    method = methods.get(step.method)
+    params = method.params(step.params)
+    with locked(store.root / "pruned", f".{step.id}.lock"):
+        done = product(store, step.id)
+        if done is not None:  # another worker finished it meanwhile
+            return done
+        base = load_model(baseline_dir)
+        result = method.prune(base, params, data)
+        methods.check_result(method, base, result, planned)
+        model = result.model
+        save_model(model, model_path(store, step.id),
+                   extra={"kept": result.kept, "info": result.info, "prune": step.identity()})
+        c = count(model)
+        summary = {
+            "id": step.id, "prune": step.identity(), "spec": model.arch_spec.to_dict(),
+            "params": c.params, "macs": c.macs, "params_nonzero": c.params_nonzero, "macs_nonzero": c.macs_nonzero,
+            "masked": bool(result.masks), "kept": {k: len(v) for k, v in result.kept.items()},
+            "info": json.loads(json.dumps(result.info)),
+        }
+        atomic_write_json(info_path(store, step.id), summary)
+        return summary
