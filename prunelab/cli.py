@@ -240,7 +240,8 @@ def cmd_train(args) -> int:
     path = store.path(settings)
     print({"finished": "reusing finished run", "partial": "resuming run", "new": "starting run"}[state] + f" {path}",
           file=sys.stderr)
-    r = execute(settings, store, data=data, device=device, force=args.force, progress=not args.quiet)
+    r = execute(settings, store, data=data, device=device, force=args.force, progress=not args.quiet,
+                save_init=settings.init == {"kind": "random"})
     print(f"{r['run_id']}: top-1 {r['final_top1']:.4f}  top-5 {r['final_top5']:.4f}  params {r['params']:,}  "
           f"MACs {r['macs']:,}  epochs {r['epochs']}  wall {r['wall_s']:.1f}s")
     print(f"result: {path / 'result.json'}")

@@ -357,3 +357,85 @@ def test_option_a_shortcut_is_the_reference_form():
     assert count(other).macs == count(model).macs
     with pytest.raises(PrunelabError, match="shortcut must be one of"):
         spec.replace(layout={**spec.layout, "shortcut": "B"})
+
+
+def _doc_blocks(lang):
+    import re
+
+    text = (Path(__file__).parents[1] / "docs" / "extending.md").read_text()
+    return re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+
+
+@pytest.mark.skipif(not os.path.isfile("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+                    reason="Fashion-MNIST (Debian's dataset-fashion-mnist) is not installed; `make test` installs it")
+def test_the_extending_guide_example_runs(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    (tmp_path / "my_method.py").write_text(_doc_blocks("python")[0])
+    exp = yaml.safe_load(_doc_blocks("yaml")[0])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["plan", str(_grid(tmp_path, yaml.safe_dump(exp), "apoz.yaml"))]) == 0
+    assert "found by my_method:APoZ" in capsys.readouterr().out
+    # the guide's experiment at a test's size: one seed, fewer images and epochs
+    exp.update(seeds=[0], data={"train_subset": 1000, "test_subset": 1000, "augment": False},
+               recipe={**exp["recipe"], "epochs": 1})
+    exp["prune"]["images"] = 256
+    cfg = _grid(tmp_path, yaml.safe_dump(exp), "small.yaml")
+    assert main(["run", str(cfg), "--store", str(tmp_path / "s"), "--quiet", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "my_method:APoZ" in out and "missing" not in out
+    found = json.loads(next((tmp_path / "s" / "pruned").glob("*.json")).read_text())
+    assert "apoz_threshold" in found["info"] and found["params"] < count(
+        build(resolve("vgg11", "fashion-mnist", width=0.25), device="meta")).params
+    exp["prune"]["target"] = 1.5  # the method's own check: one line, exit code 2
+    code = main(["plan", str(_grid(tmp_path, yaml.safe_dump(exp), "bad.yaml"))])
+    assert code == 2 and "give targets per model" in capsys.readouterr().err
+
+
+def test_optimiser_groups_loss_hook_and_prepare():
+    from prunelab.train import Hooks
+
+    class Probe(Hooks):
+        def __init__(self):
+            self.loss_calls, self.opt = 0, None
+
+        def prepare(self, model):
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    torch.nn.init.constant_(m.weight, 0.5)
+
+        def param_groups(self, model, recipe):  # BN scales frozen (lr 0), no weight decay on them
+            bn = [m.weight for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+            ids = {id(p) for p in bn}
+            rest = [p for p in model.parameters() if id(p) not in ids]
+            return [{"params": rest}, {"params": bn, "weight_decay": 0.0, "lr_scale": 0.0}]
+
+        def optimizer(self, groups, recipe):
+            self.opt = torch.optim.SGD(groups, lr=recipe.lr, momentum=0.0, weight_decay=recipe.weight_decay)
+            return self.opt
+
+        def loss(self, model, loss):
+            self.loss_calls += 1
+            return loss + 0.0 * sum(p.sum() for p in model.parameters())
+
+    data = load(DataSettings("synthetic", synthetic_size=(64, 32)))
+    model = build(resolve("vgg11", "synthetic", width=0.125), seed=0)
+    probe = Probe()
+    probe.prepare(model)
+    train(model, data, Recipe(epochs=1, batch_size=16, lr=0.05, schedule="constant"), hooks=probe)
+    assert probe.loss_calls == 4 and probe.opt.param_groups[1]["lr"] == 0.0
+    assert probe.opt.param_groups[0]["lr"] == 0.05 and probe.opt.param_groups[0]["momentum"] == 0.0
+    assert all(torch.equal(m.weight, torch.full_like(m.weight, 0.5)) for m in model.modules()
+               if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_several_methods_share_one_baseline(tmp_path):
+    text = GRID.replace('prune: {method: "plugin_slim:BNSlim", lam: 0.001}',
+                        "prune: [{method: l1-norm}, {method: random}, {method: l2-norm}]")
+    grid = plan(load_experiment(_grid(tmp_path, text)))
+    assert sum(r.regime == "baseline" for r in grid.runs) == 2  # one per seed, shared by the three methods
+    assert {r.labels["method"] for r in grid.runs if r.regime != "baseline"} == {"l1-norm", "random", "l2-norm"}
+    results = [{"final_top1": 0.5 + 0.1 * i, "seed": 0, "labels": {**r.labels}} for i, r in enumerate(grid.runs)
+               if r.seed == 0]
+    md = markdown(aggregate(results))
+    assert "| Method |" in md and "| random |" in md

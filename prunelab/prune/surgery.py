@@ -31,7 +31,8 @@ def prune_channels(model: nn.Module, kept: dict[str, list[int]], name: str | Non
     work = copy.deepcopy(model).cpu().eval()
     device = next(model.parameters()).device
     example = torch.zeros(1, spec.in_channels, spec.input_size, spec.input_size)
-    graph = tp.DependencyGraph().build_dependency(work, example_inputs=example)
+    with torch.enable_grad():  # the dependency graph traces autograd (a method may call this under no_grad)
+        graph = tp.DependencyGraph().build_dependency(work, example_inputs=example)
     for layer, idx in kept.items():
         conv = work.get_submodule(layer)
         drop = sorted(set(range(conv.out_channels)) - set(idx))

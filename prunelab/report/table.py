@@ -112,8 +112,8 @@ def aggregate(results: list[dict]) -> list[dict]:
             row["arms"][arm] = a
         full = by_arm["baseline"]
         pruned_runs = [r for arm, rs in by_arm.items() if arm != "baseline" for r in rs]
-        row["params"] = full[0]["params"] if full else None
-        row["macs"] = full[0]["macs"] if full else None
+        row["params"] = full[0].get("params") if full else None
+        row["macs"] = full[0].get("macs") if full else None
         for k in ("params", "macs", "params_nonzero", "macs_nonzero"):
             row[f"pruned_{k}"] = stats(list(_per_seed(pruned_runs, k).values()))
         b, f = row["arms"]["baseline"], row["arms"]["finetune"]
