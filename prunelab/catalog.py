@@ -13,16 +13,17 @@ class DatasetInfo:
     size: int  # side of the (square) network input
     classes: int
     style: str  # "cifar" (small images: CIFAR-style model definitions) or "imagenet"
+    train_images: int = 0  # size of the full training set (for compute estimates before loading)
 
 
 DATASETS = {
     d.name: d
     for d in (
-        DatasetInfo("cifar10", 3, 32, 10, "cifar"),
-        DatasetInfo("cifar100", 3, 32, 100, "cifar"),
-        DatasetInfo("fashion-mnist", 1, 28, 10, "cifar"),
-        DatasetInfo("imagenet", 3, 224, 1000, "imagenet"),
-        DatasetInfo("synthetic", 3, 32, 10, "cifar"),
+        DatasetInfo("cifar10", 3, 32, 10, "cifar", 50_000),
+        DatasetInfo("cifar100", 3, 32, 100, "cifar", 50_000),
+        DatasetInfo("fashion-mnist", 1, 28, 10, "cifar", 60_000),
+        DatasetInfo("imagenet", 3, 224, 1000, "imagenet", 1_281_167),
+        DatasetInfo("synthetic", 3, 32, 10, "cifar", 0),  # its size is a setting
     )
 }
 

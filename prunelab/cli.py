@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -95,7 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _WarningLine(logging.Handler):
+    """prunelab's warnings as single lines on stderr."""
+
+    def emit(self, record):
+        text = " ".join(record.getMessage().split())
+        print(f"prunelab: warning: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    log = logging.getLogger("prunelab")
+    if not any(isinstance(h, _WarningLine) for h in log.handlers):
+        log.addHandler(_WarningLine(logging.WARNING))
+        log.propagate = False
     ap = build_parser()
     args = ap.parse_args(argv)
     if not args.cmd:
@@ -109,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("prunelab: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader (e.g. `| head -1`) has what it wanted: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 # --- arch -------------------------------------------------------------------------------------

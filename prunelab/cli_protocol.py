@@ -39,6 +39,7 @@ def add_parsers(sub) -> None:
     p.add_argument("file", help="experiment YAML file")
     p.add_argument("--json", action="store_true", help="print a JSON list (arch, regime, seed, epochs, ...)")
     p.add_argument("--store", help="run store folder (default: $PRUNELAB_STORE or ./runs)")
+    p.add_argument("--device", default="auto", help="the device whose speed the duration estimate uses")
 
     p = sub.add_parser("run", help="run an experiment file (resumable)",
                        description="Execute every run of an experiment file through the run store: each "
@@ -48,6 +49,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--together", action="store_true",
                    help="train the seeds of each random-init arm at once (torch.func; for GPUs; no per-epoch "
                         "checkpoints inside such a group)")
+    p.add_argument("--force", action="store_true",
+                   help="retrain every run and redo every prune step of the file (start one worker only)")
     _add_data_args(p)
 
     p = sub.add_parser("report", help="aggregate finished runs into the paper's table and a plot",
@@ -91,8 +94,19 @@ def _guess_dataset(model_path: Path, spec) -> str:
 
 
 def _yaml_value(text: str, what: str):
+    """A command-line value: a number (1e-1 included), else YAML (a name, a list, a mapping)."""
+    import math
+
     import yaml
 
+    try:
+        v = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(v):
+            raise PrunelabError(f"{what}: {text!r} is not a finite number")
+        return int(v) if v.is_integer() and "." not in text and "e" not in text.lower() else v
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -115,6 +129,8 @@ def cmd_prune(args) -> int:
         mapping[key] = _yaml_value(value, f"--param {key}")
     if args.selection is not None:
         mapping["selection"] = args.selection
+    if args.round_to != 1 and args.target is None:
+        raise PrunelabError("--round-to applies to a ratio target: give --target RATIO")
     if args.target is not None:
         target = _yaml_value(args.target, "--target")
         if args.round_to != 1:
@@ -153,11 +169,15 @@ def cmd_export(args) -> int:
 
 
 def cmd_plan(args) -> int:
+    from .protocol import regime
     from .runs import RunStore
-    from .runs.grid import load_experiment, plan, plan_rows
+    from .runs.grid import load_experiment, plan, plan_rows, throughput
+    from .runs.store import provenance
+    from .train import resolve_device
 
     grid = plan(load_experiment(args.file))
-    rows = plan_rows(grid, RunStore(args.store))
+    store = RunStore(args.store)
+    rows = plan_rows(grid, store)
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -167,13 +187,29 @@ def cmd_plan(args) -> int:
         extra = ""
         if r.get("rule"):
             extra = f"   (Scratch-B: {r['rule']})"
-        elif r.get("budget") and r["regime"] == "scratch-b":
+        elif r.get("budget") and regime(r["regime"]).budget:
             b = r["budget"]
             extra = f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{', cap %g' % b['cap'] if b['cap'] else ''})"
         state = "waiting" if r["run_id"] is None else r["state"]
         epochs = "rule" if r["epochs"] is None else r["epochs"]
         print(f"{state:9} {r['regime']:10} {r['seed']:>4} {epochs:>6}  {r['arch']}{extra}")
+    total = sum(r["train_macs"] for r in rows)
+    left = sum(r["train_macs"] for r in rows if r["state"] != "finished")
+    line = f"training compute: {total / 1e12:,.3f} TMACs in all, {left / 1e12:,.3f} TMACs to go"
+    device = provenance(resolve_device(args.device))["device"]
+    rate = throughput(store, device)
+    if rate:
+        line += f"; about {_duration(left / rate)} on this device ({device}, from its finished runs)"
+    print(line)
     return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def cmd_run(args) -> int:
@@ -183,8 +219,11 @@ def cmd_run(args) -> int:
 
     grid = plan(load_experiment(args.file))
     store = RunStore(args.store)
-    run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet, together=args.together)
+    done = run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet,
+                    together=args.together, force=args.force)
     print(markdown(aggregate(grid_results(grid, store))))
+    print(f"{grid.experiment.name}: {len(done.trained)} runs trained here, {len(done.reused)} reused "
+          f"(finished before or by another worker)", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,13 @@
-"""User-facing errors: the CLI prints them as one line and exits with code 2."""
+"""User-facing errors and warnings.
+
+Bad input is a ``PrunelabError``: the CLI prints it as one line and exits with code 2. Valid but
+questionable input, and files prunelab repaired on its own, are reported through ``warn``: the
+CLI prints each as one ``prunelab: warning: ...`` line; library users see ordinary ``logging``
+records of the logger "prunelab".
+"""
+import logging
+
+log = logging.getLogger("prunelab")
 
 
 class PrunelabError(Exception):
@@ -7,3 +16,11 @@ class PrunelabError(Exception):
 
 class TrainingDiverged(PrunelabError):
     """The loss became NaN or infinite."""
+
+
+class Busy(PrunelabError):
+    """Another process holds the lock of a run or step (a worker moves on to other work)."""
+
+
+def warn(message: str) -> None:
+    log.warning(message)

@@ -13,7 +13,12 @@ import torch
 from .errors import PrunelabError
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, previous: str | os.PathLike | None = None) -> None:
+    """Write ``path`` so that a reader sees the old or the new file, never a part of one.
+
+    With ``previous``, the old file is kept under that name (renamed just before the new file
+    takes its place).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -29,6 +34,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
                 f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if previous is not None and path.exists():
+            os.replace(path, previous)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -46,10 +53,10 @@ def atomic_write_json(path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def atomic_torch_save(path, obj) -> None:
+def atomic_torch_save(path, obj, previous=None) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), previous)
 
 
 def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> dict:

@@ -14,38 +14,9 @@ from torch import nn
 from .arch import ArchSpec, build
 from .errors import PrunelabError
 from .fileio import atomic_torch_save, torch_load
+from .masks import check_masks, masks_of
 
 FORMAT = "prunelab-model/1"
-
-
-def masks_of(model: nn.Module) -> dict[str, torch.Tensor] | None:
-    return getattr(model, "masks", None) or None
-
-
-def check_masks(model: nn.Module, masks: dict, where: str = "masks") -> dict[str, torch.Tensor]:
-    """Masks as bool tensors, each naming a parameter of ``model`` and of its shape."""
-    if not isinstance(masks, dict):
-        raise PrunelabError(f"{where}: masks must map parameter names to tensors")
-    params = dict(model.named_parameters())
-    out = {}
-    for name, m in masks.items():
-        if name not in params:
-            raise PrunelabError(f"{where}: mask for unknown parameter '{name}'")
-        if not isinstance(m, torch.Tensor) or tuple(m.shape) != tuple(params[name].shape):
-            raise PrunelabError(f"{where}: mask of '{name}' does not have the weight's shape {tuple(params[name].shape)}")
-        out[name] = m.to(torch.bool).cpu()
-    return out
-
-
-@torch.no_grad()
-def apply_masks(model: nn.Module) -> nn.Module:
-    """Zero the masked weights of a model that carries masks (in place)."""
-    masks = masks_of(model)
-    if masks:
-        params = dict(model.named_parameters())
-        for name, m in check_masks(model, masks).items():
-            params[name].masked_fill_(~m.to(params[name].device), 0)
-    return model
 
 
 def save(model: nn.Module, path: str | Path, extra: dict | None = None) -> None:

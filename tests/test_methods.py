@@ -55,7 +55,7 @@ def test_plugin_method_through_a_grid_with_hooks_and_found_architectures(tmp_pat
 
     assert main(["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]) == 0
     table = capsys.readouterr().out
-    assert "Fine-tuned" in table and "missing" not in table and "Method: plugin_slim:BNSlim." in table
+    assert "Fine-tuned" in table and "missing" not in table and "Method: plugin_slim:BNSlim(lam=0.001)." in table
 
     grid = plan(load_experiment(cfg))
     rows = plan_rows(grid, RunStore(store))
@@ -134,7 +134,7 @@ def test_golden_run_id():
         RunSettings(arch=s.arch, data=s.data, recipe=Recipe(epochs=2, batch_size=32, lr=1.0), seed=1).run_id()
 
 
-GOLDEN = "vgg11-w0.125-random-e2-s1-4fd2eb7eb589"
+GOLDEN = "vgg11-w0.125-random-e2-s1-284af0aa07a9"
 
 
 def test_method_registry_and_errors(monkeypatch):
@@ -324,7 +324,7 @@ def test_force_takes_the_lock_before_touching_the_folder(tmp_path):
     d = store.path(s)
     with open(d / ".lock", "w") as f:  # another process is training this run
         fcntl.flock(f, fcntl.LOCK_EX)
-        with pytest.raises(PrunelabError, match="being trained by another process"):
+        with pytest.raises(PrunelabError, match="is being worked on by"):
             execute(s, store, device="cpu", force=True)
         assert (d / "result.json").is_file() and (d / "model.pt").is_file()
 

@@ -12,6 +12,7 @@ from torch import nn
 from ..errors import PrunelabError
 from . import densenet, imagenet_resnet, preresnet, resnet, vgg
 from .layers import init_weights
+from .size import check_size
 from .spec import ArchSpec
 
 
@@ -47,7 +48,8 @@ def validate(spec: ArchSpec) -> None:
         raise PrunelabError(f"{spec.name}: layout must be an object")
     try:
         family(spec).validate(spec)
-    except (KeyError, TypeError, IndexError, ValueError) as e:
+        check_size(spec)
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
         raise PrunelabError(f"{spec.name}: malformed layout ({type(e).__name__}: {e})")
 
 

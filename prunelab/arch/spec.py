@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import PrunelabError
 
-SPEC_FORMAT = 1
+SPEC_FORMAT = 2  # 2: a CIFAR ResNet without 'shortcut' means the reference's 'avg' form (format 1: 'subsample')
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,18 @@ class ArchSpec:
         for key in ("family", "layout"):
             if key not in d:
                 raise PrunelabError(f"architecture spec: missing key '{key}'")
+        if d.get("format", SPEC_FORMAT) not in (1, SPEC_FORMAT):
+            raise PrunelabError(f"architecture spec: format {d.get('format')!r} is not known to this prunelab")
         for key in ("in_channels", "input_size", "num_classes"):
             if key in d and (not isinstance(d[key], int) or isinstance(d[key], bool) or d[key] < 1):
                 raise PrunelabError(f"architecture spec: '{key}' must be a positive integer")
+        layout = copy.deepcopy(d["layout"])
+        if d.get("format", SPEC_FORMAT) == 1 and d["family"] == "resnet" and isinstance(layout, dict):
+            layout.setdefault("shortcut", "subsample")  # what format-1 files (prunelab 0.1) meant
         spec = cls(
             family=d["family"],
             name=d.get("name", d["family"]),
-            layout=copy.deepcopy(d["layout"]),
+            layout=layout,
             in_channels=d.get("in_channels", 3),
             input_size=d.get("input_size", 32),
             num_classes=d.get("num_classes", 10),

@@ -33,6 +33,12 @@ class DataSettings:
     augment: bool = True
     synthetic_size: tuple[int, int] = (512, 256)  # train/test images of the synthetic set
 
+    def train_images(self) -> int:
+        """Training images per epoch, from the settings alone (no data loaded)."""
+        n = self.synthetic_size[0] if self.dataset == "synthetic" else dataset_info(self.dataset).train_images
+        n -= self.val_size
+        return min(n, self.train_subset) if self.train_subset else n
+
     def check(self) -> None:
         dataset_info(self.dataset)
         for key in ("train_subset", "test_subset"):

@@ -16,6 +16,23 @@ ENTRY_POINT_GROUP = "prunelab.methods"
 REGISTRY: dict[str, type[Method]] = {}
 
 
+def import_object(ref: str, what: str):
+    """``module:attribute`` -> the object, or one line saying why not."""
+    module, _, attr = ref.partition(":")
+    if not module or not attr:
+        raise PrunelabError(f"{what} '{ref}' must be module:attribute")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise PrunelabError(f"{what} '{ref}': cannot import module '{module}' ({e}); is its folder on PYTHONPATH?")
+    except Exception as e:  # the module itself is broken: name the error, not a traceback
+        raise PrunelabError(f"{what} '{ref}': importing '{module}' failed ({type(e).__name__}: {e})")
+    try:
+        return getattr(mod, attr)
+    except AttributeError:
+        raise PrunelabError(f"{what} '{ref}': module '{module}' has no attribute '{attr}'")
+
+
 def register(name: str):
     """Class decorator: register a Method subclass under ``name``."""
 
@@ -39,6 +56,8 @@ def known() -> list[str]:
 
 def _instance(obj, ref: str) -> Method:
     if isinstance(obj, type) and issubclass(obj, Method):
+        if obj.prune is Method.prune:
+            raise PrunelabError(f"method '{ref}' does not implement prune(model, params, data)")
         m = obj()
     elif isinstance(obj, Method):
         m = obj
@@ -57,14 +76,7 @@ def get(ref: str) -> Method:
     if ref in REGISTRY:
         return _instance(REGISTRY[ref], ref)
     if ":" in ref:
-        module, _, attr = ref.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module), attr)
-        except ImportError as e:
-            raise PrunelabError(f"method '{ref}': cannot import module '{module}' ({e}); is its folder on PYTHONPATH?")
-        except AttributeError:
-            raise PrunelabError(f"method '{ref}': module '{module}' has no attribute '{attr}'")
-        return _instance(obj, ref)
+        return _instance(import_object(ref, "method"), ref)
     eps = _entry_points()
     if ref in eps:
         try:
@@ -78,5 +90,5 @@ def get(ref: str) -> Method:
 # the built-in methods register themselves
 from . import controls, l1_norm, l2_norm  # noqa: E402,F401
 
-__all__ = ["ENTRY_POINT_GROUP", "KINDS", "Method", "NoParams", "PruneData", "PruneResult", "REGISTRY",
+__all__ = ["ENTRY_POINT_GROUP", "KINDS", "import_object", "Method", "NoParams", "PruneData", "PruneResult", "REGISTRY",
            "check_result", "get", "known", "register"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 import torch
@@ -59,8 +60,9 @@ class PruneData:
     ``batches()``, so a prune step is reproducible. The data is loaded on first use only.
     """
 
-    def __init__(self, dataset: str, seed: int = 0, data: Any = None, loader: Callable[[], Any] | None = None):
-        self.dataset, self.seed = dataset, seed
+    def __init__(self, dataset: str, seed: int = 0, data: Any = None, loader: Callable[[], Any] | None = None,
+                 device: str | torch.device = "cpu"):
+        self.dataset, self.seed, self.device = dataset, seed, torch.device(device)
         self._data, self._loader = data, loader
 
     def generator(self, offset: int = 0) -> torch.Generator:
@@ -75,10 +77,11 @@ class PruneData:
         return self._data
 
     def batches(self, images: int, batch_size: int = 128) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """About ``images`` training images (whole batches, at least one), in a seeded random order."""
+        """About ``images`` training images (whole batches, at least one), in a seeded random order,
+        on ``self.device`` (where the model to prune is)."""
         seen = 0
         for x, y in self.data.batches("train", batch_size, train=True, gen=self.generator(1)):
-            yield x, y
+            yield x.to(self.device), y.to(self.device)
             seen += len(y)
             if seen >= images:
                 return
@@ -91,8 +94,8 @@ class Method:
     - ``Params``: its parameters, validated from YAML/CLI (unknown keys and wrong types are
       errors). A ``target`` field, when present, is filled from each model entry's ``targets``.
     - ``train_fields``: the Params fields that shape the large model's training (through
-      ``hooks``); they are part of the large model's run identity, the other fields only of the
-      prune step's.
+      ``hooks``, which sees only these); they are part of the large model's run identity, the
+      other fields only of the prune step's.
     - ``planned_spec``: the pruned architecture when it is known before training (predefined
       targets); None when pruning finds it (then each seed's architecture comes from its prune step).
     """
@@ -115,11 +118,30 @@ class Method:
         return any(f.name == "target" for f in dataclasses.fields(self.Params))
 
     def train_params(self, params) -> dict:
-        return {k: getattr(params, k) for k in self.train_fields}
+        """The training fields that differ from their defaults (ints of float fields as floats):
+        the large model's identity."""
+        from ..runs.settings import canonical
+
+        full = canonical(params)
+        return {k: full[k] for k in self.train_fields if k in full}
+
+    def train_view(self, train_params: dict) -> SimpleNamespace:
+        """What ``hooks`` sees: the training fields only (defaults filled in)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self.Params) if f.default is not dataclasses.MISSING}
+        return SimpleNamespace(**{k: train_params.get(k, defaults.get(k)) for k in self.train_fields})
+
+    def describe(self, params) -> str:
+        """The method and its parameters that are not the target and differ from their defaults,
+        e.g. ``l1-norm(selection=random)``: one report row per distinct value."""
+        from ..runs.settings import canonical
+
+        rest = {k: v for k, v in canonical(params).items() if k != "target"}
+        return self.name + (f"({', '.join(f'{k}={v}' for k, v in rest.items())})" if rest else "")
 
     # --- the large model's training ------------------------------------------------------
     def hooks(self, params) -> Hooks | None:
-        """Hooks for training the large model (None: the plain baseline is used)."""
+        """Hooks for training the large model (None: the plain baseline is used). ``params``
+        holds the ``train_fields`` only."""
         return None
 
     # --- pruning ---------------------------------------------------------------------------
@@ -151,7 +173,7 @@ def check_result(method: Method, base: nn.Module, result: PruneResult, planned: 
     if method.kind == "unstructured" and not result.masks:
         raise PrunelabError(f"method '{method.name}' is unstructured but returned no masks")
     if result.masks:
-        from ..models_io import apply_masks, check_masks
+        from ..masks import apply_masks, check_masks
 
         result.model.masks = check_masks(result.model, result.masks, f"method '{method.name}'")
         apply_masks(result.model)  # masked weights are zero, whatever the method left in them

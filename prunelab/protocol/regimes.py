@@ -98,10 +98,17 @@ def register_regime(regime: Regime) -> Regime:
 
 
 def regime(name: str) -> Regime:
-    try:
+    """A registered regime, or ``module:attribute`` naming a ``Regime`` (registered on first use)."""
+    if name in REGIMES:
         return REGIMES[name]
-    except KeyError:
-        raise PrunelabError(f"unknown regime '{name}' (known: {', '.join(arm_regimes())})")
+    if isinstance(name, str) and ":" in name:
+        from ..methods import import_object
+
+        obj = import_object(name, "regime")
+        if not isinstance(obj, Regime):
+            raise PrunelabError(f"regime '{name}' is not a prunelab Regime")
+        return register_regime(dataclasses.replace(obj, name=name))
+    raise PrunelabError(f"unknown regime '{name}' (known: {', '.join(arm_regimes())}; or module:attribute)")
 
 
 def arm_regimes() -> list[str]:

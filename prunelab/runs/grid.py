@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ from ..errors import PrunelabError
 from ..measure import count
 from ..progress import progress_bar
 from ..protocol import SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
-from ..train import Recipe
-from .prune_step import PruneStep, product, run_prune_step
+from ..train import Recipe, resolve_device
+from .prune_step import PruneStep, product, remove_product, run_prune_step
 from .settings import RunSettings, canonical
-from .store import RunStore, execute, execute_together
+from ..errors import Busy
+from .store import Broken, RunStore, execute, execute_together
 
 UNSET = "default"
 
@@ -125,8 +127,9 @@ def load_experiment(path: str | Path) -> Experiment:
     if not exp.regimes:
         raise PrunelabError(f"{where}: 'regimes' lists no regime (known: {', '.join(arm_regimes())})")
     for r in exp.regimes:
-        if r not in arm_regimes():
-            raise PrunelabError(f"{where}: unknown regime '{r}' (known: {', '.join(arm_regimes())})")
+        if not isinstance(r, str) or not regime(r).arm:
+            raise PrunelabError(f"{where}: unknown regime {r!r} (known: {', '.join(arm_regimes())}; "
+                                "or module:attribute)")
     if len(set(exp.regimes)) != len(exp.regimes):
         raise PrunelabError(f"{where}: 'regimes' repeats a regime")
     if not exp.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in exp.seeds):
@@ -179,16 +182,12 @@ def _arms(exp: Experiment, recipe: Recipe, cap) -> list[Arm]:
                     budget = scratch_b_budget(recipe.epochs, spec_macs(base.to_json()), spec_macs(planned.to_json()),
                                               cap)
                 train_method = None
-                if method.hooks(params) is not None:
-                    train_method = {"name": method.name,
-                                    "params": json_clean(method.train_params(params))}
+                tp = method.train_params(params)
+                if method.hooks(method.train_view(tp)) is not None:
+                    train_method = {"name": method.name, "params": tp}
                 arms.append(Arm(base, method, params, method.label(base, params, exp.dataset), planned, budget,
                                 train_method))
     return arms
-
-
-def json_clean(obj):
-    return json.loads(json.dumps(obj))
 
 
 def plan(exp: Experiment) -> Grid:
@@ -220,7 +219,7 @@ def plan(exp: Experiment) -> Grid:
                                             settings=base_settings))
             step = PruneStep(arm.method.name, canonical(arm.params), base_settings.run_id(), seed)
             for name in exp.regimes:
-                labels = {**common, "regime": name, "method": arm.method.name, "pruned": arm.label}
+                labels = {**common, "regime": name, "method": arm.method.describe(arm.params), "pruned": arm.label}
                 run = PlannedRun(name, seed, labels, base_settings, arm, step)
                 if arm.planned is not None:
                     _resolve_with(grid, run, arm.planned.to_dict(), arm.budget, masked=False)
@@ -281,63 +280,156 @@ def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
             row["budget"] = r.budget.to_dict()
         if rule(grid, r):
             row["rule"] = rule(grid, r)
+        row["train_macs"] = 3 * _cost(grid, r, grid.data.train_images())  # an estimate where not yet found
         rows.append(row)
     return rows
 
 
+def throughput(store: RunStore, device: str) -> float | None:
+    """Training MACs per second of this store's finished runs on ``device`` (their median), or None."""
+    import statistics
+
+    rates = []
+    for d, state, _ in store.runs():
+        if state == "finished":
+            try:
+                r = json.loads((d / "result.json").read_text())
+                if r.get("device") == device and r.get("wall_s", 0) > 0 and r.get("train_macs"):
+                    rates.append(r["train_macs"] / r["wall_s"])
+            except (OSError, ValueError):
+                continue
+    return statistics.median(rates) if rates else None
+
+
+@dataclass
+class GridOutcome:
+    trained: list[str] = field(default_factory=list)  # run ids trained by this process
+    reused: list[str] = field(default_factory=list)  # finished before, or by another worker
+    pruned: list[str] = field(default_factory=list)  # prune steps run by this process
+
+
 def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto", progress: bool = True,
-             together: bool = False) -> list[tuple[PlannedRun, dict]]:
+             together: bool = False, force: bool = False, poll: float = 2.0) -> GridOutcome:
     """Execute every run (reusing finished ones, resuming partial ones), prune steps included.
+
+    Several processes may run one grid on one store: a run (or prune step) another worker holds
+    is skipped and revisited, a run waits for the large model and prune step it depends on, and
+    every worker returns once the whole grid is finished. Broken store files are set aside and
+    made again by the step that made them. ``force`` retrains every run (one worker only).
 
     ``together``: first train each set of new random-init runs that differ only in their seed
     (a baseline's seeds, a Scratch-E arm's seeds, ...) at once with ``prunelab.train.multi``; runs
     with training hooks or masks are trained one by one.
     """
     from ..data import load as load_data
-    from ..methods import PruneData
 
     data = load_data(grid.data, data_dir)
     for r in grid.runs:
         resolve_run(grid, r, store)
+    outcome = GridOutcome()
     bar = None
-    todo = [r for r in grid.runs if r.settings is None or store.status(r.settings) != "finished"]
+    todo = [r for r in grid.runs if force or r.settings is None or store.status(r.settings) != "finished"]
     if progress and todo:
         # progress in units of training compute (images x forward MACs), so the ETA is honest
         bar = progress_bar(total=sum(_cost(grid, r, data) for r in todo), unit="", unit_scale=True,
                            bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
-    if together:
-        groups: dict[str, list[PlannedRun]] = {}
-        for r in todo:
-            s = r.settings
-            if s is not None and s.init == {"kind": "random"} and s.method is None and not s.data.val_size \
-                    and store.status(s) == "new":
-                key = str(sorted((k, str(v)) for k, v in s.identity().items() if k != "seed"))
-                groups.setdefault(key, []).append(r)
-        for g in (g for g in groups.values() if len(g) > 1):
+    if together and not force:
+        _train_together(grid, store, todo, data, device, bar, outcome)
+    todo_ids = {id(r) for r in todo}
+    pending = list(range(len(grid.runs)))
+    while pending:
+        waiting = []
+        for i in pending:
+            r = grid.runs[i]
             if bar is not None:
-                bar.set_description(f"{len(g)} runs together: {g[0].arch} {g[0].regime}")
-            execute_together([r.settings for r in g], store, data=data, device=device,
-                             save_init=g[0].regime == "baseline")
+                bar.set_description(f"run {i + 1}/{len(grid.runs)} {r.arch} {r.regime} seed {r.seed}")
+            try:
+                redo = force and (r.settings is None or r.settings.run_id() not in outcome.trained)
+                done = _advance(grid, store, r, data, device, bar, redo, outcome)
+            except Busy:
+                done = None
+            if done is None:
+                waiting.append(i)
+                continue
+            run_id = r.settings.run_id()
+            if done == "trained":
+                outcome.trained.append(run_id)
+            elif run_id not in outcome.trained + outcome.reused:
+                outcome.reused.append(run_id)
+                if bar is not None and id(r) in todo_ids:  # another worker trained it
+                    bar.update(_cost(grid, r, data))
+        if waiting and len(waiting) == len(pending):  # everything left is another worker's: wait
             if bar is not None:
-                bar.update(sum(_cost(grid, r, data) for r in g))
-    done = []
-    for i, r in enumerate(grid.runs):
-        if bar is not None:
-            bar.set_description(f"run {i + 1}/{len(grid.runs)} {r.arch} {r.regime} seed {r.seed}")
-        if r.needs_prune and (r.settings is None or store.status(r.settings) != "finished"):
-            estimate = _cost(grid, r, data)
-            run_prune_step(r.prune, store, PruneData(grid.data.dataset, r.seed, data=data), r.arm.planned)
-            resolve_run(grid, r, store)
-            if bar is not None:
-                bar.total += _cost(grid, r, data) - estimate
-        macs = _macs(grid, r)
-        cb = (lambda n, m=macs: bar.update(n * m)) if bar is not None else None
-        res = execute(r.settings, store, device=device, progress=cb, data=data, save_init=r.regime == "baseline")
-        store.add_role(r.settings, r.labels)
-        done.append((r, res))
+                bar.set_description(f"waiting for {len(waiting)} runs of other workers")
+            time.sleep(poll)
+        pending = waiting
     if bar is not None:
         bar.close()
-    return done
+    return outcome
+
+
+def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar, force: bool,
+             outcome: GridOutcome) -> str | None:
+    """Bring one run to finished if this worker can now: "trained" (here) or "reused" (finished
+    before or by another worker); None if it must wait for another worker."""
+    from ..methods import PruneData
+
+    for _ in range(3):  # a broken file is rebuilt by its own step, then this run is tried again
+        try:
+            if r.needs_prune or r.settings is None:
+                if store.status(r.baseline) != "finished":
+                    return None  # its large model is another worker's, or broke and comes round again
+                if force and r.prune.id not in outcome.pruned:
+                    remove_product(store, r.prune.id)
+                    r.settings = None if r.arm.planned is None else r.settings
+                if product(store, r.prune.id) is None:
+                    estimate = _cost(grid, r, data)
+                    run_prune_step(r.prune, store, PruneData(grid.data.dataset, r.seed, data=data,
+                                                             device=resolve_device(device)), r.arm.planned)
+                    outcome.pruned.append(r.prune.id)
+                    resolve_run(grid, r, store)
+                    if bar is not None:
+                        bar.total += _cost(grid, r, data) - estimate
+                resolve_run(grid, r, store)
+            if not force and store.result(r.settings) is not None:
+                store.add_role(r.settings, r.labels)
+                return "reused"
+            macs = _macs(grid, r)
+            cb = (lambda n, m=macs: bar.update(n * m)) if bar is not None else None
+            execute(r.settings, store, device=device, progress=cb, data=data, force=force,
+                    save_init=r.regime == "baseline")
+            store.add_role(r.settings, r.labels)
+            return "trained"
+        except Broken as b:
+            if b.kind == "run" and b.ident == r.baseline.run_id():
+                execute(r.baseline, store, device=device, data=data, save_init=True)  # make it again
+            elif b.kind != "prune":
+                raise
+    raise PrunelabError(f"run {r.settings.run_id() if r.settings else r.arch}: its inputs broke again after "
+                        "being rebuilt; check the store's disk")
+
+
+def _train_together(grid: Grid, store: RunStore, todo: list[PlannedRun], data, device: str, bar,
+                    outcome: GridOutcome) -> None:
+    groups: dict[str, list[PlannedRun]] = {}
+    for r in todo:
+        s = r.settings
+        if s is not None and s.init == {"kind": "random"} and s.method is None and not s.data.val_size \
+                and store.status(s) == "new":
+            key = str(sorted((k, str(v)) for k, v in s.identity().items() if k != "seed"))
+            if s.run_id() not in [o.settings.run_id() for o in groups.get(key, [])]:  # arms may share a run
+                groups.setdefault(key, []).append(r)
+    for g in (g for g in groups.values() if len(g) > 1):
+        if bar is not None:
+            bar.set_description(f"{len(g)} runs together: {g[0].arch} {g[0].regime}")
+        try:
+            execute_together([r.settings for r in g], store, data=data, device=device,
+                             save_init=g[0].regime == "baseline")
+        except Busy:
+            continue  # another worker has one of them: they train one by one
+        outcome.trained += [r.settings.run_id() for r in g]
+        if bar is not None:
+            bar.update(sum(_cost(grid, r, data) for r in g))
 
 
 def grid_results(grid: Grid, store: RunStore) -> list[dict]:
@@ -366,5 +458,7 @@ def _macs(grid: Grid, r: PlannedRun) -> float:
 
 
 def _cost(grid: Grid, r: PlannedRun, data) -> float:
+    """Forward MACs x images of a run (``data``: a loaded dataset or the number of training images)."""
     epochs = expected_epochs(grid, r) or grid.recipe.epochs  # an unresolved Scratch-B spends about E_base
-    return _macs(grid, r) * epochs * data.size("train")
+    images = data if isinstance(data, int) else data.size("train")
+    return _macs(grid, r) * epochs * images

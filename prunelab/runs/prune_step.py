@@ -18,9 +18,8 @@ from ..arch import ArchSpec
 from ..errors import PrunelabError
 from ..fileio import atomic_write_json, read_json
 from ..measure import count
-from ..models_io import load as load_model
 from ..models_io import save as save_model
-from .store import RunStore, locked
+from .store import RunStore, load_finished, locked, remove_temporaries, set_aside
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,26 @@ def info_path(store: RunStore, step_id: str) -> Path:
 
 
 def product(store: RunStore, step_id: str) -> dict | None:
-    """The summary of a completed prune step, or None."""
+    """The summary of a completed prune step, or None (a broken summary is set aside: the step reruns)."""
     p = info_path(store, step_id)
-    return read_json(p) if p.is_file() else None
+    if not p.is_file():
+        return None
+    try:
+        summary = read_json(p)
+        if not isinstance(summary, dict) or not {"spec", "macs", "macs_nonzero", "masked"} <= set(summary):
+            raise PrunelabError("not a prune step summary")
+        return summary
+    except PrunelabError as e:
+        set_aside([p, model_path(store, step_id)], f"prune step summary {p.name} could not be read ({e})")
+        return None
+
+
+def remove_product(store: RunStore, step_id: str) -> None:
+    """Delete a prune step's files (``--force``: the step runs again)."""
+    with locked(store.root / "pruned", f".{step_id}.lock", what=f"prune step {step_id}"):
+        for path in (info_path(store, step_id), model_path(store, step_id)):
+            if path.exists():
+                path.unlink()
 
 
 def run_prune_step(step: PruneStep, store: RunStore, data, planned: ArchSpec | None = None) -> dict:
@@ -65,15 +81,16 @@ def run_prune_step(step: PruneStep, store: RunStore, data, planned: ArchSpec | N
     if done is not None:
         return done
     baseline_dir = store.root / step.baseline
-    if not (baseline_dir / "model.pt").is_file():
+    if not (baseline_dir / "result.json").is_file():
         raise PrunelabError(f"prune step {step.id}: its large model (run {step.baseline}) has not finished")
     method = methods.get(step.method)
     params = method.params(step.params)
-    with locked(store.root / "pruned", f".{step.id}.lock"):
+    with locked(store.root / "pruned", f".{step.id}.lock", what=f"prune step {step.id}"):
+        remove_temporaries(store.root / "pruned", (f"{step.id}.pt", f"{step.id}.json"))
         done = product(store, step.id)
         if done is not None:  # another worker finished it meanwhile
             return done
-        base = load_model(baseline_dir)
+        base = load_finished(store, step.baseline).to(getattr(data, "device", "cpu"))
         result = method.prune(base, params, data)
         methods.check_result(method, base, result, planned)
         model = result.model

@@ -13,7 +13,9 @@ import fcntl
 import os
 import platform
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,16 +24,18 @@ import torch
 from .. import __version__
 from ..arch import ArchSpec, build
 from ..data import load as load_data
-from ..errors import PrunelabError
+from ..errors import Busy, PrunelabError, warn
 from ..fileio import atomic_write_json, file_sha256, read_json
 from ..measure import count
-from ..models_io import apply_masks, check_masks
+from ..masks import apply_masks, check_masks, masks_of
 from ..models_io import load as load_model
 from ..models_io import save as save_model
 from ..train import Hooks, TrainResult, resolve_device, train
+from ..train.engine import CHECKPOINT, METRICS, PREVIOUS
 from .settings import RunSettings
 
 RESULT = "result.json"
+MODEL = "model.pt"
 SETTINGS = "settings.json"
 ROLES = "roles.json"
 INIT = "init.pt"
@@ -52,8 +56,18 @@ class RunStore:
         return run_state(self.path(settings))
 
     def result(self, settings: RunSettings) -> dict | None:
-        p = self.path(settings) / RESULT
-        return read_json(p) if p.exists() else None
+        """A finished run's result; a broken result (or model) file is set aside: the run is unfinished."""
+        d = self.path(settings)
+        if not (d / RESULT).exists():
+            return None
+        try:
+            r = read_json(d / RESULT)
+            if not isinstance(r, dict) or "final_top1" not in r:
+                raise PrunelabError("not a prunelab result")
+            return r
+        except PrunelabError:
+            set_aside([d / RESULT, d / MODEL], "result.json could not be read")
+            return None
 
     def runs(self) -> list[tuple[Path, str, dict]]:
         """(folder, state, settings) of every run under the root."""
@@ -71,7 +85,11 @@ class RunStore:
         if not labels:
             return
         with locked(d, ".roles.lock"):
-            roles = read_json(d / ROLES) if (d / ROLES).is_file() else []
+            remove_temporaries(d, (ROLES,))
+            try:
+                roles = read_json(d / ROLES) if (d / ROLES).is_file() else []
+            except PrunelabError:
+                roles = []  # rebuilt by the experiments that use the run
             if labels not in roles:
                 atomic_write_json(d / ROLES, roles + [labels])
 
@@ -79,21 +97,57 @@ class RunStore:
 def run_state(d: Path) -> str:
     if (d / RESULT).exists():
         return "finished"
-    if (d / "checkpoint.pt").exists():
+    if (d / CHECKPOINT).exists() or (d / PREVIOUS).exists():
         return "partial"
     return "new"
 
 
 @contextlib.contextmanager
-def locked(d: Path, name: str = ".lock", wait: bool = True):
-    """An exclusive lock on ``d/name`` (waits for it, or fails at once with ``wait=False``)."""
+def locked(d: Path, name: str = ".lock", wait: bool = True, what: str | None = None):
+    """An exclusive lock on ``d/name``: waits for it, or raises ``Busy`` at once with ``wait=False``.
+
+    These are the operating system's file locks (``fcntl.flock``): a worker that dies, however it
+    dies, releases its locks (on NFSv4 when its lease expires), so a later worker takes the run
+    over. The lock file names its holder (host, pid, since) for messages.
+    """
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / name, "w") as f:
+    with open(d / name, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise PrunelabError(f"run {d.name} is being trained by another process")
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise Busy(f"{what or 'run ' + d.name} is being worked on by {holder}")
+        except OSError as e:
+            raise PrunelabError(f"cannot lock {d / name}: {e.strerror} (the store needs a filesystem with file "
+                                "locks: a local disk or NFSv4)")
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.flush()
         yield
+
+
+def remove_temporaries(d: Path, names: tuple[str, ...]) -> None:
+    """Delete what interrupted atomic writes of these files left behind (call with their lock held)."""
+    for name in names:
+        for tmp in d.glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def set_aside(paths: list[Path], why: str) -> None:
+    """Move broken files out of the way (kept for inspection, never deleted) with one warning."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    moved = []
+    for p in paths:
+        if p.exists():
+            os.replace(p, p.with_name(f"{p.name}.broken-{stamp}"))
+            moved.append(p.name)
+    if moved:
+        warn(f"{paths[0].parent}: {why}; moved aside {', '.join(moved)} (suffix .broken-{stamp}); it will be rebuilt")
 
 
 def git_sha() -> str | None:
@@ -113,13 +167,37 @@ def provenance(device: torch.device) -> dict:
 
 # --- initial models: one function per init kind ------------------------------------------------
 
-def _pruned_file(store: RunStore, step_id: str) -> Path:
-    from .prune_step import model_path
+class Broken(PrunelabError):
+    """A file of the store that should load did not: it was set aside, and the step that made it
+    (``kind`` "run" or "prune", ``ident``) must run again."""
+
+    def __init__(self, message: str, kind: str, ident: str):
+        super().__init__(message)
+        self.kind, self.ident = kind, ident
+
+
+def load_pruned(store: RunStore, step_id: str, spec: ArchSpec | None = None) -> torch.nn.Module:
+    """The model a prune step made; a file that does not load is set aside (``Broken``)."""
+    from .prune_step import info_path, model_path
 
     path = model_path(store, step_id)
     if not path.is_file():
         raise PrunelabError(f"pruned model {step_id} is not in the store {store.root} (its prune step has not run)")
-    return path
+    try:
+        return load_model(path, expect=spec)
+    except PrunelabError as e:
+        set_aside([path, info_path(store, step_id)], f"pruned model {step_id} could not be loaded ({e})")
+        raise Broken(f"pruned model {step_id} was broken and must be made again", "prune", step_id)
+
+
+def load_finished(store: RunStore, run_id: str) -> torch.nn.Module:
+    """A finished run's model; a file that does not load is set aside with its result (``Broken``)."""
+    d = store.root / run_id
+    try:
+        return load_model(d)
+    except PrunelabError as e:
+        set_aside([d / RESULT, d / MODEL], f"model.pt could not be loaded ({e})")
+        raise Broken(f"run {run_id} had a broken model file and must be trained again", "run", run_id)
 
 
 def _init_random(settings: RunSettings, spec: ArchSpec, store: RunStore):
@@ -129,7 +207,7 @@ def _init_random(settings: RunSettings, spec: ArchSpec, store: RunStore):
 def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore):
     init = settings.init
     if "from_prune" in init:
-        return load_model(_pruned_file(store, init["from_prune"]), expect=spec)
+        return load_pruned(store, init["from_prune"], spec)
     path = Path(init["path"])
     if "sha256" in init and file_sha256(path) != init["sha256"]:
         raise PrunelabError(f"{path} changed since this run was defined (sha256 differs); use --force to restart")
@@ -150,10 +228,8 @@ def initial_model(settings: RunSettings, store: RunStore) -> torch.nn.Module:
         raise PrunelabError(f"unknown init kind '{kind}' (known: {', '.join(INIT_KINDS)})")
     model = INIT_KINDS[kind](settings, spec, store)
     if settings.init.get("masks"):
-        from ..fileio import torch_load
-
         step = settings.init["masks"]
-        masks = torch_load(_pruned_file(store, step), "pruned model").get("masks")
+        masks = masks_of(load_pruned(store, step))
         if not masks:
             raise PrunelabError(f"pruned model {step} has no masks")
         model.masks = check_masks(model, masks, f"masks of {step}")
@@ -167,7 +243,7 @@ def method_hooks(settings: RunSettings) -> Hooks | None:
     from .. import methods
 
     m = methods.get(settings.method["name"])
-    return m.hooks(m.params(settings.method.get("params", {})))
+    return m.hooks(m.train_view(settings.method.get("params", {})))
 
 
 def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: str = "auto", force: bool = False,
@@ -179,8 +255,8 @@ def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: st
     initial weights as ``init.pt`` (baselines: lottery tickets rewind to them).
     """
     d = store.path(settings)
-    if not force and (d / RESULT).exists():
-        return read_json(d / RESULT)
+    if not force and store.result(settings) is not None:
+        return store.result(settings)
     dev = resolve_device(device)
     # everything that can fail on bad input happens before the run folder is written
     hooks = method_hooks(settings)
@@ -189,15 +265,13 @@ def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: st
     if hooks is not None:
         hooks.prepare(model)
     with locked(d, wait=False):
+        remove_temporaries(d, OWN_FILES)
         if force:
             for f in d.iterdir():
                 if f.name not in (".lock", ".roles.lock", ROLES):
-                    if f.is_dir():
-                        shutil.rmtree(f)
-                    else:
-                        f.unlink()
-        elif (d / RESULT).exists():  # finished by another process meanwhile
-            return read_json(d / RESULT)
+                    shutil.rmtree(f) if f.is_dir() else f.unlink()
+        elif store.result(settings) is not None:  # finished by another worker meanwhile
+            return store.result(settings)
         _write_settings(d, settings)
         if save_init and not (d / INIT).exists():
             save_model(model, d / INIT)
@@ -205,6 +279,9 @@ def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: st
         r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                   masks=getattr(model, "masks", None), progress=progress, desc=d.name)
         return _finish(d, settings, model, r, dev)
+
+
+OWN_FILES = (SETTINGS, INIT, CHECKPOINT, PREVIOUS, METRICS, MODEL, RESULT)  # written under the run's lock
 
 
 def _write_settings(d: Path, settings: RunSettings) -> None:
@@ -224,12 +301,13 @@ def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResu
         "wall_s": r.wall_s, "seed": settings.seed, "labels": settings.labels, "settings": settings.to_dict(),
         **provenance(dev),
     }
-    save_model(model, d / "model.pt")
+    save_model(model, d / MODEL)
     atomic_write_json(d / RESULT, result)
-    try:
-        (d / "checkpoint.pt").unlink()  # the finished model and result replace it
-    except FileNotFoundError:
-        pass
+    for name in (CHECKPOINT, PREVIOUS):  # the finished model and result replace them
+        try:
+            (d / name).unlink()
+        except FileNotFoundError:
+            pass
     return result
 
 

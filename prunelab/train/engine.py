@@ -8,9 +8,11 @@ because each epoch's randomness is seeded from (seed, epoch).
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,12 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import PrunelabError, TrainingDiverged
+from ..errors import PrunelabError, TrainingDiverged, warn
+from ..masks import check_masks
 from ..progress import progress_bar
 from ..fileio import atomic_torch_save, atomic_write_text, torch_load
 from .recipe import Recipe
 
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"  # the checkpoint before the last: used when the last one is broken
 METRICS = "metrics.jsonl"
 
 
@@ -82,15 +86,7 @@ class MaskHooks(Hooks):
 
     def prepare(self, model: nn.Module) -> None:
         params = dict(model.named_parameters())
-        unknown = sorted(set(self.masks) - set(params))
-        if unknown:
-            raise PrunelabError(f"mask for unknown parameter '{unknown[0]}'")
-        self._pairs = []
-        for name, m in self.masks.items():
-            p = params[name]
-            if tuple(m.shape) != tuple(p.shape):
-                raise PrunelabError(f"mask of '{name}' has shape {tuple(m.shape)}, the weight {tuple(p.shape)}")
-            self._pairs.append((p, m.to(device=p.device, dtype=torch.bool)))
+        self._pairs = [(params[n], m.to(params[n].device)) for n, m in check_masks(model, self.masks).items()]
         self.after_step(model)
 
     @torch.no_grad()
@@ -282,16 +278,11 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     dtype = input_dtype(model, amp)
     run_dir = Path(run_dir) if run_dir else None
     start, history, images_seen, wall = 0, [], 0, 0.0
-    if run_dir and (run_dir / CHECKPOINT).exists():
-        ck = torch_load(run_dir / CHECKPOINT)
-        try:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise PrunelabError(f"checkpoint {run_dir / CHECKPOINT} does not fit this model: {str(e).splitlines()[0]}")
-        hooks.load_state_dict(ck.get("hooks", {}))
-        start, history = ck["epoch"], ck["history"]
-        images_seen, wall = ck["images_seen"], ck["wall_s"]
+    if run_dir:
+        ck = _resume(run_dir, model, opt, hooks)
+        if ck is not None:
+            start, history = ck["epoch"], ck["history"]
+            images_seen, wall = ck["images_seen"], ck["wall_s"]
     steps_per_epoch = data.num_batches("train", recipe.batch_size, train=True)
     bar = None
     if progress is True:
@@ -357,12 +348,44 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
                        images_seen, wall, history)
 
 
+def _resume(run_dir: Path, model: nn.Module, opt, hooks: Hooks) -> dict | None:
+    """Load the newest checkpoint that loads (the last two are kept). One that fails is moved
+    aside with a warning and the previous one is tried; with none, training starts over."""
+    initial = None
+    for name in (CHECKPOINT, PREVIOUS):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        if initial is None:  # restore these if every checkpoint fails after a partial load
+            initial = copy.deepcopy((model.state_dict(), opt.state_dict(), hooks.state_dict()))
+        try:
+            ck = torch_load(path)
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            hooks.load_state_dict(ck.get("hooks", {}))
+            for key in ("epoch", "history", "images_seen", "wall_s"):
+                ck[key]
+            return ck
+        except (PrunelabError, KeyError, RuntimeError, ValueError, TypeError) as e:
+            aside = path.with_name(f"{name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, aside)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            warn(f"{path} could not be loaded ({first[:160]}); moved aside to {aside.name}")
+    if initial is not None:
+        model.load_state_dict(initial[0])
+        opt.load_state_dict(initial[1])
+        hooks.load_state_dict(initial[2])
+        warn(f"{run_dir.name}: no checkpoint could be loaded; training starts over")
+    return None
+
+
 def _checkpoint(run_dir: Path, model, opt, hooks, epoch, history, images_seen, wall) -> None:
+    """Write this epoch's checkpoint; the previous one stays as checkpoint.prev.pt."""
     state = {
         "model": model.state_dict(), "optimizer": opt.state_dict(), "hooks": hooks.state_dict(),
         "epoch": epoch, "history": history, "images_seen": images_seen, "wall_s": wall,
     }
-    atomic_torch_save(run_dir / CHECKPOINT, state)
+    atomic_torch_save(run_dir / CHECKPOINT, state, previous=run_dir / PREVIOUS)
     atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in history))
     _tensorboard(run_dir, history[-1])
 
