@@ -31,15 +31,23 @@ def _positive_float(s: str) -> float:
     return v
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with prunelab's error policy: a usage error is one line (and exit code 2)."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="prunelab",
         description="prunelab: train, prune and fairly compare pruned networks "
                     "(Fine-tuned vs Scratch-E vs Scratch-B), after 'Rethinking the Value of Network Pruning'.",
         epilog=EPILOG,
     )
     ap.add_argument("--version", action="version", version=f"prunelab {__version__}")
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("arch", help="show an architecture: spec, per-layer widths, params, MACs",
                        description="Print an architecture's spec, its per-layer widths, params and MACs "
@@ -97,12 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def one_line(text: str) -> str:
+    """A message on one line: control characters (from user input too) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class _WarningLine(logging.Handler):
     """prunelab's warnings as single lines on stderr."""
 
     def emit(self, record):
-        text = " ".join(record.getMessage().split())
-        print(f"prunelab: warning: {text}", file=sys.stderr)
+        print(f"prunelab: warning: {one_line(record.getMessage())}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.cmd](args) or 0
     except PrunelabError as e:
-        print(f"prunelab {args.cmd}: error: {e}", file=sys.stderr)
+        print(f"prunelab {args.cmd}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("prunelab: interrupted; rerun the same command to resume", file=sys.stderr)
@@ -137,7 +149,13 @@ def _spec_from(name: str, dataset: str, head=None, width=1.0):
         path = Path(name)
         if not path.is_file():
             raise PrunelabError(f"spec file not found: {path}")
-        return ArchSpec.from_json(path.read_text())
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError) as e:
+            raise PrunelabError(f"cannot read spec file {path}: {e}")
+        if width != 1.0 or head is not None:
+            raise PrunelabError("--width and --head apply to architecture names, not to a spec file")
+        return ArchSpec.from_json(text)
     return resolve(name, dataset, head=head, width=width)
 
 
@@ -226,7 +244,7 @@ def train_settings(args):
     arch = pick("arch")
     if not arch:
         raise PrunelabError("an architecture is required (--arch NAME)")
-    spec = _spec_from(arch, dataset, pick("head"), pick("width") or 1.0)
+    spec = _spec_from(arch, dataset, pick("head"), 1.0 if pick("width") is None else pick("width"))
     seed = pick("seed") or 0
     if seed < 0:
         raise PrunelabError(f"seed must be a non-negative integer, got {seed}")
@@ -250,7 +268,7 @@ def cmd_train(args) -> int:
     device = args.device if args.device != "auto" else (cfg.get("device") or "auto")
     resolve_device(device)
     data = load_data(settings.data, args.data or cfg.get("data"))
-    store = RunStore(args.store or cfg.get("store"))
+    store = RunStore(args.store or cfg.get("store")).writable()
     state = store.status(settings)
     if args.force:
         state = "new"

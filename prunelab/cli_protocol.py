@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import PrunelabError
+from .fileio import writable_dir, writable_file
 
 
 def add_parsers(sub) -> None:
@@ -97,7 +98,7 @@ def _yaml_value(text: str, what: str):
     """A command-line value: a number (1e-1 included), else YAML (a name, a list, a mapping)."""
     import math
 
-    import yaml
+    from .config import load_yaml_text
 
     try:
         v = float(text)
@@ -107,10 +108,7 @@ def _yaml_value(text: str, what: str):
         if not math.isfinite(v):
             raise PrunelabError(f"{what}: {text!r} is not a finite number")
         return int(v) if v.is_integer() and "." not in text and "e" not in text.lower() else v
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise PrunelabError(f"{what}: cannot read {text!r} as a value")
+    return load_yaml_text(text, what)
 
 
 def cmd_prune(args) -> int:
@@ -141,6 +139,7 @@ def cmd_prune(args) -> int:
     if args.seed < 0:
         raise PrunelabError(f"--seed must be a non-negative integer, got {args.seed}")
     params = method.params(mapping, f"method '{method.name}'")
+    writable_file(args.out, "--out")
     model = load(args.model)
     dataset = args.dataset or _guess_dataset(Path(args.model), model.arch_spec)
     data = methods.PruneData(dataset, args.seed, loader=lambda: load_data(DataSettings(dataset), args.data))
@@ -162,6 +161,7 @@ def cmd_export(args) -> int:
     from .export import export
     from .models_io import load
 
+    writable_dir(args.out, "--out")
     files = export(load(args.model), args.out, formats=[f.strip() for f in args.formats.split(",") if f.strip()])
     for fmt, path in files.items():
         print(f"{fmt}: {path}")
@@ -218,7 +218,7 @@ def cmd_run(args) -> int:
     from .runs.grid import grid_results, load_experiment, plan, run_grid
 
     grid = plan(load_experiment(args.file))
-    store = RunStore(args.store)
+    store = RunStore(args.store).writable()
     done = run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet,
                     together=args.together, force=args.force)
     print(markdown(aggregate(grid_results(grid, store))))
@@ -232,6 +232,8 @@ def cmd_report(args) -> int:
     from .runs import RunStore
 
     root = Path(args.dir) if args.dir else RunStore().root
+    if args.plot:
+        writable_file(args.plot, "--plot")
     skipped: list[str] = []
     rows = aggregate(load_results(root, skipped))
     for s in skipped:
@@ -248,9 +250,12 @@ def cmd_report(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import DEMO_CONFIG, run_demo
+    from .runs import RunStore
 
     if args.config and not Path(args.config).is_file():
         raise PrunelabError(f"config file not found: {args.config}")
+    writable_dir(args.out, "--out")
+    RunStore(args.store or Path(args.out) / "runs").writable()
     text, _ = run_demo(args.out, store=args.store, data_dir=args.data, device=args.device,
                        config=args.config or DEMO_CONFIG, progress=not args.quiet)
     print(text)

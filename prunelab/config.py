@@ -63,16 +63,50 @@ def from_mapping(cls, mapping: dict, where: str):
     return cls(**kw)
 
 
-def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise PrunelabError(f"config file not found: {path}")
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+
+def _mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            dup = key in seen
+        except TypeError:  # an unhashable key: let the base constructor say so
+            break
+        if dup:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_yaml_text(text: str, where: str):
     try:
-        obj = yaml.safe_load(path.read_text())
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" (line {mark.line + 1})" if mark else ""
-        raise PrunelabError(f"{path}: not valid YAML{at}")
+        problem = getattr(e, "problem", None) or ""
+        raise PrunelabError(f"{where}: not valid YAML{at}" + (f": {problem}" if "duplicate" in problem else ""))
+    except (ValueError, TypeError, OverflowError) as e:  # e.g. a timestamp or number YAML cannot build
+        raise PrunelabError(f"{where}: not valid YAML ({type(e).__name__}: {e})")
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise PrunelabError(f"config file not found: {path}" if not path.exists() else f"{path} is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PrunelabError(f"{path}: not a text (UTF-8) file; give a YAML file")
+    except OSError as e:
+        raise PrunelabError(f"cannot read {path}: {e.strerror}")
+    obj = load_yaml_text(text, str(path))
     if not isinstance(obj, dict):
         raise PrunelabError(f"{path}: the top level must be a mapping of settings")
     return obj

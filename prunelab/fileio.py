@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import torch
@@ -20,8 +21,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, previous: str | os.
     takes its place).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise PrunelabError(f"cannot write {path}: it is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise PrunelabError(f"cannot write {path}: {e.strerror or e}")
     try:
         with os.fdopen(fd, "wb") as f:
             delay = float(os.environ.get("PRUNELAB_TEST_WRITE_DELAY", "0") or 0)
@@ -37,11 +43,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, previous: str | os.
         if previous is not None and path.exists():
             os.replace(path, previous)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise PrunelabError(f"cannot write {path}: {e.strerror or e}")
         raise
 
 
@@ -68,6 +76,8 @@ def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> dict:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors come in many types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if not zipfile.is_zipfile(path):
+            first = "not a file written by torch.save"
         raise PrunelabError(f"cannot load {what} {path}: {first[:200]}")
     if not isinstance(obj, dict):
         raise PrunelabError(f"{what} {path} is not a prunelab checkpoint")
@@ -77,8 +87,36 @@ def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> dict:
 def read_json(path) -> dict:
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: bad JSON and bad UTF-8 alike
         raise PrunelabError(f"cannot read {path}: {e}")
+
+
+def writable_dir(path, what: str) -> Path:
+    """Check before any work that ``path`` is (or can be made) a folder we can write to."""
+    path = Path(path)
+    for p in [path, *path.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise PrunelabError(f"{what} {path}: {p} is a file, not a folder")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise PrunelabError(f"{what} {path}: {p} is not writable")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".prunelab-write-test-")
+        probe.close()
+    except OSError as e:
+        raise PrunelabError(f"{what} {path}: cannot write there ({e.strerror or e})")
+    return path
+
+
+def writable_file(path, what: str) -> Path:
+    """Check before any work that a file can be written at ``path`` (its folder is made if needed)."""
+    path = Path(path)
+    if path.is_dir():
+        raise PrunelabError(f"{what} {path} is a folder; give a file name")
+    writable_dir(path.parent if str(path.parent) else Path("."), f"{what} {path}: folder")
+    return path
 
 
 def file_sha256(path) -> str:

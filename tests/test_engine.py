@@ -61,6 +61,8 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
         p.wait()
         d = _run_dir(store)
         assert (d / "checkpoint.pt").is_file() and not (d / "result.json").exists(), scenario
+        if scenario == "mid-write":
+            assert list(d.glob(".checkpoint.pt.*.tmp"))  # the half-written file the rerun must clear
         ck = torch.load(d / "checkpoint.pt", weights_only=True)
         assert 1 <= ck["epoch"] < 4
         before = ck["history"]
@@ -74,6 +76,8 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
         assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
         # the epochs before the checkpoint were not trained again: their logs (timings included) are the killed run's
         assert hist[: len(before)] == before
+        assert not list(d.glob(".*.tmp")), "an interrupted write left a temporary file"
+        assert not (d / "checkpoint.pt").exists() and not (d / "checkpoint.prev.pt").exists()
 
 
 def _settings(**kw):

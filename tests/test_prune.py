@@ -134,7 +134,9 @@ def test_round_to_rounds_kept_counts_up_to_a_multiple():
     assert target_spec(base, t, "cifar10").name == "vgg19-p0.7-r16"
     # a kept count already on a multiple stays; rounding never exceeds the layer's width
     assert target_widths(base, parse_target({"ratio": 0.5, "round_to": 32}), "cifar10")["features.0"] == 32
-    assert "features.0" not in target_widths(base, parse_target({"ratio": 0.01, "round_to": 48}), "cifar10")  # 63 -> 64
+    with pytest.raises(PrunelabError, match="prunes nothing"):  # every kept count rounds up to the full width
+        target_widths(base, parse_target({"ratio": 0.01, "round_to": 48}), "cifar10")
+    assert "features.0" not in target_widths(base, parse_target({"ratio": 0.1, "round_to": 32}), "cifar10")  # 57 -> 64
     for bad in ({"ratio": 0.5, "round_to": 0}, {"ratio": 0.5, "round_to": 2.5}, {"ratio": 0.5, "stages": [0.1]},
                 {"ratio": 1.5}):
         with pytest.raises(PrunelabError):

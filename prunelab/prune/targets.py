@@ -114,6 +114,9 @@ def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int
             raise PrunelabError(f"prune ratio {r:g} would empty layer '{layer}' ({c} channels)")
         if keep != c:
             out[layer] = keep
+    if not out:
+        raise PrunelabError(f"target {target.label(base)} prunes nothing from '{base.name}' (every layer keeps all "
+                            "its channels); a pruned model must differ from its base")
     return out
 
 

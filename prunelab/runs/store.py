@@ -25,7 +25,7 @@ from .. import __version__
 from ..arch import ArchSpec, build
 from ..data import load as load_data
 from ..errors import Busy, PrunelabError, warn
-from ..fileio import atomic_write_json, file_sha256, read_json
+from ..fileio import atomic_write_json, file_sha256, read_json, writable_dir
 from ..measure import count
 from ..masks import apply_masks, check_masks, masks_of
 from ..models_io import load as load_model
@@ -48,6 +48,11 @@ def default_root() -> Path:
 class RunStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root else default_root()
+
+    def writable(self) -> "RunStore":
+        """Check, before any work, that runs can be written here (``--store`` / $PRUNELAB_STORE)."""
+        writable_dir(self.root, "run store (--store or $PRUNELAB_STORE)")
+        return self
 
     def path(self, settings: RunSettings) -> Path:
         return self.root / settings.run_id()

@@ -284,6 +284,13 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
             start, history = ck["epoch"], ck["history"]
             images_seen, wall = ck["images_seen"], ck["wall_s"]
     steps_per_epoch = data.num_batches("train", recipe.batch_size, train=True)
+    if steps_per_epoch == 0:
+        raise PrunelabError(f"the training set ({data.size('train')} images) gives no batch of size "
+                            f"{recipe.batch_size} (a batch needs at least 2 images): use more images or a "
+                            "smaller batch")
+    if recipe.batch_size < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise PrunelabError("batch size 1 cannot train a model with BatchNorm (its batch statistics need at "
+                            "least 2 images)")
     bar = None
     if progress is True:
         bar = progress_bar(total=recipe.epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,

@@ -49,8 +49,13 @@ class Recipe:
         if self.precision not in ("fp32", "bf16", "auto"):
             raise PrunelabError(f"recipe: 'precision' must be fp32, bf16 or auto, got {self.precision!r}")
         for m in self.milestones:
-            if isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0:
+            if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m <= 0:
                 raise PrunelabError(f"recipe: milestone {m!r} must be a positive fraction or epoch")
+            if m >= 1 and m != int(m):
+                raise PrunelabError(f"recipe: milestone {m!r} must be a fraction below 1 or a whole epoch")
+        if self.warmup_epochs >= self.epochs and self.warmup_lr == 0:
+            raise PrunelabError(f"recipe: every one of the {self.epochs} epochs would train at learning rate 0 "
+                                f"(warmup_epochs {self.warmup_epochs} at warmup_lr 0)")
 
     def milestone_epochs(self) -> list[int]:
         """Epochs at which the step schedule multiplies the lr by gamma."""

@@ -1,0 +1,161 @@
+"""Self-healing store files, cooperating workers, stale locks, size limits (issue 10)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import prunelab
+from prunelab.arch import build, resolve
+from prunelab.cli import main
+from prunelab.data import DataSettings, load
+from prunelab.errors import PrunelabError
+from prunelab.train import Hooks, Recipe, train
+
+ROOT = Path(__file__).parents[1]
+GRID = """
+name: workers
+dataset: synthetic
+data: {synthetic_size: [96, 64]}
+models:
+  - {arch: vgg11, width: 0.125, targets: [0.3, 0.5]}
+seeds: [0, 1]
+recipe: {epochs: 2, batch_size: 32, lr: 0.05}
+finetune: {epochs: 1, lr: 0.001, schedule: constant}
+"""
+
+
+def _env(**extra):
+    return dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **extra)
+
+
+class StopAfter(Hooks):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def after_epoch(self, model, epoch):
+        if epoch + 1 > self.epochs:
+            raise KeyboardInterrupt  # as if killed after `epochs` checkpoints
+
+
+def test_a_truncated_checkpoint_is_set_aside_and_the_run_finishes_identically(tmp_path, caplog):
+    data = load(DataSettings("synthetic", synthetic_size=(64, 32)))
+    spec = resolve("vgg11", "synthetic", width=0.125)
+    recipe = Recipe(epochs=4, batch_size=16, lr=0.05)
+    ref = build(spec, seed=0)
+    r_ref = train(ref, data, recipe, seed=0, run_dir=tmp_path / "ref")
+    for damage in ("truncate", "both"):
+        d = tmp_path / damage
+        with pytest.raises(KeyboardInterrupt):
+            train(build(spec, seed=0), data, recipe, seed=0, run_dir=d, hooks=StopAfter(3))
+        assert torch.load(d / "checkpoint.pt", weights_only=True)["epoch"] == 3
+        for name in ("checkpoint.pt",) + (("checkpoint.prev.pt",) if damage == "both" else ()):
+            raw = (d / name).read_bytes()
+            (d / name).write_bytes(raw[: len(raw) // 3])  # a disk that filled up mid-write
+        model = build(spec, seed=0)
+        with caplog.at_level("WARNING", logger="prunelab"):
+            r = train(model, data, recipe, seed=0, run_dir=d)
+        assert "could not be loaded" in caplog.text and "moved aside" in caplog.text
+        assert len(list(d.glob("checkpoint.pt.broken-*"))) == 1
+        assert (r.final_top1, r.final_top5) == (r_ref.final_top1, r_ref.final_top5)
+        for k, v in ref.state_dict().items():
+            assert torch.equal(model.state_dict()[k], v), (damage, k)
+        epochs_trained = [h["epoch"] for h in r.history]
+        assert epochs_trained == [1, 2, 3, 4]
+        if damage == "both":
+            assert "training starts over" in caplog.text
+        caplog.clear()
+
+
+def _run_worker(cfg, store, env=None):
+    return subprocess.Popen([sys.executable, "-m", "prunelab", "run", str(cfg), "--store", str(store), "--quiet",
+                             "--device", "cpu"], env=env or _env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_three_workers_finish_one_grid_together(tmp_path):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID)
+    store = tmp_path / "store"
+    workers = [_run_worker(cfg, store) for _ in range(3)]
+    errs = [w.communicate(timeout=600)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], errs
+    trained = [int(e.split(" runs trained here")[0].rsplit(" ", 1)[1]) for e in errs]
+    results = list(store.glob("*/result.json"))
+    assert len(results) == 2 + 2 * 2 * 3  # per seed: a baseline and 2 targets x 3 regimes
+    assert sum(trained) == len(results), (trained, errs)  # every run trained exactly once
+    for r in results:
+        hist = [json.loads(x) for x in (r.parent / "metrics.jsonl").read_text().splitlines()]
+        assert [h["epoch"] for h in hist] == list(range(1, len(hist) + 1))
+    assert not list(store.rglob(".*.tmp"))
+
+
+def test_a_killed_workers_lock_is_taken_over(tmp_path):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID.replace("seeds: [0, 1]", "seeds: [0]").replace("epochs: 2, batch_size", "epochs: 6, batch_size"))
+    store = tmp_path / "store"
+    w = _run_worker(cfg, store, env=_env(PRUNELAB_TEST_WRITE_DELAY="0.5"))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(store.glob("*/checkpoint.pt")):
+        time.sleep(0.02)
+    w.send_signal(signal.SIGKILL)
+    w.wait()
+    (locked,) = [p.parent for p in store.glob("*/checkpoint.pt")]
+    assert "pid" in (locked / ".lock").read_text()  # the dead worker's lock file is still there
+    w2 = _run_worker(cfg, store)
+    _, err = w2.communicate(timeout=600)
+    assert w2.returncode == 0, err
+    assert (locked / "result.json").is_file() and len(list(store.glob("*/result.json"))) == 7
+
+
+def test_broken_store_files_are_made_again(tmp_path, capsys):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID.replace("seeds: [0, 1]", "seeds: [0]").replace("targets: [0.3, 0.5]", "targets: [0.5]"))
+    store = tmp_path / "store"
+    argv = ["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    (base,) = [p.parent for p in store.glob("*/init.pt")]
+    (pruned,) = list((store / "pruned").glob("*.pt"))
+    (ft,) = [p.parent for p in store.glob("*-inherit-*/result.json")]
+    # a broken large model (another process's disk error) and a broken pruned model
+    (base / "model.pt").write_bytes(b"garbage")
+    pruned.write_bytes(b"garbage")
+    (ft / "result.json").unlink()  # the fine-tuned run must be redone: it reads both
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "could not be loaded" in err and "moved aside" in err
+    assert prunelab.load(base) is not None and prunelab.load(pruned) is not None
+    assert (ft / "result.json").is_file()
+    assert list(base.glob("model.pt.broken-*")) and list(pruned.parent.glob("*.pt.broken-*"))
+
+
+def test_sizes_are_checked_before_building(monkeypatch, capsys):
+    t = time.perf_counter()
+    assert main(["arch", "resnet60002"]) == 2
+    assert time.perf_counter() - t < 5  # refused before building 60,000 layers
+    assert "60,002 conv/linear layers, above the limit of 5,000" in capsys.readouterr().err
+    monkeypatch.setenv("PRUNELAB_MAX_PARAMS", "1000000")
+    with pytest.raises(PrunelabError, match="above the limit of 1,000,000 .*PRUNELAB_MAX_PARAMS"):
+        resolve("resnet110", "cifar10")  # 1.7 M parameters
+    monkeypatch.setenv("PRUNELAB_MAX_PARAMS", "2e6")
+    assert resolve("resnet110", "cifar10").name == "resnet110"
+
+
+def test_plan_prints_the_compute_and_a_duration_once_timed(tmp_path, capsys):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID.replace("seeds: [0, 1]", "seeds: [0]"))
+    store = str(tmp_path / "store")
+    assert main(["plan", str(cfg), "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "TMACs in all" in out and "on this device" not in out
+    assert main(["run", str(cfg), "--store", store, "--quiet", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["plan", str(cfg), "--store", store, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "0.000 TMACs to go; about 0 s on this device" in out
