@@ -129,3 +129,15 @@ def set_widths(layout: dict, new: dict[str, int]) -> None:
     for name, k in new.items():
         b, i = name.split(".")[:2]
         layout["layers"][int(b[5:]) - 1][int(i)][1] = k
+
+
+def set_selections(layout: dict, new: dict) -> None:
+    """``{"dense<b>.<i>" | "trans<b>" | "head": indices | None}``: the channels each layer reads."""
+    for path, sel in new.items():
+        if path == "head":
+            layout["final_select"] = sel
+        elif path.startswith("trans"):
+            layout["trans_select"][int(path[5:]) - 1] = sel
+        else:
+            b, i = path.split(".")
+            layout["layers"][int(b[5:]) - 1][int(i)][0] = sel

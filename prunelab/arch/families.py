@@ -22,16 +22,23 @@ class Family:
     validate: Callable
     widths: Callable  # spec -> {conv module name: output width} of the prunable convs
     set_widths: Callable  # (layout, {name: width}) -> None, in place
+    set_selections: Callable | None = None  # (layout, {block path: indices | None}) -> None: input selections
+    linear_widths: Callable | None = None  # spec -> {linear module name: width} of prunable hidden FC layers
+    set_linear_widths: Callable | None = None  # (layout, {name: width}, spec) -> None
 
 
 FAMILIES: dict[str, Family] = {
     "vgg": Family(vgg.CifarVGG, vgg.validate_cifar, vgg.widths, vgg.set_widths),
-    "vgg-imagenet": Family(vgg.ImageNetVGG, vgg.validate_imagenet, vgg.widths, vgg.set_widths),
+    "vgg-imagenet": Family(vgg.ImageNetVGG, vgg.validate_imagenet, vgg.widths, vgg.set_widths,
+                           linear_widths=vgg.linear_widths, set_linear_widths=vgg.set_linear_widths),
     "resnet": Family(resnet.CifarResNet, resnet.validate, resnet.widths, resnet.set_widths),
-    "preresnet": Family(preresnet.PreResNet, preresnet.validate, preresnet.widths, preresnet.set_widths),
-    "densenet": Family(densenet.DenseNet, densenet.validate, densenet.widths, densenet.set_widths),
+    "preresnet": Family(preresnet.PreResNet, preresnet.validate, preresnet.widths, preresnet.set_widths,
+                        preresnet.set_selections),
+    "densenet": Family(densenet.DenseNet, densenet.validate, densenet.widths, densenet.set_widths,
+                       densenet.set_selections),
     "resnet-imagenet": Family(
-        imagenet_resnet.ImageNetResNet, imagenet_resnet.validate, imagenet_resnet.widths, imagenet_resnet.set_widths
+        imagenet_resnet.ImageNetResNet, imagenet_resnet.validate, imagenet_resnet.widths, imagenet_resnet.set_widths,
+        imagenet_resnet.set_selections,
     ),
 }
 
@@ -73,14 +80,32 @@ def prunable_widths(spec: ArchSpec) -> dict[str, int]:
     return family(spec).widths(spec)
 
 
-def with_widths(spec: ArchSpec, new: dict[str, int], name: str | None = None) -> ArchSpec:
-    """A copy of ``spec`` with some prunable convs' output widths changed."""
+def linear_widths(spec: ArchSpec) -> dict[str, int]:
+    fam = family(spec)
+    return fam.linear_widths(spec) if fam.linear_widths else {}
+
+
+def with_widths(spec: ArchSpec, new: dict[str, int], name: str | None = None,
+                selections: dict | None = None) -> ArchSpec:
+    """A copy of ``spec`` with some prunable convs' (or hidden linear layers') output widths changed
+    and, optionally, some blocks' input selections set."""
     known = prunable_widths(spec)
+    linear = linear_widths(spec)
     for layer, k in new.items():
-        if layer not in known:
+        if layer not in known and layer not in linear:
             raise PrunelabError(f"{spec.name}: '{layer}' is not a prunable layer")
         if not isinstance(k, int) or k < 1:
             raise PrunelabError(f"{spec.name}: layer '{layer}' would keep {k} channels (at least 1 needed)")
     layout = copy.deepcopy(spec.layout)
-    family(spec).set_widths(layout, new)
+    fam = family(spec)
+    fam.set_widths(layout, {k: v for k, v in new.items() if k in known})
+    if any(k in linear for k in new):
+        fam.set_linear_widths(layout, {k: v for k, v in new.items() if k in linear}, spec)
+    if selections:
+        if fam.set_selections is None:
+            raise PrunelabError(f"{spec.name}: family '{spec.family}' has no input channel selections")
+        try:
+            fam.set_selections(layout, selections)
+        except (ValueError, IndexError, KeyError, TypeError):
+            raise PrunelabError(f"{spec.name}: unknown selection point among {sorted(selections)}")
     return ArchSpec.from_dict({**spec.to_dict(), "layout": layout, "name": name or spec.name})

@@ -127,3 +127,10 @@ def set_widths(layout: dict, new: dict[str, int]) -> None:
     for name, k in new.items():
         s, b, conv = name.split(".")
         layout["stages"][int(s[5:]) - 1][int(b)]["w"][int(conv[4:]) - 1] = k
+
+
+def set_selections(layout: dict, new: dict) -> None:
+    """``{"layer<s>.<b>": indices | None}``: the input channels a block's branch reads."""
+    for path, sel in new.items():
+        s, b = path.split(".")
+        layout["stages"][int(s[5:]) - 1][int(b)]["select"] = sel

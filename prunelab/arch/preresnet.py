@@ -101,3 +101,13 @@ def set_widths(layout: dict, new: dict[str, int]) -> None:
     for name, k in new.items():
         s, b, conv = name.split(".")
         layout["blocks"][int(s[5:]) - 1][int(b)][int(conv[4:])] = k
+
+
+def set_selections(layout: dict, new: dict) -> None:
+    """``{"layer<s>.<b>": indices | None, "head": ...}``: the input channels a block (or the head) reads."""
+    for path, sel in new.items():
+        if path == "head":
+            layout["final_select"] = sel
+        else:
+            s, b = path.split(".")
+            layout["blocks"][int(s[5:]) - 1][int(b)][0] = sel

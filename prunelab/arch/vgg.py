@@ -120,3 +120,21 @@ def set_widths(layout: dict, new: dict[str, int]) -> None:
     pos = [i for i, v in enumerate(layout["cfg"]) if v != "M"]
     for name, k in new.items():
         layout["cfg"][pos[names.index(name)]] = k
+
+
+def linear_widths(spec) -> dict[str, int]:
+    """The hidden fully connected layers of the ImageNet VGG ``fc`` head (prunable by BN-based methods)."""
+    L = spec.layout
+    if spec.family != "vgg-imagenet" or L["head"] != "fc":
+        return {}
+    out, i = {}, 0
+    for w in L["fc"]:
+        out[f"classifier.{i}"] = w
+        i += 2 + bool(L["fc_bn"]) + (L["dropout"] > 0)
+    return out
+
+
+def set_linear_widths(layout: dict, new: dict[str, int], spec) -> None:
+    names = list(linear_widths(spec))
+    for name, k in new.items():
+        layout["fc"][names.index(name)] = k

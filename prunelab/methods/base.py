@@ -37,12 +37,14 @@ class PruneResult:
     architecture (physically smaller for structured methods) and ``model.masks`` holds the masks of
     unstructured methods ({parameter name: bool tensor, True = kept}).
     ``kept``: kept output channels per pruned layer, where the method removed filters.
+    ``selections``: kept input channels per block, where the method selected a stream's channels.
     ``info``: a small JSON-able dict for the report (thresholds, where a floor acted, ...).
     """
 
     model: nn.Module
     kept: dict[str, list[int]] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    selections: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def spec(self) -> ArchSpec:

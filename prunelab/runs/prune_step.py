@@ -95,12 +95,14 @@ def run_prune_step(step: PruneStep, store: RunStore, data, planned: ArchSpec | N
         methods.check_result(method, base, result, planned)
         model = result.model
         save_model(model, model_path(store, step.id),
-                   extra={"kept": result.kept, "info": result.info, "prune": step.identity()})
+                   extra={"kept": result.kept, "selections": result.selections, "info": result.info,
+                          "prune": step.identity()})
         c = count(model)
         summary = {
             "id": step.id, "prune": step.identity(), "spec": model.arch_spec.to_dict(),
             "params": c.params, "macs": c.macs, "params_nonzero": c.params_nonzero, "macs_nonzero": c.macs_nonzero,
             "masked": bool(result.masks), "kept": {k: len(v) for k, v in result.kept.items()},
+            "selected": {k: len(v) for k, v in result.selections.items()},
             "info": json.loads(json.dumps(result.info)),
         }
         atomic_write_json(info_path(store, step.id), summary)
