@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import PrunelabError
+from .errors import PrunelabError, check_seed, warn
 
 EPILOG = "Bad input ends with one line on stderr and exit code 2. Docs: README.md."
 
@@ -163,7 +163,9 @@ def cmd_arch(args) -> int:
     from .arch import build, known_names, prunable_widths
     from .measure import count
 
-    if args.list or not args.name:
+    if args.name is not None and not args.name.strip():
+        raise PrunelabError("an empty architecture name (use --list to see the names)")
+    if args.list or args.name is None:
         for n in known_names(args.dataset):
             print(n)
         return 0
@@ -245,9 +247,7 @@ def train_settings(args):
     if not arch:
         raise PrunelabError("an architecture is required (--arch NAME)")
     spec = _spec_from(arch, dataset, pick("head"), 1.0 if pick("width") is None else pick("width"))
-    seed = pick("seed") or 0
-    if seed < 0:
-        raise PrunelabError(f"seed must be a non-negative integer, got {seed}")
+    seed = check_seed(pick("seed") or 0)
     init = {"kind": "random"}
     init_path = pick("init")
     if init_path:
@@ -255,6 +255,12 @@ def train_settings(args):
 
         p = Path(init_path) / "model.pt" if Path(init_path).is_dir() else Path(init_path)
         init = {"kind": "inherit", "path": str(p.resolve()), "sha256": file_sha256(p)}
+    from .arch import build
+    from .measure import count
+
+    count(build(spec, device="meta"))  # the architecture runs on the dataset's images (shapes only)
+    for w in rec.questionable():
+        warn(w)
     return RunSettings(arch=spec.to_dict(), data=ds, recipe=rec, seed=seed, init=init), cfg
 
 
@@ -273,8 +279,7 @@ def cmd_train(args) -> int:
     if args.force:
         state = "new"
     path = store.path(settings)
-    print({"finished": "reusing finished run", "partial": "resuming run", "new": "starting run"}[state] + f" {path}",
-          file=sys.stderr)
+    print({"finished": "reusing finished run", "partial": "resuming run", "new": "starting run"}[state] + f" {path}")
     r = execute(settings, store, data=data, device=device, force=args.force, progress=not args.quiet,
                 save_init=settings.init == {"kind": "random"})
     print(f"{r['run_id']}: top-1 {r['final_top1']:.4f}  top-5 {r['final_top5']:.4f}  params {r['params']:,}  "
@@ -288,16 +293,26 @@ def cmd_train(args) -> int:
 def cmd_runs(args) -> int:
     from .fileio import read_json
     from .runs import RunStore
+    from .runs.store import run_state
 
     store = RunStore(args.dir)
     if not store.root.is_dir():
-        raise PrunelabError(f"no run store at {store.root}")
+        raise PrunelabError(f"no run store at {store.root}" + (" (it is a file)" if store.root.exists() else ""))
+    if (store.root / "settings.json").is_file():
+        warn(f"{store.root} is a run folder, not a store; give the folder that holds the runs")
     rows = []
-    for d, state, s in store.runs():
-        r = read_json(d / "result.json") if state == "finished" else {}
-        rows.append({"run_id": d.name, "state": state, "arch": s.get("arch", {}).get("name"),
-                     "regime": s.get("labels", {}).get("regime", "train"), "seed": s.get("seed"),
-                     "epochs": s.get("recipe", {}).get("epochs"), "final_top1": r.get("final_top1")})
+    for d in sorted(p for p in store.root.iterdir() if (p / "settings.json").is_file()):
+        try:
+            s = read_json(d / "settings.json")
+            state = run_state(d)
+            r = read_json(d / "result.json") if state == "finished" else {}
+            acc = r.get("final_top1")
+            rows.append({"run_id": d.name, "state": state, "arch": s["arch"]["name"],
+                         "regime": (s.get("labels") or {}).get("regime", "train"), "seed": s.get("seed"),
+                         "epochs": s["recipe"]["epochs"],
+                         "final_top1": float(acc) if isinstance(acc, (int, float)) else None})
+        except (PrunelabError, KeyError, TypeError, AttributeError, ValueError) as e:
+            warn(f"skipped {d.name}: its settings.json or result.json is damaged ({type(e).__name__})")
     if args.json:
         print(json.dumps(rows))
         return 0

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
-from .errors import PrunelabError
+from .errors import PrunelabError, check_seed, warn
 from .fileio import writable_dir, writable_file
 
 
@@ -88,7 +89,15 @@ def add_parsers(sub) -> None:
 def _guess_dataset(model_path: Path, spec) -> str:
     settings = (model_path if model_path.is_dir() else model_path.parent) / "settings.json"
     if settings.is_file():
-        return json.loads(settings.read_text())["data"]["dataset"]
+        from .catalog import dataset_info
+        from .fileio import read_json
+
+        try:
+            name = read_json(settings)["data"]["dataset"]
+            dataset_info(name)
+            return name
+        except (PrunelabError, KeyError, TypeError):
+            warn(f"{settings} is damaged; guessing the dataset from the model (or give --dataset)")
     if spec.input_size >= 128:
         return "imagenet"
     return "fashion-mnist" if spec.in_channels == 1 else ("cifar100" if spec.num_classes == 100 else "cifar10")
@@ -130,18 +139,34 @@ def cmd_prune(args) -> int:
     if args.round_to != 1 and args.target is None:
         raise PrunelabError("--round-to applies to a ratio target: give --target RATIO")
     if args.target is not None:
+        if "target" in mapping:
+            raise PrunelabError("the target is given twice (--target and --param target=...); give one")
         target = _yaml_value(args.target, "--target")
         if args.round_to != 1:
             if not isinstance(target, (int, float)) or isinstance(target, bool):
                 raise PrunelabError("--round-to applies to a ratio target, not to a preset")
             target = {"ratio": target, "round_to": args.round_to}
         mapping["target"] = target
-    if args.seed < 0:
-        raise PrunelabError(f"--seed must be a non-negative integer, got {args.seed}")
+    check_seed(args.seed, "--seed")
+    if args.dataset is not None:
+        from .catalog import dataset_info
+
+        dataset_info(args.dataset)
     params = method.params(mapping, f"method '{method.name}'")
     writable_file(args.out, "--out")
+    src = Path(args.model) / "model.pt" if Path(args.model).is_dir() else Path(args.model)
+    if src.exists() and Path(args.out).resolve() == src.resolve():
+        raise PrunelabError(f"--out {args.out} is the input model; write the pruned model to another file")
     model = load(args.model)
     dataset = args.dataset or _guess_dataset(Path(args.model), model.arch_spec)
+    from .catalog import dataset_info
+
+    info, spec = dataset_info(dataset), model.arch_spec
+    if (info.channels, info.size, info.classes) != (spec.in_channels, spec.input_size, spec.num_classes) \
+            and dataset != "synthetic":
+        raise PrunelabError(f"the model takes {spec.in_channels}x{spec.input_size}x{spec.input_size} images and "
+                            f"{spec.num_classes} classes; dataset '{dataset}' has {info.channels}x{info.size}x"
+                            f"{info.size} and {info.classes}")
     data = methods.PruneData(dataset, args.seed, loader=lambda: load_data(DataSettings(dataset), args.data))
     result = method.prune(model, params, data)
     methods.check_result(method, model, result, method.planned_spec(model.arch_spec, params, dataset)
@@ -161,8 +186,11 @@ def cmd_export(args) -> int:
     from .export import export
     from .models_io import load
 
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    if not formats:
+        raise PrunelabError("--formats names no format (torchscript, export, onnx)")
     writable_dir(args.out, "--out")
-    files = export(load(args.model), args.out, formats=[f.strip() for f in args.formats.split(",") if f.strip()])
+    files = export(load(args.model), args.out, formats=formats)
     for fmt, path in files.items():
         print(f"{fmt}: {path}")
     return 0
@@ -232,17 +260,20 @@ def cmd_report(args) -> int:
     from .runs import RunStore
 
     root = Path(args.dir) if args.dir else RunStore().root
-    if args.plot:
+    if args.plot is not None:
         writable_file(args.plot, "--plot")
+        if Path(args.plot).suffix.lower() != ".png":
+            warn(f"--plot {args.plot}: the plot is a PNG image whatever the file is called")
     skipped: list[str] = []
     rows = aggregate(load_results(root, skipped))
     for s in skipped:
-        print(f"prunelab report: warning: skipped {s}", file=sys.stderr)
+        warn(f"skipped {s}")
+    if not rows:
+        warn(f"no finished runs with regime labels under {root}")
     if len(versions(rows)) > 1:
-        print(f"prunelab report: warning: runs of several prunelab versions ({', '.join(versions(rows))}); "
-              "their rows are kept apart", file=sys.stderr)
+        warn(f"runs of several prunelab versions ({', '.join(versions(rows))}); their rows are kept apart")
     print({"md": markdown, "csv": to_csv, "json": to_json}[args.format](rows), end="")
-    if args.plot:
+    if args.plot is not None:
         plot(rows, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
     return 0
@@ -255,8 +286,9 @@ def cmd_demo(args) -> int:
     if args.config and not Path(args.config).is_file():
         raise PrunelabError(f"config file not found: {args.config}")
     writable_dir(args.out, "--out")
-    RunStore(args.store or Path(args.out) / "runs").writable()
-    text, _ = run_demo(args.out, store=args.store, data_dir=args.data, device=args.device,
+    store = args.store or os.environ.get("PRUNELAB_STORE") or Path(args.out) / "runs"
+    RunStore(store).writable()
+    text, _ = run_demo(args.out, store=store, data_dir=args.data, device=args.device,
                        config=args.config or DEMO_CONFIG, progress=not args.quiet)
     print(text)
     print(f"wrote {Path(args.out) / 'report.md'}, report.csv and report.png")

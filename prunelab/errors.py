@@ -22,5 +22,14 @@ class Busy(PrunelabError):
     """Another process holds the lock of a run or step (a worker moves on to other work)."""
 
 
+MAX_SEED = 2**63 - 1  # torch generators take seeds below 2**63
+
+
+def check_seed(seed, what: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise PrunelabError(f"{what} must be an integer in [0, 2**63), got {seed!r}")
+    return seed
+
+
 def warn(message: str) -> None:
     log.warning(message)

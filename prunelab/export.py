@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -69,13 +70,16 @@ def export(model: nn.Module, out_dir: str | Path, formats=("torchscript", "expor
     dynamic = {"x": {0: torch.export.Dim("batch")}}  # any batch size (traced with ``batch`` >= 2)
     files = {}
     names = {"torchscript": "model.torchscript.pt", "export": "model.pt2", "onnx": "model.onnx"}
-    for fmt in formats:
+    for fmt in formats:  # every name is checked before any file is written
         if fmt not in names:
             raise PrunelabError(f"unknown export format '{fmt}' (torchscript, export, onnx)")
+    for fmt in formats:
         path = out_dir / names[fmt]
         tmp = out_dir / f".{names[fmt]}.tmp"  # written whole, then renamed: no half-written files
         if fmt == "torchscript":
-            torch.jit.save(torch.jit.trace(m, x), str(tmp))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated but still what many deploy
+                torch.jit.save(torch.jit.trace(m, x), str(tmp))
         elif fmt == "export":
             torch.export.save(torch.export.export(m, (x,), dynamic_shapes=dynamic), str(tmp))
         else:

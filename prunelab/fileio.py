@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -73,7 +74,9 @@ def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> dict:
     if not path.is_file():
         raise PrunelabError(f"{what} not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's unpickler warns before failing; the error says it
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors come in many types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if not zipfile.is_zipfile(path):
@@ -94,8 +97,14 @@ def read_json(path) -> dict:
 def writable_dir(path, what: str) -> Path:
     """Check before any work that ``path`` is (or can be made) a folder we can write to."""
     path = Path(path)
+    if not str(path).strip():
+        raise PrunelabError(f"{what}: an empty path")
     for p in [path, *path.parents]:
-        if p.exists():
+        try:
+            present = p.exists()
+        except OSError as e:
+            raise PrunelabError(f"{what} {path}: {e.strerror or e}")
+        if present:
             if not p.is_dir():
                 raise PrunelabError(f"{what} {path}: {p} is a file, not a folder")
             if not os.access(p, os.W_OK | os.X_OK):
@@ -112,6 +121,8 @@ def writable_dir(path, what: str) -> Path:
 
 def writable_file(path, what: str) -> Path:
     """Check before any work that a file can be written at ``path`` (its folder is made if needed)."""
+    if not str(path).strip():
+        raise PrunelabError(f"{what}: an empty path")
     path = Path(path)
     if path.is_dir():
         raise PrunelabError(f"{what} {path} is a folder; give a file name")

@@ -39,16 +39,19 @@ def load(path: str | Path, expect: ArchSpec | None = None, device: str | torch.d
     if path.is_dir():
         path = path / "model.pt"
     obj = torch_load(path, "model file")
-    if obj.get("format") != FORMAT or "spec" not in obj or "state_dict" not in obj:
-        raise PrunelabError(f"{path} is not a prunelab model file")
+    if obj.get("format") != FORMAT or not isinstance(obj.get("spec"), dict) or not isinstance(
+            obj.get("state_dict"), dict):
+        raise PrunelabError(f"{path} is not a prunelab model file (it needs 'spec' and 'state_dict')")
     spec = ArchSpec.from_dict(obj["spec"])
     if expect is not None and spec.to_dict()["layout"] != expect.to_dict()["layout"]:
         raise PrunelabError(f"{path} holds architecture '{spec.name}', not '{expect.name}'")
     model = build(spec)
     try:
         model.load_state_dict(obj["state_dict"])
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, AttributeError) as e:
         raise PrunelabError(f"{path}: weights do not fit architecture '{spec.name}': {str(e).splitlines()[0]}")
+    if not all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point()):
+        raise PrunelabError(f"{path}: the weights contain NaN or infinity (a diverged model?)")
     if obj.get("masks"):
         model.masks = check_masks(model, obj["masks"], str(path))
     return model.to(device)

@@ -67,7 +67,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
         assert 1 <= ck["epoch"] < 4
         before = ck["history"]
         res = subprocess.run(TRAIN + ["--store", str(store)], check=True, env=_env(), capture_output=True, text=True)
-        assert "resuming run" in res.stderr
+        assert "resuming run" in res.stdout
         got = _final_state(store)
         assert got.keys() == expected.keys()
         for k in expected:

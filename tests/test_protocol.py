@@ -158,7 +158,8 @@ def test_bad_experiment_files(tmp_path, capsys):
         assert len(err) == 1 and msg in err[0], (msg, err)
 
 
-def test_demo_command_writes_report_files_and_resumes(tmp_path, capsys):
+def test_demo_command_writes_report_files_and_resumes(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("PRUNELAB_STORE")  # the demo's own store: OUT/runs
     cfg = tmp_path / "grid.yaml"
     cfg.write_text(GRID.replace("seeds: [0, 1]", "seeds: [0]"))
     out = tmp_path / "out"

@@ -139,7 +139,7 @@ def test_sizes_are_checked_before_building(monkeypatch, capsys):
     t = time.perf_counter()
     assert main(["arch", "resnet60002"]) == 2
     assert time.perf_counter() - t < 5  # refused before building 60,000 layers
-    assert "60,002 conv/linear layers, above the limit of 5,000" in capsys.readouterr().err
+    assert "resnet60002 has about 60,002 layers, above the limit of 5,000" in capsys.readouterr().err
     monkeypatch.setenv("PRUNELAB_MAX_PARAMS", "1000000")
     with pytest.raises(PrunelabError, match="above the limit of 1,000,000 .*PRUNELAB_MAX_PARAMS"):
         resolve("resnet110", "cifar10")  # 1.7 M parameters

@@ -10,6 +10,7 @@ import re
 from ..catalog import dataset_info
 from ..errors import PrunelabError
 from .families import prunable_widths, with_widths
+from .size import max_layers
 from .spec import ArchSpec
 
 VGG_CIFAR = {
@@ -82,7 +83,12 @@ def known_names(dataset: str) -> list[str]:
 def _depth(name: str, prefix: str, div: int, off: int) -> int | None:
     m = re.fullmatch(re.escape(prefix) + r"(\d+)", name)
     if m and int(m.group(1)) > off and (int(m.group(1)) - off) % div == 0:
-        return (int(m.group(1)) - off) // div
+        depth = int(m.group(1))
+        limit = max_layers()
+        if depth > limit:  # refuse before building a layout of that many blocks
+            raise PrunelabError(f"{name} has about {depth:,} layers, above the limit of {limit:,} "
+                                "(raise it with PRUNELAB_MAX_LAYERS=N if you mean it)")
+        return (depth - off) // div
     return None
 
 
@@ -231,7 +237,11 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
 
 
 def _scale(w: int, m: float) -> int:
-    return max(1, int(round(w * m)))
+    k = int(round(w * m))
+    if k < 1:
+        raise PrunelabError(f"width multiplier {m:g} leaves a layer of {w} channels with none (the smallest "
+                            f"multiplier for this model is about {0.5 / w:.3g})")
+    return k
 
 
 def scale_width(spec: ArchSpec, m: float) -> ArchSpec:

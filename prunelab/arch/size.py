@@ -115,14 +115,18 @@ def _limit(name: str, default: int) -> int:
     return v
 
 
+def max_layers() -> int:
+    return _limit("PRUNELAB_MAX_LAYERS", MAX_LAYERS)
+
+
 def check_size(spec) -> None:
     """Refuse specs beyond the layer and parameter limits, before building."""
     if spec.family not in ESTIMATES:
         return
     layers, params = estimate(spec)
-    max_layers, max_params = _limit("PRUNELAB_MAX_LAYERS", MAX_LAYERS), _limit("PRUNELAB_MAX_PARAMS", MAX_PARAMS)
-    if layers > max_layers:
-        raise PrunelabError(f"{spec.name} has {layers:,} conv/linear layers, above the limit of {max_layers:,} "
+    limit, max_params = max_layers(), _limit("PRUNELAB_MAX_PARAMS", MAX_PARAMS)
+    if layers > limit:
+        raise PrunelabError(f"{spec.name} has {layers:,} conv/linear layers, above the limit of {limit:,} "
                             "(raise it with PRUNELAB_MAX_LAYERS=N if you mean it)")
     if params > max_params:
         raise PrunelabError(f"{spec.name} has about {params:,} parameters, above the limit of {max_params:,} "

@@ -45,8 +45,18 @@ class DataSettings:
             v = getattr(self, key)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise PrunelabError(f"{key} must be a positive integer, got {v!r}")
-        if not isinstance(self.val_size, int) or self.val_size < 0:
+        if not isinstance(self.val_size, int) or isinstance(self.val_size, bool) or self.val_size < 0:
             raise PrunelabError(f"val_size must be a non-negative integer, got {self.val_size!r}")
+        size = self.synthetic_size
+        if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1_000_000 for v in size)):
+            raise PrunelabError(f"synthetic_size must be two image counts [train, test] in [1, 1e6], got {size!r}")
+        if self.dataset != "synthetic" and tuple(size) != (512, 256):
+            raise PrunelabError(f"synthetic_size applies to the synthetic dataset only, not to '{self.dataset}'")
+        total = dataset_info(self.dataset).train_images or size[0]
+        if self.val_size >= total or self.val_size + (self.train_subset or 0) > total:
+            raise PrunelabError(f"{self.dataset}: asked for {self.val_size + (self.train_subset or 0)} training + "
+                                f"validation images but the training set has {total}")
 
 
 class TensorData:

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..errors import PrunelabError
+
 
 @dataclass
 class LayerCount:
@@ -60,6 +62,10 @@ def count(model: nn.Module, input_size: int | None = None, in_channels: int | No
     try:
         with counter:
             model(x)
+    except RuntimeError as e:  # e.g. the input pooled below 1x1
+        first = str(e).strip().splitlines()[0][:160]
+        raise PrunelabError(f"{getattr(spec, 'name', 'the model')} cannot run on a {channels}x{size}x{size} input "
+                            f"({first})")
     finally:
         model.train(was_training)
     flops = counter.get_flop_counts()

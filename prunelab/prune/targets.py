@@ -50,6 +50,8 @@ class Target:
 def parse_target(t) -> Target:
     """YAML/CLI form: a preset name, a ratio, or {ratio: r | stages: [...], skip: [...], round_to: n}."""
     if isinstance(t, str):
+        if not t.strip():
+            raise PrunelabError("prune target is an empty name (give a preset, a ratio or {ratio: r, ...})")
         return Target(preset=t)
     if isinstance(t, (int, float)) and not isinstance(t, bool):
         return Target(ratio=float(t))
@@ -87,6 +89,11 @@ def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int
         if set(want) != set(widths) or with_widths(base, want).layout != preset.layout:
             raise PrunelabError(f"preset '{target.preset}' is not a pruned '{base.name}'")
         return {k: v for k, v in want.items() if v != widths[k]}
+    if target.stage_ratios is not None:
+        stages = {int(m.group(2)) for m in (re.match(r"(layer|dense)(\d+)\.", n) for n in widths) if m}
+        if stages and len(target.stage_ratios) > max(stages):
+            raise PrunelabError(f"{base.name} has {max(stages)} stages but the target gives "
+                                f"{len(target.stage_ratios)} stage ratios")
     unknown = sorted(set(target.skip) - set(widths))
     if unknown:
         raise PrunelabError(f"{base.name}: skip names '{unknown[0]}', not a prunable layer "

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import statistics
+import warnings
 from pathlib import Path
 
 from ..errors import PrunelabError
@@ -140,8 +141,10 @@ def compare(a: list[float], b: list[float]) -> dict:
     if statistics.stdev(a) == 0 and statistics.stdev(b) == 0:
         out["note"] = "no variation within either arm: the t-test is undefined"
         return out
-    t = st.ttest_ind(a, b, equal_var=False)
-    ci = t.confidence_interval(0.95)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nearly identical values: scipy warns, the result stands
+        t = st.ttest_ind(a, b, equal_var=False)
+        ci = t.confidence_interval(0.95)
     out.update(p=float(t.pvalue), ci=(float(ci.low), float(ci.high)))
     return out
 

@@ -27,8 +27,8 @@ from ..protocol import SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime,
 from ..train import Recipe, resolve_device
 from .prune_step import PruneStep, product, remove_product, run_prune_step
 from .settings import RunSettings, canonical
-from ..errors import Busy
-from .store import Broken, RunStore, execute, execute_together
+from ..errors import Busy, check_seed, warn
+from .store import Broken, RunStore, execute, execute_run, execute_together
 
 UNSET = "default"
 
@@ -132,8 +132,10 @@ def load_experiment(path: str | Path) -> Experiment:
                                 "or module:attribute)")
     if len(set(exp.regimes)) != len(exp.regimes):
         raise PrunelabError(f"{where}: 'regimes' repeats a regime")
-    if not exp.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in exp.seeds):
-        raise PrunelabError(f"{where}: 'seeds' must be a list of non-negative integers")
+    if not exp.seeds:
+        raise PrunelabError(f"{where}: 'seeds' lists no seed")
+    for s in exp.seeds:
+        check_seed(s, f"{where}: every seed")
     if len(set(exp.seeds)) != len(exp.seeds):
         raise PrunelabError(f"{where}: 'seeds' repeats a seed")
     return exp
@@ -174,6 +176,9 @@ def _arms(exp: Experiment, recipe: Recipe, cap) -> list[Arm]:
                 if m.targets:
                     raise PrunelabError(f"models[{i}]: method '{method.name}' takes no target; remove 'targets'")
                 mappings = [cfg]
+            seen_targets = [json.dumps(mp.get("target"), sort_keys=True) for mp in mappings]
+            if len(set(seen_targets)) < len(seen_targets):
+                warn(f"models[{i}]: 'targets' repeats a target; its runs are shared")
             for mp in mappings:
                 params = method.params(mp, where)
                 planned = method.planned_spec(base, params, exp.dataset) if method.kind == "structured" else None
@@ -194,6 +199,8 @@ def plan(exp: Experiment) -> Grid:
     """Every run of the experiment, in execution order (per seed: baselines, then their arms)."""
     recipe = from_mapping(Recipe, exp.recipe, "recipe")
     recipe.check()
+    for w in recipe.questionable():
+        warn(w)
     ft = from_mapping(Recipe, {**{"batch_size": recipe.batch_size, "weight_decay": recipe.weight_decay,
                                   "momentum": recipe.momentum, "precision": recipe.precision,
                                   "channels_last": recipe.channels_last}, **exp.finetune}, "finetune")
@@ -396,10 +403,10 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
                 return "reused"
             macs = _macs(grid, r)
             cb = (lambda n, m=macs: bar.update(n * m)) if bar is not None else None
-            execute(r.settings, store, device=device, progress=cb, data=data, force=force,
-                    save_init=r.regime == "baseline")
+            _, trained = execute_run(r.settings, store, device=device, progress=cb, data=data, force=force,
+                                     save_init=r.regime == "baseline")
             store.add_role(r.settings, r.labels)
-            return "trained"
+            return "trained" if trained else "reused"
         except Broken as b:
             if b.kind == "run" and b.ident == r.baseline.run_id():
                 execute(r.baseline, store, device=device, data=data, save_init=True)  # make it again

@@ -42,7 +42,7 @@ INIT = "init.pt"
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("PRUNELAB_STORE", "runs"))
+    return Path(os.environ.get("PRUNELAB_STORE") or "runs")  # set but empty: the default
 
 
 class RunStore:
@@ -253,7 +253,14 @@ def method_hooks(settings: RunSettings) -> Hooks | None:
 
 def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: str = "auto", force: bool = False,
             progress: Any = None, data=None, save_init: bool = False) -> dict:
-    """Run (or reuse, or resume) one training run; returns its result dict.
+    """Run (or reuse, or resume) one training run; returns its result dict (see ``execute_run``)."""
+    return execute_run(settings, store, data_dir=data_dir, device=device, force=force, progress=progress, data=data,
+                       save_init=save_init)[0]
+
+
+def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device: str = "auto", force: bool = False,
+                progress: Any = None, data=None, save_init: bool = False) -> tuple[dict, bool]:
+    """Run (or reuse, or resume) one training run; returns its result dict and whether it trained here.
 
     The initial model and the training hooks come from the settings (``init``, ``method``);
     ``data`` may pass an already loaded dataset to share between runs; ``save_init`` keeps the
@@ -261,7 +268,7 @@ def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: st
     """
     d = store.path(settings)
     if not force and store.result(settings) is not None:
-        return store.result(settings)
+        return store.result(settings), False
     dev = resolve_device(device)
     # everything that can fail on bad input happens before the run folder is written
     hooks = method_hooks(settings)
@@ -276,14 +283,14 @@ def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: st
                 if f.name not in (".lock", ".roles.lock", ROLES):
                     shutil.rmtree(f) if f.is_dir() else f.unlink()
         elif store.result(settings) is not None:  # finished by another worker meanwhile
-            return store.result(settings)
+            return store.result(settings), False
         _write_settings(d, settings)
         if save_init and not (d / INIT).exists():
             save_model(model, d / INIT)
         model.to(dev)
         r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                   masks=getattr(model, "masks", None), progress=progress, desc=d.name)
-        return _finish(d, settings, model, r, dev)
+        return _finish(d, settings, model, r, dev), True
 
 
 OWN_FILES = (SETTINGS, INIT, CHECKPOINT, PREVIOUS, METRICS, MODEL, RESULT)  # written under the run's lock

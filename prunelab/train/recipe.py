@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from ..errors import PrunelabError
 
 
+MAX_EPOCHS = 100_000
+
+
 @dataclass(frozen=True)
 class Recipe:
     epochs: int
@@ -34,6 +37,8 @@ class Recipe:
                                     f"{'>= 0' if zero_ok else '> 0'}, got {v!r}".replace("  ", " "))
 
         positive("epochs", integer=True)
+        if self.epochs > MAX_EPOCHS:
+            raise PrunelabError(f"recipe: {self.epochs} epochs is more than {MAX_EPOCHS:,}; is it a typo?")
         positive("batch_size", integer=True)
         positive("lr")
         positive("momentum", zero_ok=True)
@@ -56,6 +61,22 @@ class Recipe:
         if self.warmup_epochs >= self.epochs and self.warmup_lr == 0:
             raise PrunelabError(f"recipe: every one of the {self.epochs} epochs would train at learning rate 0 "
                                 f"(warmup_epochs {self.warmup_epochs} at warmup_lr 0)")
+
+    def questionable(self) -> list[str]:
+        """Valid settings that are probably a mistake (the CLI prints each as a warning)."""
+        out = []
+        ms = [m if m >= 1 else m * self.epochs for m in self.milestones]
+        if self.schedule == "step" and list(self.milestones) != sorted(self.milestones, key=lambda m: m if m >= 1
+                                                                         else m * self.epochs):
+            out.append(f"recipe: milestones {list(self.milestones)} are not in increasing order")
+        if self.schedule == "step" and any(m >= self.epochs for m in ms):
+            out.append(f"recipe: a milestone of {list(self.milestones)} lies at or past the run's end "
+                       f"({self.epochs} epochs): it never applies")
+        if self.gamma > 1:
+            out.append(f"recipe: gamma {self.gamma:g} > 1 raises the learning rate at every milestone")
+        if self.eval_every > self.epochs:
+            out.append(f"recipe: eval_every {self.eval_every} is longer than the run ({self.epochs} epochs)")
+        return out
 
     def milestone_epochs(self) -> list[int]:
         """Epochs at which the step schedule multiplies the lr by gamma."""
