@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         log.propagate = False
     ap = build_parser()
     args = ap.parse_args(argv)
+    if os.environ.get("PRUNELAB_STORE") == "":
+        warn("$PRUNELAB_STORE is set but empty; the run store is ./runs")
     if not args.cmd:
         ap.print_help()
         return 0

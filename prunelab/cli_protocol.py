@@ -247,6 +247,12 @@ def cmd_run(args) -> int:
 
     grid = plan(load_experiment(args.file))
     store = RunStore(args.store).writable()
+    if args.together:
+        from .train import resolve_device
+
+        if resolve_device(args.device).type == "cpu":
+            warn("--together brings no speed-up on a CPU (docs/performance.md: 0.91x-1.00x) and runs trained "
+                 "together have no per-epoch checkpoints")
     done = run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet,
                     together=args.together, force=args.force)
     print(markdown(aggregate(grid_results(grid, store))))

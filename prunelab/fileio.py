@@ -96,9 +96,9 @@ def read_json(path) -> dict:
 
 def writable_dir(path, what: str) -> Path:
     """Check before any work that ``path`` is (or can be made) a folder we can write to."""
-    path = Path(path)
     if not str(path).strip():
         raise PrunelabError(f"{what}: an empty path")
+    path = Path(path)
     for p in [path, *path.parents]:
         try:
             present = p.exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
 import warnings
 from pathlib import Path
@@ -40,17 +41,54 @@ def load_results(root: str | Path, skipped: list[str] | None = None) -> list[dic
     out = []
     for p in sorted(root.rglob("result.json")):
         try:
-            r = json.loads(p.read_text())
-            if not isinstance(r, dict) or not isinstance(r.get("final_top1"), (int, float)) or "seed" not in r:
-                raise ValueError("not a prunelab result")
+            r = _checked_result(json.loads(p.read_text()))
             roles = [r.get("labels") or {}]
             if (p.parent / "roles.json").is_file():
-                roles = json.loads((p.parent / "roles.json").read_text()) or roles
-            out += [{**r, "labels": role} for role in roles if isinstance(role, dict)]
+                roles = json.loads((p.parent / "roles.json").read_text())
+                if not isinstance(roles, list) or not roles or not all(isinstance(x, dict) for x in roles):
+                    raise ValueError("its roles.json is not a list of labels")
+            for role in roles:
+                _checked_labels(role)
+            out += [{**r, "labels": role} for role in roles]
         except (OSError, ValueError) as e:
             if skipped is not None:
                 skipped.append(f"{p}: {e}")
     return out
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _checked_result(r) -> dict:
+    """A result.json as prunelab writes it, or ValueError naming what is wrong."""
+    if not isinstance(r, dict):
+        raise ValueError("not a prunelab result (not a JSON object)")
+    if not _number(r.get("final_top1")) or not 0 <= r["final_top1"] <= 1:
+        raise ValueError(f"final_top1 {r.get('final_top1')!r} is not an accuracy in [0, 1]")
+    if isinstance(r.get("seed"), bool) or not isinstance(r.get("seed"), int):
+        raise ValueError(f"seed {r.get('seed')!r} is not an integer")
+    for key in ("epochs", "images_seen", "train_macs", "wall_s", "params", "macs", "params_nonzero", "macs_nonzero"):
+        if r.get(key) is not None and not _number(r[key]):
+            raise ValueError(f"{key} {r[key]!r} is not a number")
+    if r.get("labels") is not None:
+        _checked_labels(r["labels"])
+    return r
+
+
+def _checked_labels(labels) -> None:
+    if not isinstance(labels, dict):
+        raise ValueError("its labels are not a mapping")
+    for key in ("experiment", "dataset", "base", "group", "regime", "method", "pruned"):
+        if labels.get(key) is not None and not isinstance(labels[key], str):
+            raise ValueError(f"label {key} {labels[key]!r} is not a string")
+    if labels.get("regime") not in (None, "baseline") and not labels.get("pruned"):
+        raise ValueError(f"a {labels['regime']} run without the label of its pruned model")
+    if labels.get("budget") is not None:
+        b = labels["budget"]
+        if not isinstance(b, dict) or not all(_number(b.get(k)) for k in ("epochs", "base_epochs", "mac_ratio")) \
+                or not isinstance(b.get("rule"), str):
+            raise ValueError("its Scratch-B budget label is malformed")
 
 
 def stats(values: list[float]) -> dict:

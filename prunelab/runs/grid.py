@@ -145,6 +145,8 @@ def _method_entries(exp: Experiment) -> list[tuple[methods.Method, dict]]:
     entries = exp.prune if isinstance(exp.prune, list) else [exp.prune]
     if not entries:
         raise PrunelabError("prune: lists no method")
+    if len({json.dumps(e, sort_keys=True, default=str) for e in entries}) < len(entries):
+        warn("prune: lists the same method (with the same parameters) twice; its runs are shared")
     out = []
     for i, e in enumerate(entries):
         where = "prune" if isinstance(exp.prune, dict) else f"prune[{i}]"

@@ -48,6 +48,12 @@ def default_root() -> Path:
 class RunStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root else default_root()
+        try:
+            present = self.root.exists()
+        except OSError as e:
+            raise PrunelabError(f"run store {self.root}: {e.strerror or e}")
+        if present and not self.root.is_dir():
+            raise PrunelabError(f"run store {self.root} is a file, not a folder (--store or $PRUNELAB_STORE)")
 
     def writable(self) -> "RunStore":
         """Check, before any work, that runs can be written here (``--store`` / $PRUNELAB_STORE)."""

@@ -288,6 +288,9 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
         raise PrunelabError(f"the training set ({data.size('train')} images) gives no batch of size "
                             f"{recipe.batch_size} (a batch needs at least 2 images): use more images or a "
                             "smaller batch")
+    if data.size("train") < recipe.batch_size:
+        warn(f"the training set ({data.size('train')} images) is smaller than one batch ({recipe.batch_size}): "
+             "every epoch is a single step")
     if recipe.batch_size < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         raise PrunelabError("batch size 1 cannot train a model with BatchNorm (its batch statistics need at "
                             "least 2 images)")
