@@ -8,7 +8,6 @@ are multiples of 8-32 faster). The criterion scores filters; the selection keeps
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -43,8 +42,6 @@ class Target:
         ratios = f"{self.ratio:g}" if self.ratio is not None else "-".join(f"{r:g}" for r in self.stage_ratios)
         return f"{base.name}-p{ratios}{rounded}{skip}"
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def parse_target(t) -> Target:

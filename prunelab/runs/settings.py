@@ -1,9 +1,9 @@
 """A run's complete settings. Their canonical JSON (plus the prunelab version) names the run.
 
-Everything that changes a run's result is in its identity: the architecture, the data, the
-recipe, the seed, how the model is initialised (random, inherited from a prune step, masked) and
-the method that shapes its training (with those parameters). Cosmetic labels (experiment name,
-regime, pruned-model label) are not: identical runs declared by several experiment files are one
+Everything that changes a run's result is in its identity: the architecture (its whole spec,
+name included), the data, the recipe, the seed, how the model is initialised (random, inherited
+from a prune step, masked) and the method that shapes its training (with those parameters).
+Cosmetic labels (experiment name, regime, a table's row label) are not: identical runs declared by several experiment files are one
 run. Fields equal to their defaults are left out of the hash, so adding a field with a no-op
 default renames no run (tests/test_methods.py pins a run id).
 """
