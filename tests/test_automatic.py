@@ -109,3 +109,132 @@ def test_slimming_refuses_other_families():
         _slim(build(resolve("resnet20", "cifar10"), seed=0), 0.5)
     with pytest.raises(PrunelabError, match="must be in \\(0, 1\\)"):
         methods.get("slimming").params({"target": 1.0})
+
+
+# --- Sparse Structure Selection ---------------------------------------------------------------
+
+def _mini_resnet():
+    from prunelab.arch import ArchSpec
+
+    blocks = lambda w: [{"w": [w], "select": None, "branch": True} for _ in range(3)]  # noqa: E731
+    return ArchSpec.from_dict({"family": "resnet-imagenet", "name": "r-mini", "input_size": 32, "num_classes": 10,
+                               "layout": {"block": "basic", "stem": 8, "planes": [8, 16],
+                                          "stages": [blocks(8), blocks(16)]}})
+
+
+def test_apg_drives_some_block_scales_to_exact_zero_and_sgd_none():
+    """Block scales under a smooth loss whose minimiser with the L1 term is known: S_{lam/2}(t)."""
+    from prunelab.methods.sss import APGScales, scales
+    from prunelab.train.optim import soft_threshold
+
+    sss = methods.get("sss")
+    lam, t = 0.1, torch.tensor([0.02, 0.5, -0.01, 1.0, 0.03, -0.8])
+    results = {}
+    for name in ("apg", "sgd"):
+        model = build(sss.train_spec(_mini_resnet(), sss.train_view({})), seed=0)
+        gates = list(scales(model).values())
+        hooks = APGScales(lam)
+        recipe = Recipe(epochs=1, lr=0.1, momentum=0.9, weight_decay=1e-4)
+        groups = hooks.param_groups(model, recipe)
+        assert groups[1]["weight_decay"] == 0.0 and len(groups[1]["params"]) == 6  # no weight decay on scales
+        opt = hooks.optimizer(groups, recipe) if name == "apg" else torch.optim.SGD(gates, lr=0.1, momentum=0.9)
+        for _ in range(400):
+            s = torch.cat([g.view(1) for g in gates])
+            for g, ti in zip(gates, t):
+                g.grad = 2 * (g.detach() - ti).view(1)  # d/ds (s - t)^2
+                if name == "sgd":
+                    g.grad += lam * torch.sign(g.detach())  # the L1 term as a subgradient
+            opt.step()
+        results[name] = torch.cat([g.detach().view(1) for g in gates])
+    want = soft_threshold(t, lam / 2)
+    assert torch.equal(results["apg"] == 0, want == 0) and int((want == 0).sum()) == 3  # some, not all
+    assert torch.allclose(results["apg"], want, atol=1e-5)
+    assert not (results["sgd"] == 0).any()  # plain SGD at the same lam: none exactly zero
+
+    # the blocks whose scale is zero lose their branch; the pruned model computes what the large one did
+    model = randomise_bn(build(sss.train_spec(_mini_resnet(), sss.train_view({})), seed=0)).eval()
+    with torch.no_grad():
+        for g, v in zip(scales(model).values(), results["apg"]):
+            g.fill_(float(v))
+    r = sss.prune(model, sss.params({"lam": lam}), methods.PruneData("cifar10", 0))
+    assert r.info["removed"] == ["layer1.0", "layer1.2", "layer2.1"]
+    kept = [b["branch"] for st in r.model.arch_spec.layout["stages"] for b in st]
+    assert kept == [False, True, False, True, False, True]
+    assert not any("scale" in b for st in r.model.arch_spec.layout["stages"] for b in st)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert ((r.model.eval()(x) - model(x)).abs().max() / model(x).abs().max()).item() <= 1e-5
+    assert count(r.model).params < count(model).params
+
+
+def test_sss_trains_its_scales_with_apg_in_the_engine():
+    from prunelab.methods.sss import scales
+    from prunelab.train.optim import SGDWithAPG
+
+    sss = methods.get("sss")
+    view = sss.train_view(sss.train_params(sss.params({"lam": 0.5})))
+    model = build(sss.train_spec(_mini_resnet(), view), seed=0)
+    data = load(DataSettings("synthetic", synthetic_size=(64, 32)))
+    seen = []
+
+    class Spy(type(sss.hooks(view))):
+        def optimizer(self, groups, recipe):
+            seen.append(super().optimizer(groups, recipe))
+            return seen[-1]
+
+    train(model, data, Recipe(epochs=3, batch_size=16, lr=0.1, weight_decay=1e-3), hooks=Spy(0.5))
+    opt = seen[0]
+    assert isinstance(opt, SGDWithAPG) and opt.param_groups[1]["l1"] == 0.5
+    assert opt.param_groups[1]["weight_decay"] == 0.0 and opt.param_groups[0]["weight_decay"] == 1e-3
+    assert all(float(g.detach()) < 0.9 for g in scales(model).values())  # the proximal L1 step pulled them down
+
+
+# --- Soft Filter Pruning --------------------------------------------------------------------------
+
+def test_sfp_zeroes_exactly_the_lowest_norm_filters_each_epoch_and_prunes_them():
+    from prunelab.methods.sfp import SoftZero, lowest_filters, soft_pruned
+
+    sfp = methods.get("sfp")
+    spec = resolve("resnet20", "synthetic", width=0.5)
+    model = build(spec, seed=0)
+    with torch.no_grad():  # hand-set filter norms: filter f of every conv has norm proportional to a known value
+        g = torch.Generator().manual_seed(0)
+        order = {}
+        for name, conv in soft_pruned(model, "all").items():
+            vals = torch.randperm(conv.out_channels, generator=g).double() + 1
+            conv.weight.mul_(0).add_(vals.view(-1, 1, 1, 1).float() / conv.weight[0].numel() ** 0.5)
+            order[name] = sorted(torch.argsort(vals)[: int(conv.out_channels * 0.3)].tolist())
+    hooks = SoftZero(0.3, "all")
+    hooks.after_epoch(model, 0)
+    for name, conv in soft_pruned(model, "all").items():
+        zero = (conv.weight.flatten(1).abs().sum(1) == 0).nonzero().flatten().tolist()
+        assert zero == order[name], name  # exactly the int(C * 0.3) lowest-norm filters
+
+    class Record(SoftZero):  # which filters were lowest when each epoch ended, before zeroing
+        def after_epoch(self, model, epoch):
+            self.last = {n: lowest_filters(c, self.target) for n, c in soft_pruned(model, self.layers).items()}
+            super().after_epoch(model, epoch)
+
+    data = load(DataSettings("synthetic", synthetic_size=(64, 32)))
+    rec = Record(0.3, "all")
+    rec.prepare(model)
+    train(model, data, Recipe(epochs=2, batch_size=16, lr=0.05), hooks=rec)
+    for name, conv in soft_pruned(model, "all").items():
+        zero = (conv.weight.flatten(1).abs().sum(1) == 0).nonzero().flatten().tolist()
+        assert zero == rec.last[name], name
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    r = sfp.prune(model, sfp.params({"target": 0.3}), methods.PruneData("synthetic", 0))
+    inner = set(r.kept)
+    assert inner == {n for n in soft_pruned(model, "all") if n.endswith(".conv1") and n.startswith("layer")}
+    for name in inner:  # physically removed: the surviving filters' weights are carried over
+        conv = r.model.get_submodule(name)
+        keep = sorted(set(range(model.get_submodule(name).out_channels)) - set(rec.last[name]))
+        assert r.kept[name] == keep and conv.out_channels == len(keep)
+        assert torch.equal(conv.weight, before[f"{name}.weight"][keep])
+    # the rest stay as masks: the stem and each block's last conv (their outputs join the residual stream)
+    assert set(r.masks) == {f"{n}.weight" for n in soft_pruned(model, "all") if n not in inner}
+    for pname, m in r.masks.items():
+        conv_name = pname[: -len(".weight")]
+        assert (~m).flatten(1).all(1).nonzero().flatten().tolist() == rec.last[conv_name]
+    c = count(r.model)
+    assert c.macs_nonzero < c.macs < count(model).macs  # effective < physical < the large model's

@@ -1,8 +1,11 @@
 """ImageNet ResNet in torchvision's layout, with configurable per-block inner widths, optional
 input channel selection (regression pruning) and removable residual branches (Sparse Structure
-Selection). Block layout: {"w": [inner widths], "select": selection, "branch": bool}."""
+Selection). Block layout: {"w": [inner widths], "select": selection, "branch": bool} and, for a
+large model trained by Sparse Structure Selection, "scale": true (a learnable factor on the
+branch's output)."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..errors import PrunelabError
@@ -22,6 +25,8 @@ class Block(nn.Module):
         self.branch = blk["branch"]
         if not self.branch:
             return
+        if blk.get("scale"):
+            self.scale = nn.Parameter(torch.ones(1))
         self.select = ChannelSelection(cin, sel_indices(blk["select"], cin))
         n = sel_count(blk["select"], cin)
         if kind == "basic":
@@ -49,6 +54,8 @@ class Block(nn.Module):
         out = self.bn2(self.conv2(out))
         if self.convs == 3:
             out = self.bn3(self.conv3(self.relu(out)))
+        if hasattr(self, "scale"):
+            out = out * self.scale
         return self.relu(out + identity)
 
 
@@ -102,8 +109,10 @@ def validate(spec) -> None:
     nw = 1 if L["block"] == "basic" else 2
     for s, b, cin, _, _ in _walk(L):
         blk, where = L["stages"][s][b], f"{spec.name} block {s + 1}.{b}"
-        if not isinstance(blk, dict) or set(blk) != {"w", "select", "branch"}:
-            raise PrunelabError(f"{where}: a block must be {{'w', 'select', 'branch'}}")
+        if not isinstance(blk, dict) or not {"w", "select", "branch"} <= set(blk) <= {"w", "select", "branch", "scale"}:
+            raise PrunelabError(f"{where}: a block must be {{'w', 'select', 'branch'}} (and optionally 'scale')")
+        if not isinstance(blk.get("scale", False), bool):
+            raise PrunelabError(f"{where}: 'scale' must be true or false")
         if not isinstance(blk["w"], list) or len(blk["w"]) != nw or not all(
             isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in blk["w"]
         ):

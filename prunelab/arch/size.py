@@ -84,6 +84,7 @@ def _resnet_imagenet(L, spec):
                 layers, params = layers + 1, params + _conv(c, cout, 1)
             if blk["branch"]:
                 n, w = sel_count(blk["select"], c), blk["w"]
+                params += int(blk.get("scale", False))
                 if exp == 1:
                     layers, params = layers + 2, params + _conv(n, w[0], 3) + _conv(w[0], cout, 3)
                 else:

@@ -54,7 +54,10 @@ class ArchSpec:
         for key in ("in_channels", "input_size", "num_classes"):
             if key in d and (not isinstance(d[key], int) or isinstance(d[key], bool) or d[key] < 1):
                 raise PrunelabError(f"architecture spec: '{key}' must be a positive integer")
-        layout = copy.deepcopy(d["layout"])
+        try:  # plain JSON data: no shared sub-objects, nothing that JSON cannot hold
+            layout = json.loads(json.dumps(d["layout"]))
+        except (TypeError, ValueError) as e:
+            raise PrunelabError(f"architecture spec: the layout is not JSON data ({e})")
         if d.get("format", SPEC_FORMAT) == 1 and d["family"] == "resnet" and isinstance(layout, dict):
             layout.setdefault("shortcut", "subsample")  # what format-1 files (prunelab 0.1) meant
         spec = cls(

@@ -106,6 +106,7 @@ class Method:
     kind: str = "structured"
     Params: type = NoParams
     train_fields: tuple[str, ...] = ()
+    inherits: bool = True  # False: the method gives no pruned weights (only scratch regimes apply)
 
     # --- parameters ----------------------------------------------------------------------
     def params(self, mapping: dict | None = None, where: str | None = None):
@@ -141,6 +142,11 @@ class Method:
         return self.name + (f"({', '.join(f'{k}={v}' for k, v in rest.items())})" if rest else "")
 
     # --- the large model's training ------------------------------------------------------
+    def train_spec(self, base: ArchSpec, params) -> ArchSpec:
+        """The large model's architecture under this method (e.g. with branch scales); ``params``
+        holds the ``train_fields`` only."""
+        return base
+
     def hooks(self, params) -> Hooks | None:
         """Hooks for training the large model (None: the plain baseline is used). ``params``
         holds the ``train_fields`` only."""

@@ -57,6 +57,40 @@ def _select_inputs(model: nn.Module, selections: dict[str, list[int]]) -> dict:
     return out
 
 
+@torch.no_grad()
+def remove_branches(model: nn.Module, drop: list[str], name: str | None = None) -> nn.Module:
+    """An ImageNet ResNet without the residual branches of the blocks in ``drop`` (their shortcut
+    stays); the branch scales of Sparse Structure Selection are folded into each kept branch's last
+    BatchNorm, so the result has no scales and computes what the scaled model computed."""
+    spec: ArchSpec = model.arch_spec
+    if spec.family != "resnet-imagenet":
+        raise PrunelabError(f"{spec.name}: removing residual branches needs an ImageNet ResNet, not '{spec.family}'")
+    layout = copy.deepcopy(spec.layout)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for s, blocks in enumerate(layout["stages"]):
+        for b, blk in enumerate(blocks):
+            path = f"layer{s + 1}.{b}"
+            scale = state.pop(f"{path}.scale", None)
+            blk.pop("scale", None)
+            if path in drop:
+                if not blk["branch"]:
+                    raise PrunelabError(f"{spec.name}: block '{path}' has no branch to remove")
+                blk["branch"] = False
+                for k in [k for k in state if k.startswith(f"{path}.") and not k.startswith(f"{path}.downsample.")]:
+                    del state[k]
+            elif scale is not None:
+                last = f"{path}.bn{len(blk['w']) + 1}"  # the branch's last BN: fold the scale into it
+                state[f"{last}.weight"] *= scale
+                state[f"{last}.bias"] *= scale
+    unknown = set(drop) - {f"layer{s + 1}.{b}" for s, bl in enumerate(layout["stages"]) for b in range(len(bl))}
+    if unknown:
+        raise PrunelabError(f"{spec.name}: no block {sorted(unknown)[0]}")
+    target = ArchSpec.from_dict({**spec.to_dict(), "layout": layout, "name": name or spec.name})
+    pruned = build(target)
+    pruned.load_state_dict(state)
+    return pruned.to(device=next(model.parameters()).device).train(model.training)
+
+
 def prune_channels(model: nn.Module, kept: dict[str, list[int]], name: str | None = None,
                    selections: dict[str, list[int]] | None = None) -> nn.Module:
     """Remove every output channel of the named convs (or hidden linear layers) that is not in

@@ -8,6 +8,7 @@ finds it, the arms of seed s are resolved from seed s's prune step (``plan`` sho
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -57,6 +58,7 @@ class Experiment:
     finetune: dict = field(default_factory=lambda: {"epochs": 40, "lr": 0.001, "schedule": "constant"})
     prune: dict | list = field(default_factory=lambda: {"method": "l1-norm"})
     scratch_b: dict = field(default_factory=dict)
+    recipes: dict = field(default_factory=dict)  # per-regime recipe changes, e.g. {scratch-e: {epochs: 100}}
     data: dict = field(default_factory=dict)
     description: str = ""
 
@@ -72,6 +74,7 @@ class Arm:
     planned: ArchSpec | None  # None: found per seed by the prune step
     budget: Budget | None  # Scratch-B's, where the architecture is planned
     train_method: dict | None  # the large model's training method (its hooks), or None
+    large: ArchSpec  # the large model's architecture (the base, or the method's version of it)
 
     @property
     def group(self) -> str:
@@ -115,6 +118,15 @@ class Grid:
     finetune: Recipe
     data: DataSettings
     cap: float | None
+
+    def recipe_for(self, name: str, budget: Budget | None) -> Recipe:
+        """The regime's recipe, with the experiment's changes for that regime (``recipes:``)."""
+        rec = regime(name).recipe_for(self.recipe, self.finetune, budget)
+        change = self.experiment.recipes.get(name)
+        if change:
+            rec = from_mapping(Recipe, {**dataclasses.asdict(rec), **change}, f"recipes.{name}")
+            rec.check()
+        return rec
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -190,10 +202,11 @@ def _arms(exp: Experiment, recipe: Recipe, cap) -> list[Arm]:
                                               cap)
                 train_method = None
                 tp = method.train_params(params)
-                if method.hooks(method.train_view(tp)) is not None:
+                large = method.train_spec(base, method.train_view(tp))
+                if method.hooks(method.train_view(tp)) is not None or large != base:
                     train_method = {"name": method.name, "params": tp}
                 arms.append(Arm(base, method, params, method.label(base, params, exp.dataset), planned, budget,
-                                train_method))
+                                train_method, large))
     return arms
 
 
@@ -216,11 +229,22 @@ def plan(exp: Experiment) -> Grid:
     scratch_b_budget(1, 1, 1, cap)  # validates the cap
     arms = _arms(exp, recipe, cap)
     grid = Grid(exp, [], recipe, ft, data, cap)
+    for name, change in exp.recipes.items():
+        if name not in exp.regimes or not isinstance(change, dict):
+            raise PrunelabError(f"recipes: '{name}' must be one of this file's regimes ({', '.join(exp.regimes)}) "
+                                "with a mapping of recipe keys")
+        grid.recipe_for(name, scratch_b_budget(recipe.epochs, 2, 1, None))  # validates the keys
+    for arm in arms:
+        if not arm.method.inherits:
+            bad = [n for n in exp.regimes if regime(n).init == "inherit"]
+            if bad:
+                raise PrunelabError(f"method '{arm.method.name}' gives no pruned weights: remove {', '.join(bad)} "
+                                    "from regimes")
     for seed in exp.seeds:
         seen: set[str] = set()
         for arm in arms:
             common = {"experiment": exp.name, "dataset": exp.dataset, "base": arm.base.name, "group": arm.group}
-            base_settings = RunSettings(arch=arm.base.to_dict(), data=data, recipe=recipe, seed=seed,
+            base_settings = RunSettings(arch=arm.large.to_dict(), data=data, recipe=recipe, seed=seed,
                                         method=arm.train_method, labels={**common, "regime": "baseline"})
             if base_settings.run_id() not in seen:
                 seen.add(base_settings.run_id())
@@ -241,7 +265,7 @@ def _resolve_with(grid: Grid, run: PlannedRun, arch: dict, budget: Budget | None
     labels = dict(run.labels)
     if r.budget:
         labels["budget"] = budget.to_dict()
-    run.settings = RunSettings(arch=arch, data=grid.data, recipe=r.recipe_for(grid.recipe, grid.finetune, budget),
+    run.settings = RunSettings(arch=arch, data=grid.data, recipe=grid.recipe_for(run.regime, budget),
                                seed=run.seed, init=r.init_settings(run.prune.id, run.baseline.run_id(), masked),
                                labels=labels)
     run.labels, run.budget = labels, budget
@@ -274,7 +298,7 @@ def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
         return run.settings.recipe.epochs
     if regime(run.regime).budget:
         return None
-    return regime(run.regime).recipe_for(grid.recipe, grid.finetune, None).epochs
+    return grid.recipe_for(run.regime, None).epochs
 
 
 def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
