@@ -255,14 +255,18 @@ def cmd_run(args) -> int:
                  "together have no per-epoch checkpoints")
     done = run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet,
                     together=args.together, force=args.force)
-    print(markdown(aggregate(grid_results(grid, store))))
+    from .report import load_prune_steps, prune_groups, prune_markdown
+
+    ids = {r.prune.id for r in grid.runs if r.prune is not None}
+    print(markdown(aggregate(grid_results(grid, store))) + prune_markdown(prune_groups(load_prune_steps(store.root, ids))))
     print(f"{grid.experiment.name}: {len(done.trained)} runs trained here, {len(done.reused)} reused "
           f"(finished before or by another worker)", file=sys.stderr)
     return 0
 
 
 def cmd_report(args) -> int:
-    from .report import aggregate, load_results, markdown, plot, to_csv, to_json, versions
+    from .report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_prune, prune_groups,
+                         prune_markdown, to_csv, to_json, versions)
     from .runs import RunStore
 
     root = Path(args.dir) if args.dir else RunStore().root
@@ -278,10 +282,16 @@ def cmd_report(args) -> int:
         warn(f"no finished runs with regime labels under {root}")
     if len(versions(rows)) > 1:
         warn(f"runs of several prunelab versions ({', '.join(versions(rows))}); their rows are kept apart")
+    groups = prune_groups(load_prune_steps(root))
     print({"md": markdown, "csv": to_csv, "json": to_json}[args.format](rows), end="")
+    if args.format == "md":
+        print(prune_markdown(groups), end="")
     if args.plot is not None:
         plot(rows, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
+        extra = plot_prune(groups, Path(args.plot).with_name(Path(args.plot).stem + "-prune.png"))
+        if extra:
+            print(f"plot: {extra}", file=sys.stderr)
     return 0
 
 

@@ -238,3 +238,65 @@ def test_sfp_zeroes_exactly_the_lowest_norm_filters_each_epoch_and_prunes_them()
         assert (~m).flatten(1).all(1).nonzero().flatten().tolist() == rec.last[conv_name]
     c = count(r.model)
     assert c.macs_nonzero < c.macs < count(model).macs  # effective < physical < the large model's
+
+
+def test_plan_of_the_paper_files_for_automatic_pruning(capsys):
+    """Scratch-B's epochs are numbers where the architecture is fixed (SSS presets, SFP) and a rule
+    where pruning finds it (slimming)."""
+    import json
+    from pathlib import Path
+
+    from prunelab.cli import main
+
+    root = Path(__file__).parents[1] / "experiments" / "paper"
+
+    def rows(name):
+        assert main(["plan", str(root / name), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    sss = {r["arch"]: r["epochs"] for r in rows("table5-sss-imagenet.yaml") if r["regime"].startswith("scratch")}
+    assert sss == {"resnet41-sss": 117, "resnet32-sss": 145, "resnet26-sss": 179}  # int(100 x MACs ratio)
+    sfp = rows("sfp-cifar10.yaml")
+    assert {r["epochs"] for r in sfp if r["regime"] == "scratch-b"} == {322, 321, 320}  # 200 x effective-MAC ratio
+    assert {r["arch"] for r in sfp if r["regime"] == "finetune"} == {f"resnet{d}-sfp0.3" for d in (20, 32, 56, 110)}
+    for name in ("table4-slimming-cifar10.yaml", "table4-slimming-cifar100.yaml", "table4-slimming-imagenet.yaml"):
+        sb = [r for r in rows(name) if r["regime"] == "scratch-b"]
+        assert sb and all(r["epochs"] is None and "MACs(found by slimming)" in r["rule"] for r in sb)
+    base = [r for r in rows("table4-slimming-cifar10.yaml") if r["regime"] == "baseline"]
+    assert len(base) == 15 and all(r["epochs"] == 160 for r in base)
+    assert all(r["epochs"] == 100 for r in rows("table5-sss-imagenet.yaml") if r["regime"] == "scratch-e")
+
+
+def test_sfp_grid_scratch_arms_carry_the_masks_and_the_planned_budget(tmp_path, capsys):
+    import json
+
+    from prunelab.cli import main
+    from prunelab.runs import RunStore
+    from prunelab.runs.grid import load_experiment, plan
+
+    cfg = tmp_path / "sfp.yaml"
+    cfg.write_text("""
+name: tiny-sfp
+dataset: synthetic
+data: {synthetic_size: [64, 32]}
+models:
+  - {arch: resnet20, width: 0.25, targets: [0.3]}
+prune: {method: sfp}
+seeds: [0]
+recipe: {epochs: 2, batch_size: 32, lr: 0.05, nesterov: true, weight_decay: 5.0e-4}
+finetune: {epochs: 1, lr: 0.001, schedule: constant}
+""")
+    store = tmp_path / "store"
+    assert main(["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "sfp(target=0.3" not in out and "Method: sfp." in out and "removed_filters" in out
+    grid = plan(load_experiment(cfg))
+    (found,) = [json.loads(p.read_text()) for p in (store / "pruned").glob("*.json")]
+    for r in grid.runs[1:]:
+        res = RunStore(store).result(r.settings)
+        assert r.settings.arch == found["spec"]
+        assert res["macs_nonzero"] == pytest.approx(found["macs_nonzero"]) and res["macs_nonzero"] < res["macs"]
+        if r.regime == "scratch-b":  # the planned budget equals what the prune step measured
+            assert r.budget.macs_pruned == pytest.approx(found["macs_nonzero"])
+        if r.regime != "finetune":
+            assert r.settings.init == {"kind": "random", "masks": r.prune.id}

@@ -156,6 +156,15 @@ class Method:
     def planned_spec(self, base: ArchSpec, params, dataset: str) -> ArchSpec | None:
         return None
 
+    def planned_macs(self, base: ArchSpec, params, dataset: str) -> float | None:
+        """The effective MACs of the planned model when masks make them lower than its spec's
+        (then Scratch-B's budget uses them); None: the spec's MACs."""
+        return None
+
+    def masked(self, params) -> bool:
+        """Whether the pruned model carries masks (then scratch arms take them from the prune step)."""
+        return self.kind == "unstructured"
+
     def label(self, base: ArchSpec, params, dataset: str) -> str:
         """The pruned model's name in tables."""
         planned = self.planned_spec(base, params, dataset)

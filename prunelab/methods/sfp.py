@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..arch import prunable_widths
+from ..arch import build, prunable_widths, with_widths
+from ..measure import count
 from ..errors import PrunelabError
 from ..prune import prune_channels
 from ..train import Hooks
@@ -75,6 +76,24 @@ class SoftFilterPruning(Method):
 
     def label(self, base, params, dataset) -> str:
         return f"{base.name}-sfp{params.target:g}"
+
+    def masked(self, params) -> bool:
+        return params.layers == "all"  # the stem and the blocks' last convs keep masks
+
+    def planned_spec(self, base, params, dataset):
+        """The counts are fixed (C - int(C * target) filters per conv): the architecture is planned."""
+        widths = {n: c - int(c * params.target) for n, c in prunable_widths(base).items()}
+        return with_widths(base, {n: k for n, k in widths.items() if k != prunable_widths(base)[n]},
+                           name=self.label(base, params, dataset))
+
+    def planned_macs(self, base, params, dataset) -> float:
+        spec = self.planned_spec(base, params, dataset)
+        model = build(spec, device="meta")
+        inner = set(prunable_widths(spec))
+        density = {n: (c.out_channels - int(c.out_channels * params.target)) / c.out_channels
+                   for n, c in soft_pruned(model, params.layers).items() if n not in inner}
+        return sum(lc.macs * density.get(lc.name, 1.0) for lc in count(model).layers) + \
+            (count(model).macs - sum(lc.macs for lc in count(model).layers))
 
     @torch.no_grad()
     def prune(self, model: nn.Module, params: Params, data: PruneData) -> PruneResult:

@@ -347,3 +347,65 @@ def to_csv(rows: list[dict]) -> str:
 
 def to_json(rows: list[dict]) -> str:
     return json.dumps(rows, indent=2)
+
+
+# --- prune steps ------------------------------------------------------------------------------------
+
+def load_prune_steps(root: str | Path, ids: set[str] | None = None) -> list[dict]:
+    """The summaries of the prune steps under ``root`` (``pruned/*.json``), optionally only ``ids``."""
+    out = []
+    for p in sorted(Path(root).rglob("pruned/*.json")):
+        try:
+            s = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(s, dict) and isinstance(s.get("prune"), dict) and isinstance(s.get("info"), dict) \
+                and (ids is None or s.get("id") in ids):
+            out.append(s)
+    return out
+
+
+def prune_groups(steps: list[dict]) -> list[dict]:
+    """Prune steps grouped by method and parameters (one group = the seeds of one arm)."""
+    groups: dict[str, list[dict]] = {}
+    for s in steps:
+        pr = s["prune"]
+        params = ", ".join(f"{k}={v}" for k, v in sorted((pr.get("params") or {}).items()))
+        groups.setdefault(f"{pr.get('method')}({params})", []).append(s)
+    out = []
+    for key, ss in sorted(groups.items()):
+        infos = [s["info"] for s in ss]
+        g = {"method": key, "seeds": sorted(s["prune"].get("seed") for s in ss), "n": len(ss), "scalars": {},
+             "lists": {}, "per_layer": {}, "params": stats([s["params"] for s in ss]),
+             "macs": stats([s["macs_nonzero"] if s.get("masked") else s["macs"] for s in ss])}
+        for k in sorted({k for i in infos for k in i}):
+            vals = [i[k] for i in infos if k in i]
+            if all(_number(v) for v in vals):
+                g["scalars"][k] = stats(vals)
+            elif all(isinstance(v, list) and all(_number(x) for x in v) for v in vals):
+                g["lists"][k] = vals
+            elif all(isinstance(v, dict) and all(_number(x) for x in v.values()) for v in vals):
+                layers = list(dict.fromkeys(name for v in vals for name in v))
+                g["per_layer"][k] = {name: [v[name] for v in vals if name in v] for name in layers}
+        out.append(g)
+    return out
+
+
+def prune_markdown(groups: list[dict]) -> str:
+    if not groups:
+        return ""
+    out = ["", "Prune steps (mean ± std over seeds; per method and parameters):", ""]
+    for g in groups:
+        parts = [f"params {_num(g['params'], 1e6, 3)} M", f"MACs {_num(g['macs'], 1e6, 2)} M"]
+        parts += [f"{k} {_num(v, digits=4)}" for k, v in g["scalars"].items()]
+        for k, vals in g["lists"].items():
+            flat_vals = [abs(x) for v in vals for x in v]
+            if flat_vals:
+                small = sum(x < 1e-2 for x in flat_vals) / len(flat_vals)
+                parts.append(f"|{k}| median {statistics.median(flat_vals):.3g}, {100 * small:.1f}% below 0.01")
+        floor = g["per_layer"].get("floor")
+        if floor is not None:
+            parts.append("floor acted: " + (", ".join(f"{k} ({len(v)} of {g['n']} seeds)" for k, v in floor.items())
+                                            or "nowhere"))
+        out.append(f"- {g['method']}, seeds {g['seeds']}: " + "; ".join(parts))
+    return "\n".join(out) + "\n"

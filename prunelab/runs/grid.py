@@ -40,11 +40,13 @@ class ModelEntry:
     targets: list | None = None
     width: float = 1.0
     head: str | None = None
+    prune: dict | list | None = None  # this model's method(s), instead of the file's `prune`
 
 
 @dataclass(frozen=True)
 class ScratchB:
     cap: float | str | None = UNSET  # "default": none on CIFAR-style data, 2.0 on ImageNet
+    base_epochs: int | None = None  # E_base of the rule (default: the baseline's epochs)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Grid:
     finetune: Recipe
     data: DataSettings
     cap: float | None
+    e_base: int  # E_base of Scratch-B's rule
 
     def recipe_for(self, name: str, budget: Budget | None) -> Recipe:
         """The regime's recipe, with the experiment's changes for that regime (``recipes:``)."""
@@ -153,15 +156,17 @@ def load_experiment(path: str | Path) -> Experiment:
     return exp
 
 
-def _method_entries(exp: Experiment) -> list[tuple[methods.Method, dict]]:
-    entries = exp.prune if isinstance(exp.prune, list) else [exp.prune]
+def _method_entries(prune, where: str = "prune") -> list[tuple[methods.Method, dict]]:
+    if not isinstance(prune, (dict, list)):
+        raise PrunelabError(f"{where}: must be a mapping {{method: NAME, ...parameters}} or a list of them")
+    entries = prune if isinstance(prune, list) else [prune]
     if not entries:
-        raise PrunelabError("prune: lists no method")
+        raise PrunelabError(f"{where}: lists no method")
     if len({json.dumps(e, sort_keys=True, default=str) for e in entries}) < len(entries):
-        warn("prune: lists the same method (with the same parameters) twice; its runs are shared")
+        warn(f"{where}: lists the same method (with the same parameters) twice; its runs are shared")
     out = []
     for i, e in enumerate(entries):
-        where = "prune" if isinstance(exp.prune, dict) else f"prune[{i}]"
+        where = where if isinstance(prune, dict) else f"{where}[{i}]"
         if not isinstance(e, dict):
             raise PrunelabError(f"{where}: must be a mapping {{method: NAME, ...parameters}}")
         if "criterion" in e:
@@ -171,13 +176,13 @@ def _method_entries(exp: Experiment) -> list[tuple[methods.Method, dict]]:
     return out
 
 
-def _arms(exp: Experiment, recipe: Recipe, cap) -> list[Arm]:
+def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
     arms = []
-    entries = _method_entries(exp)
+    entries = _method_entries(exp.prune)
     for i, raw in enumerate(exp.models):
         m = from_mapping(ModelEntry, raw, f"models[{i}]")
         base = resolve(m.arch, exp.dataset, head=m.head, width=m.width)
-        for method, cfg in entries:
+        for method, cfg in (entries if m.prune is None else _method_entries(m.prune, f"models[{i}].prune")):
             where = f"prune ({method.name})"
             if method.has_target():
                 if "target" in cfg:
@@ -198,8 +203,8 @@ def _arms(exp: Experiment, recipe: Recipe, cap) -> list[Arm]:
                 planned = method.planned_spec(base, params, exp.dataset) if method.kind == "structured" else None
                 budget = None
                 if planned is not None:
-                    budget = scratch_b_budget(recipe.epochs, spec_macs(base.to_json()), spec_macs(planned.to_json()),
-                                              cap)
+                    macs = method.planned_macs(base, params, exp.dataset) or spec_macs(planned.to_json())
+                    budget = scratch_b_budget(e_base, spec_macs(base.to_json()), macs, cap)
                 train_method = None
                 tp = method.train_params(params)
                 large = method.train_spec(base, method.train_view(tp))
@@ -227,8 +232,11 @@ def plan(exp: Experiment) -> Grid:
     if isinstance(cap, str):
         raise PrunelabError(f"scratch_b: cap must be a number >= 1, null or 'default', got {cap!r}")
     scratch_b_budget(1, 1, 1, cap)  # validates the cap
-    arms = _arms(exp, recipe, cap)
-    grid = Grid(exp, [], recipe, ft, data, cap)
+    e_base = recipe.epochs if sb.base_epochs is None else sb.base_epochs
+    if isinstance(e_base, bool) or not isinstance(e_base, int) or e_base < 1:
+        raise PrunelabError(f"scratch_b: base_epochs must be a positive whole number, got {e_base!r}")
+    arms = _arms(exp, recipe, cap, e_base)
+    grid = Grid(exp, [], recipe, ft, data, cap, e_base)
     for name, change in exp.recipes.items():
         if name not in exp.regimes or not isinstance(change, dict):
             raise PrunelabError(f"recipes: '{name}' must be one of this file's regimes ({', '.join(exp.regimes)}) "
@@ -252,10 +260,11 @@ def plan(exp: Experiment) -> Grid:
                                             settings=base_settings))
             step = PruneStep(arm.method.name, canonical(arm.params), base_settings.run_id(), seed)
             for name in exp.regimes:
-                labels = {**common, "regime": name, "method": arm.method.describe(arm.params), "pruned": arm.label}
+                labels = {**common, "regime": name, "method": arm.method.describe(arm.params), "pruned": arm.label,
+                          "prune": step.id}
                 run = PlannedRun(name, seed, labels, base_settings, arm, step)
                 if arm.planned is not None:
-                    _resolve_with(grid, run, arm.planned.to_dict(), arm.budget, masked=False)
+                    _resolve_with(grid, run, arm.planned.to_dict(), arm.budget, masked=arm.method.masked(arm.params))
                 grid.runs.append(run)
     return grid
 
@@ -279,7 +288,7 @@ def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
     if found is None:
         return False
     macs = found["macs_nonzero"] if found["masked"] else found["macs"]
-    budget = scratch_b_budget(grid.recipe.epochs, spec_macs(run.arm.base.to_json()), macs, grid.cap)
+    budget = scratch_b_budget(grid.e_base, spec_macs(run.arm.base.to_json()), macs, grid.cap)
     _resolve_with(grid, run, found["spec"], budget, masked=found["masked"])
     return True
 
@@ -289,7 +298,7 @@ def rule(grid: Grid, run: PlannedRun) -> str | None:
     if run.settings is not None or not regime(run.regime).budget:
         return None
     cap = f", capped at {grid.cap:g} x E_base" if grid.cap else ""
-    return (f"{SCRATCH_B_RULE.replace('E_base', str(grid.recipe.epochs)).replace('large', run.arm.base.name)}"
+    return (f"{SCRATCH_B_RULE.replace('E_base', str(grid.e_base)).replace('large', run.arm.base.name)}"
             .replace("MACs(pruned)", f"MACs(found by {run.arm.method.name})") + cap)
 
 
