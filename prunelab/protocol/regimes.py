@@ -75,13 +75,19 @@ class Regime:
     recipe: Callable[[Recipe, Recipe, Budget | None], Recipe]
     budget: bool = False
     arm: bool = True  # False for the baseline (the large model itself)
+    sparse_init: bool = True  # masked random init: He's std from each layer's nonzero fan (unstructured methods)
 
-    def init_settings(self, prune_id: str | None, baseline_id: str | None, masked: bool) -> dict:
+    def init_settings(self, prune_id: str | None, baseline_id: str | None, masked: bool, sparse: bool = False,
+                      rewind: int = 0) -> dict:
+        """``masked``: the pruned model has masks; ``sparse``: the method wants the sparsity-aware init;
+        ``rewind``: for inits from the large model's weights, the iterations of its training replayed."""
         if self.init == "random":
-            return {"kind": "random", **({"masks": prune_id} if masked else {})}
+            out = {"kind": "random", **({"masks": prune_id} if masked else {})}
+            return {**out, "sparse_init": True} if masked and sparse and self.sparse_init else out
         if self.init == "inherit":
             return {"kind": "inherit", "from_prune": prune_id}
-        return {"kind": self.init, "from_run": baseline_id, **({"masks": prune_id} if masked else {})}
+        return {"kind": self.init, "from_run": baseline_id, **({"masks": prune_id} if masked else {}),
+                **({"rewind": rewind} if rewind else {})}
 
     def recipe_for(self, base: Recipe, finetune: Recipe, budget: Budget | None) -> Recipe:
         if self.budget and budget is None:
@@ -121,6 +127,10 @@ register_regime(Regime("finetune", "Fine-tuned", "#1f77b4", "inherit", lambda b,
 register_regime(Regime("scratch-e", "Scratch-E", "#ff7f0e", "random", lambda b, f, bud: b))
 register_regime(Regime("scratch-b", "Scratch-B", "#2ca02c", "random", lambda b, f, bud: b.scaled(bud.epochs),
                        budget=True))
+# the lottery-ticket comparison (Frankle & Carbin 2019): the large model's own initial weights (or its
+# weights after `rewind` iterations) under the pruning mask, against a fresh init of the usual kind
+register_regime(Regime("winning-ticket", "Winning ticket", "#d62728", "init", lambda b, f, bud: b))
+register_regime(Regime("random-init", "Random init", "#9467bd", "random", lambda b, f, bud: b, sparse_init=False))
 
 
 def regime_recipe(name: str, base: Recipe, finetune: Recipe, budget: Budget | None = None) -> Recipe:

@@ -61,6 +61,8 @@ class Experiment:
     prune: dict | list = field(default_factory=lambda: {"method": "l1-norm"})
     scratch_b: dict = field(default_factory=dict)
     recipes: dict = field(default_factory=dict)  # per-regime recipe changes, e.g. {scratch-e: {epochs: 100}}
+    rewind: int = 0  # winning tickets: start from the large model's weights after this many iterations
+    levels: int = 1  # iterative pruning: level k prunes `target` of the weights left by level k-1's ticket
     data: dict = field(default_factory=dict)
     description: str = ""
 
@@ -94,9 +96,11 @@ class PlannedRun:
     labels: dict  # this run's role in the experiment (cosmetic; reports group by it)
     baseline: RunSettings  # the large model it belongs to (itself, for a baseline)
     arm: Arm | None = None
-    prune: PruneStep | None = None
+    prune: PruneStep | None = None  # None until its source run is known (iterative levels)
     settings: RunSettings | None = None  # None until the prune step has found the architecture
     budget: Budget | None = None
+    source: "PlannedRun | None" = None  # whose trained model the prune step prunes (None: the baseline)
+    level: int = 1  # iterative pruning: the round (level k prunes level k-1's winning ticket)
 
     @property
     def arch(self) -> str:
@@ -108,8 +112,13 @@ class PlannedRun:
 
     @property
     def needs_prune(self) -> bool:
-        return self.prune is not None and (self.settings is None or self.settings.init.get("kind") != "random"
-                                           or bool(self.settings.init.get("masks")))
+        return self.arm is not None and (self.settings is None or self.settings.init.get("kind") != "random"
+                                         or bool(self.settings.init.get("masks")))
+
+    @property
+    def source_settings(self) -> RunSettings | None:
+        """The run whose trained model this run's prune step prunes (None while not known)."""
+        return self.baseline if self.source is None else self.source.settings
 
 
 @dataclass
@@ -153,6 +162,13 @@ def load_experiment(path: str | Path) -> Experiment:
         check_seed(s, f"{where}: every seed")
     if len(set(exp.seeds)) != len(exp.seeds):
         raise PrunelabError(f"{where}: 'seeds' repeats a seed")
+    if exp.rewind < 0:
+        raise PrunelabError(f"{where}: 'rewind' must be a number of iterations >= 0, got {exp.rewind}")
+    if not 1 <= exp.levels <= 50:
+        raise PrunelabError(f"{where}: 'levels' must be between 1 and 50, got {exp.levels}")
+    if exp.levels > 1 and "winning-ticket" not in exp.regimes:
+        raise PrunelabError(f"{where}: iterative pruning (levels > 1) prunes each level's winning ticket: add "
+                            "winning-ticket to 'regimes'")
     return exp
 
 
@@ -258,14 +274,24 @@ def plan(exp: Experiment) -> Grid:
                 seen.add(base_settings.run_id())
                 grid.runs.append(PlannedRun("baseline", seed, base_settings.labels, base_settings,
                                             settings=base_settings))
-            step = PruneStep(arm.method.name, canonical(arm.params), base_settings.run_id(), seed)
-            for name in exp.regimes:
-                labels = {**common, "regime": name, "method": arm.method.describe(arm.params), "pruned": arm.label,
-                          "prune": step.id}
-                run = PlannedRun(name, seed, labels, base_settings, arm, step)
-                if arm.planned is not None:
-                    _resolve_with(grid, run, arm.planned.to_dict(), arm.budget, masked=arm.method.masked(arm.params))
-                grid.runs.append(run)
+            source = None
+            for level in range(1, exp.levels + 1):
+                label = arm.label if exp.levels == 1 else f"{arm.label}-L{level}"
+                step = None
+                if source is None:
+                    step = PruneStep(arm.method.name, canonical(arm.params), base_settings.run_id(), seed)
+                level_runs = []
+                for name in exp.regimes:
+                    labels = {**common, "regime": name, "method": arm.method.describe(arm.params), "pruned": label}
+                    if step is not None:
+                        labels["prune"] = step.id
+                    run = PlannedRun(name, seed, labels, base_settings, arm, step, source=source, level=level)
+                    if arm.planned is not None and level == 1:
+                        _resolve_with(grid, run, arm.planned.to_dict(), arm.budget,
+                                      masked=arm.method.masked(arm.params))
+                    grid.runs.append(run)
+                    level_runs.append(run)
+                source = next((r for r in level_runs if r.regime == "winning-ticket"), None)
     return grid
 
 
@@ -274,9 +300,10 @@ def _resolve_with(grid: Grid, run: PlannedRun, arch: dict, budget: Budget | None
     labels = dict(run.labels)
     if r.budget:
         labels["budget"] = budget.to_dict()
+    init = r.init_settings(run.prune.id, run.baseline.run_id(), masked, sparse=run.arm.method.kind == "unstructured",
+                           rewind=grid.experiment.rewind)
     run.settings = RunSettings(arch=arch, data=grid.data, recipe=grid.recipe_for(run.regime, budget),
-                               seed=run.seed, init=r.init_settings(run.prune.id, run.baseline.run_id(), masked),
-                               labels=labels)
+                               seed=run.seed, init=init, labels=labels)
     run.labels, run.budget = labels, budget
 
 
@@ -284,6 +311,12 @@ def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
     """Fill in the settings of a run whose architecture its prune step found (if it has run)."""
     if run.settings is not None:
         return True
+    if run.prune is None:  # a later level: its prune step prunes the previous level's ticket
+        src = run.source.settings if run.source is not None and resolve_run(grid, run.source, store) else None
+        if src is None:
+            return False
+        run.prune = PruneStep(run.arm.method.name, canonical(run.arm.params), src.run_id(), run.seed)
+        run.labels = {**run.labels, "prune": run.prune.id}
     found = product(store, run.prune.id)
     if found is None:
         return False
@@ -419,8 +452,10 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
     for _ in range(3):  # a broken file is rebuilt by its own step, then this run is tried again
         try:
             if r.needs_prune or r.settings is None:
-                if store.status(r.baseline) != "finished":
-                    return None  # its large model is another worker's, or broke and comes round again
+                resolve_run(grid, r, store)
+                src = r.source_settings
+                if src is None or store.status(src) != "finished":
+                    return None  # its source is another worker's (or a later level's), or broke and comes round
                 if force and r.prune.id not in outcome.pruned:
                     remove_product(store, r.prune.id)
                     r.settings = None if r.arm.planned is None else r.settings

@@ -211,11 +211,13 @@ def load_finished(store: RunStore, run_id: str) -> torch.nn.Module:
         raise Broken(f"run {run_id} had a broken model file and must be trained again", "run", run_id)
 
 
-def _init_random(settings: RunSettings, spec: ArchSpec, store: RunStore):
+def _init_random(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None):
+    if settings.init.get("masks"):  # same architecture as the large model: a draw other than its init
+        return build(spec, seed=(settings.seed * 1_000_003 + 4_242) % 2**63)
     return build(spec, seed=settings.seed)
 
 
-def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore):
+def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None):
     init = settings.init
     if "from_prune" in init:
         return load_pruned(store, init["from_prune"], spec)
@@ -225,25 +227,75 @@ def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore):
     return load_model(path, expect=spec)
 
 
-INIT_KINDS: dict[str, Callable[[RunSettings, ArchSpec, RunStore], torch.nn.Module]] = {
+def _init_from_large(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None):
+    """The large model's own initial weights (``init.pt`` of run ``from_run``), or its weights after
+    ``rewind`` iterations of its training (replayed: the data order is seeded), cut to the pruned
+    architecture with the prune step's kept filters and selections (a structured winning ticket)."""
+    from ..fileio import torch_load
+    from ..prune import prune_channels
+    from ..train import train
+    from .prune_step import model_path
+
+    run = store.root / settings.init["from_run"]
+    if not (run / INIT).is_file():
+        raise PrunelabError(f"run {run.name} kept no initial weights (init.pt): train it again with --force")
+    model = load_model(run / INIT)
+    rewind = settings.init.get("rewind", 0)
+    if rewind:
+        large = RunSettings.from_dict(read_json(run / SETTINGS))
+        if data is None or large.data != settings.data:
+            data = load_data(large.data)
+        train(model, data, large.recipe, seed=large.seed, hooks=method_hooks(large), max_steps=rewind)
+        model.cpu()
+    if model.arch_spec != spec:
+        step = settings.init.get("masks") or settings.init.get("from_prune")
+        product = torch_load(model_path(store, step), "pruned model") if step else {}
+        if not product.get("kept") and not product.get("selections"):
+            raise PrunelabError(f"run {run.name}'s architecture is not the pruned one, and no kept filters say how "
+                                "to cut it")
+        model = prune_channels(model, product.get("kept") or {}, name=spec.name,
+                               selections=product.get("selections") or {})
+    return model
+
+
+INIT_KINDS: dict[str, Callable[..., torch.nn.Module]] = {  # (settings, spec, store, data) -> model
     "random": _init_random,
     "inherit": _init_inherit,
+    "init": _init_from_large,
 }
 
 
-def initial_model(settings: RunSettings, store: RunStore) -> torch.nn.Module:
+@torch.no_grad()
+def sparse_reinit(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Re-draw each masked weight tensor with He's std from its nonzero fan: fan_out x density (the
+    dense init's fan-out, scaled by the kept fraction), so a sparse layer starts with the variance a
+    dense one has. Equal to the dense init at density 1."""
+    gen = torch.Generator().manual_seed(seed + 7)
+    params = dict(model.named_parameters())
+    for name, mask in (getattr(model, "masks", None) or {}).items():
+        w = params[name]
+        density = max(float(mask.float().mean()), 1.0 / mask.numel())
+        fan_out = w.shape[0] * (w[0, 0].numel() if w.dim() > 2 else 1)
+        std = (2.0 / (fan_out * density)) ** 0.5 if w.dim() > 2 else 0.01 / density ** 0.5
+        w.copy_(torch.randn(w.shape, generator=gen) * std)
+    return model
+
+
+def initial_model(settings: RunSettings, store: RunStore, data=None) -> torch.nn.Module:
     """The model a run starts from, by its ``init`` settings (masks applied where it has them)."""
     spec = ArchSpec.from_dict(settings.arch)
     kind = settings.init.get("kind")
     if kind not in INIT_KINDS:
         raise PrunelabError(f"unknown init kind '{kind}' (known: {', '.join(INIT_KINDS)})")
-    model = INIT_KINDS[kind](settings, spec, store)
+    model = INIT_KINDS[kind](settings, spec, store, data)
     if settings.init.get("masks"):
         step = settings.init["masks"]
         masks = masks_of(load_pruned(store, step))
         if not masks:
             raise PrunelabError(f"pruned model {step} has no masks")
         model.masks = check_masks(model, masks, f"masks of {step}")
+        if settings.init.get("sparse_init"):
+            sparse_reinit(model, settings.seed)
     return apply_masks(model)
 
 
@@ -279,7 +331,7 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     # everything that can fail on bad input happens before the run folder is written
     hooks = method_hooks(settings)
     data = data if data is not None else load_data(settings.data, data_dir)
-    model = initial_model(settings, store)
+    model = initial_model(settings, store, data)
     if hooks is not None:
         hooks.prepare(model)
     with locked(d, wait=False):

@@ -254,10 +254,12 @@ def make_optimizer(model: nn.Module, recipe: Recipe, hooks: Hooks) -> torch.opti
 
 def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str | Path | None = None,
           hooks: Hooks | None = None, masks: dict[str, torch.Tensor] | None = None, progress: Any = None,
-          desc: str = "train") -> TrainResult:
+          desc: str = "train", max_steps: int | None = None) -> TrainResult | None:
     """Train ``model`` (already on its device) on ``data`` by ``recipe``; resume from ``run_dir``.
 
     ``masks`` ({parameter name: bool tensor}): those weights are zero and stay exactly zero.
+    ``max_steps``: stop after that many optimiser steps and return None (the weights of a run
+    after k iterations, e.g. a lottery ticket's rewind point; no checkpoint is written).
     ``progress``: None for no bar, True for a bar of this run, or a callable ``(images) -> None``
     that an outer bar provides.
     """
@@ -320,6 +322,10 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
             hooks.after_backward(model)
             opt.step()
             hooks.after_step(model)
+            if max_steps is not None:
+                max_steps -= 1
+                if max_steps == 0:
+                    return None
             loss_sum += loss.detach() * len(y)
             correct += (out.detach().argmax(1) == y).sum()
             n += len(y)

@@ -1,0 +1,140 @@
+"""Unstructured magnitude pruning, sparse re-initialisation, winning tickets and iterative levels."""
+import json
+
+import pytest
+import torch
+
+import prunelab
+from prunelab import methods
+from prunelab.arch import build, resolve
+from prunelab.cli import main
+from prunelab.measure import count
+from prunelab.methods.magnitude import prunable_weights, threshold_masks
+from prunelab.runs import RunStore
+from prunelab.runs.grid import load_experiment, plan
+
+
+def test_global_and_layerwise_thresholds_on_hand_set_weights():
+    a = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    b = torch.tensor([0.05, 0.3, 0.3, 0.3, 0.9, 1.0])  # a tie of three at 0.3
+    alive = {"a": torch.ones(8, dtype=torch.bool), "b": torch.ones(6, dtype=torch.bool)}
+    # global: 14 values sorted; thre = sorted[int(14 * 0.3)] = sorted[4] = 0.3; keep > 0.3 (ties pruned)
+    m = threshold_masks({"a": a, "b": b}, alive, 0.3, "global")
+    assert m["a"].tolist() == [False, False, False, True, True, True, True, True]
+    assert m["b"].tolist() == [False, False, False, False, True, True]
+    assert sum(int(x.sum()) for x in m.values()) == 7  # 7 pruned: int(14 * 0.3) + 1 + the tied 0.3s
+    # layer-wise: a: thre = a[int(8 * 0.5)] = 0.5 -> keep 3; b: thre = sorted(b)[3] = 0.3 -> keep 2
+    m = threshold_masks({"a": a, "b": b}, alive, 0.5, "layerwise")
+    assert m["a"].tolist() == [False] * 5 + [True] * 3 and m["b"].tolist() == [False] * 4 + [True] * 2
+    # without ties, the rule prunes int(N * p) + 1 values
+    m = threshold_masks({"a": a}, {"a": alive["a"]}, 0.25, "global")
+    assert int((~m["a"]).sum()) == int(8 * 0.25) + 1
+
+
+@pytest.mark.parametrize("p,k", [(0.2, 3), (0.5, 2)])
+def test_iterative_pruning_reaches_one_minus_one_minus_p_to_the_k(p, k):
+    model = build(resolve("vgg11", "cifar10", width=0.25), seed=0)
+    mag = methods.get("magnitude")
+    n = sum(w.numel() for w in prunable_weights(model, "conv").values())
+    for _ in range(k):
+        model = mag.prune(model, mag.params({"target": p}), methods.PruneData("cifar10", 0)).model
+    kept = sum(int(m.sum()) for m in model.masks.values())
+    assert 1 - kept / n == pytest.approx(1 - (1 - p) ** k, abs=k / n + 1e-3)  # +1 per round at most (the rule)
+
+
+def test_sparse_macs_equal_the_density_weighted_sum():
+    model = build(resolve("resnet20", "cifar10", width=0.5), seed=0)
+    mag = methods.get("magnitude")
+    r = mag.prune(model, mag.params({"target": 0.8}), methods.PruneData("cifar10", 0))
+    methods.check_result(mag, model, r, None)  # zeroes the masked weights, as a prune step does
+    c = count(r.model)
+    by_hand = 0.0
+    for lc in c.layers:
+        m = r.masks.get(f"{lc.name}.weight")
+        by_hand += lc.macs * (float(m.sum()) / m.numel() if m is not None else 1.0)
+    by_hand += c.macs - sum(lc.macs for lc in c.layers)
+    assert c.macs_nonzero == pytest.approx(by_hand, rel=1e-12)
+    assert c.macs_nonzero < 0.35 * c.macs
+
+
+LOTTERY = """
+name: tiny-lottery
+dataset: synthetic
+data: {synthetic_size: [64, 32]}
+models:
+  - {arch: vgg11, width: 0.125, targets: [0.5]}
+prune: {method: magnitude}
+regimes: [winning-ticket, random-init, scratch-e]
+levels: 2
+seeds: [0]
+recipe: {epochs: 2, batch_size: 32, lr: 0.05}
+"""
+
+
+def test_winning_tickets_random_init_and_iterative_levels(tmp_path, capsys):
+    cfg = tmp_path / "lottery.yaml"
+    cfg.write_text(LOTTERY)
+    store = tmp_path / "store"
+    assert main(["plan", str(cfg), "--store", str(store)]) == 0
+    assert capsys.readouterr().out.count("waiting") == 6  # both levels wait for pruning
+    assert main(["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "Winning ticket" in out and "Random init" in out
+    grid = plan(load_experiment(cfg))
+    from prunelab.runs.grid import resolve_run
+
+    for r in grid.runs:
+        resolve_run(grid, r, RunStore(store))
+    base = grid.runs[0]
+    init = prunelab.load(store / base.settings.run_id() / "init.pt")
+    levels = {}
+    for r in grid.runs[1:]:
+        levels.setdefault(r.level, {})[r.regime] = r
+    sparsity = []
+    for level, runs in sorted(levels.items()):
+        ticket, rnd = runs["winning-ticket"], runs["random-init"]
+        assert ticket.settings.init["masks"] == rnd.settings.init["masks"]  # the same mask
+        from prunelab.runs.store import initial_model
+
+        t0, r0 = initial_model(ticket.settings, RunStore(store)), initial_model(rnd.settings, RunStore(store))
+        for name, m in t0.masks.items():
+            w, w_init = dict(t0.named_parameters())[name], dict(init.named_parameters())[name]
+            assert torch.equal(w[m], w_init[m]) and (w[~m] == 0).all()  # the saved init at the kept positions
+            assert not torch.equal(dict(r0.named_parameters())[name], w)  # random-init differs, same zeros
+            assert (dict(r0.named_parameters())[name][~m] == 0).all()
+        # scratch-e re-initialises sparsity-aware, random-init as the dense model would
+        assert runs["scratch-e"].settings.init.get("sparse_init") and "sparse_init" not in rnd.settings.init
+        res = RunStore(store).result(ticket.settings)
+        sparsity.append(1 - res["params_nonzero"] / res["params"])
+    assert sparsity[1] > sparsity[0] > 0.3  # level 2 prunes half of what level 1 left
+    # level 2's prune step pruned level 1's trained ticket
+    step2 = json.loads(next(p for p in (store / "pruned").glob("*.json")
+                            if json.loads(p.read_text())["prune"]["from_run"] != base.settings.run_id()).read_text())
+    assert step2["prune"]["from_run"] == levels[1]["winning-ticket"].settings.run_id()
+
+
+def test_a_killed_iterative_lottery_resumes_at_the_level_it_reached(tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    cfg = tmp_path / "lottery.yaml"
+    cfg.write_text(LOTTERY.replace("levels: 2", "levels: 3"))
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "prunelab", "run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((store / "pruned").glob("*.json"))) < 2:  # level 2 reached
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    done = {f: f.stat().st_mtime_ns for f in store.glob("*/result.json")}
+    assert len(done) >= 4
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert all(f.stat().st_mtime_ns == t for f, t in done.items())  # nothing finished was redone
+    assert len(list(store.glob("*/result.json"))) == 1 + 3 * 3  # the baseline and 3 regimes x 3 levels
