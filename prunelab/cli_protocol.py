@@ -265,8 +265,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_prune, prune_groups,
-                         prune_markdown, to_csv, to_json, versions)
+    from .report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_prune, plot_sparsity,
+                         plot_weights, prune_groups, prune_markdown, to_csv, to_json, versions)
     from .runs import RunStore
 
     root = Path(args.dir) if args.dir else RunStore().root
@@ -289,9 +289,11 @@ def cmd_report(args) -> int:
     if args.plot is not None:
         plot(rows, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
-        extra = plot_prune(groups, Path(args.plot).with_name(Path(args.plot).stem + "-prune.png"))
-        if extra:
-            print(f"plot: {extra}", file=sys.stderr)
+        stem = Path(args.plot).with_name(Path(args.plot).stem)
+        for extra in (plot_prune(groups, f"{stem}-prune.png"), plot_sparsity(rows, f"{stem}-sparsity.png"),
+                      plot_weights(rows, root, f"{stem}-weights.png")):
+            if extra:
+                print(f"plot: {extra}", file=sys.stderr)
     return 0
 
 

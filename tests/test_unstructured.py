@@ -111,6 +111,22 @@ def test_winning_tickets_random_init_and_iterative_levels(tmp_path, capsys):
     step2 = json.loads(next(p for p in (store / "pruned").glob("*.json")
                             if json.loads(p.read_text())["prune"]["from_run"] != base.settings.run_id()).read_text())
     assert step2["prune"]["from_run"] == levels[1]["winning-ticket"].settings.run_id()
+    # the report: dense and nonzero sizes side by side; accuracy against sparsity per regime
+    assert main(["report", str(store), "--plot", str(tmp_path / "r.png")]) == 0
+    out = capsys.readouterr().out
+    assert " nonzero)" in out and "vgg11-w0.125-mag0.5-L2" in out
+    assert (tmp_path / "r-sparsity.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_sweep_plans_one_grid_per_value(tmp_path):
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(LOTTERY.replace("levels: 2", "levels: 1\nsweep: {lr: [0.1, 0.01]}"))
+    grid = plan(load_experiment(cfg))
+    assert len(grid.runs) == 2 * (1 + 3)
+    by_lr = {}
+    for r in grid.runs:
+        by_lr.setdefault(r.baseline.recipe.lr, set()).add(r.labels["experiment"])
+    assert by_lr == {0.1: {"tiny-lottery[lr=0.1]"}, 0.01: {"tiny-lottery[lr=0.01]"}}
 
 
 def test_a_killed_iterative_lottery_resumes_at_the_level_it_reached(tmp_path, capsys):

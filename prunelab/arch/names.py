@@ -71,7 +71,7 @@ CIFAR_BASES = [
     "vgg11", "vgg13", "vgg16", "vgg19", "resnet20", "resnet32", "resnet50", "resnet56", "resnet110",
     "preresnet110", "preresnet164", "densenet40", "densenet-bc100",
 ]
-IMAGENET_BASES = ["vgg11-bn", "vgg16", "resnet34", "resnet50"]
+IMAGENET_BASES = ["vgg11-bn", "vgg16", "vgg16-bn", "resnet34", "resnet50"]
 
 
 def known_names(dataset: str) -> list[str]:
@@ -141,6 +141,8 @@ def _imagenet_base(name: str) -> tuple[str, dict] | None:
         return _vgg_imagenet(VGG_IMAGENET[11], bn=True, fc_bn=True, dropout=0.0)
     if name == "vgg16":
         return _vgg_imagenet(VGG_IMAGENET[16])
+    if name == "vgg16-bn":  # torchvision's vgg16_bn: BN after every conv, the usual FC head
+        return _vgg_imagenet(VGG_IMAGENET[16], bn=True)
     if name == "resnet34":
         return _resnet_imagenet("basic")
     if name == "resnet50":

@@ -89,3 +89,92 @@ def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return Path(path)
+
+
+def sparsity(row: dict) -> float | None:
+    """The weight sparsity of a row's pruned model (None when it has no masks)."""
+    p, nz = row["pruned_params"], row["pruned_params_nonzero"]
+    if not p["n"] or not nz["n"] or nz["mean"] >= p["mean"]:
+        return None
+    return 1 - nz["mean"] / p["mean"]
+
+
+def plot_sparsity(rows: list[dict], path: str | Path) -> Path | None:
+    """Accuracy against weight sparsity, one line per regime with a band of ± one std over seeds, one
+    panel per experiment and large model (unstructured pruning, lottery tickets). None without masks."""
+    sparse = [r for r in rows if sparsity(r) is not None]
+    if not sparse:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels: dict[tuple, list[dict]] = {}
+    for r in sparse:
+        panels.setdefault((r["experiment"], r["model"], r["method"]), []).append(r)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), dpi=110, squeeze=False)
+    for ax, (key, rs) in zip(axes[0], sorted(panels.items())):
+        rs = sorted(rs, key=sparsity)
+        xs = [100 * sparsity(r) for r in rs]
+        for arm in ["baseline", *columns(rs)]:
+            pts = [(x, r["arms"][arm]) for x, r in zip(xs, rs) if r["arms"].get(arm, {}).get("n")]
+            if not pts:
+                continue
+            x = [p[0] for p in pts]
+            m = [100 * p[1]["mean"] for p in pts]
+            s = [100 * p[1]["std"] for p in pts]
+            ax.plot(x, m, marker="o", ms=3, color=color(arm), label=title(arm))
+            ax.fill_between(x, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)], color=color(arm),
+                            alpha=0.2)
+        ax.set_xlabel("sparsity (% of weights pruned)", fontsize=8)
+        ax.set_ylabel("top-1 accuracy (%)", fontsize=8)
+        ax.set_title(f"{key[0]}: {key[1]}", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def plot_weights(rows: list[dict], root: str | Path, path: str | Path, arms=("finetune", "scratch-e")) -> Path | None:
+    """Histograms of the nonzero conv-weight magnitudes of the fine-tuned and the scratch-trained
+    models (first seed of each masked row): the paper's appendix figure. None when no row has both."""
+    import torch
+
+    from ..models_io import load
+
+    runs = {p.parent.name: p.parent for p in Path(root).rglob("model.pt")}
+    pairs = []
+    for r in rows:
+        if sparsity(r) is None:
+            continue
+        ids = [r["arms"].get(a, {}).get("run_ids", [None])[:1] for a in arms]
+        if all(i and i[0] in runs for i in ids):
+            pairs.append((r, [runs[i[0]] for i in ids]))
+    if not pairs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.5 * len(pairs), 3.4), dpi=110, squeeze=False)
+    for ax, (r, dirs) in zip(axes[0], pairs):
+        for arm, d in zip(arms, dirs):
+            model = load(d)
+            w = torch.cat([m.weight.detach().abs().flatten() for m in model.modules()
+                           if isinstance(m, torch.nn.Conv2d)])
+            w = w[w > 0].numpy()
+            ax.hist(w, bins=80, histtype="step", color=color(arm), label=title(arm), density=True)
+        ax.set_xlabel("|weight| (nonzero conv weights)", fontsize=8)
+        ax.set_title(f"{r['pruned']} ({100 * sparsity(r):.0f}% sparse)", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)

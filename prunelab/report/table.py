@@ -143,6 +143,7 @@ def aggregate(results: list[dict]) -> list[dict]:
                 "epochs": _mean(rs, "epochs"), "images_seen": _mean(rs, "images_seen"),
                 "train_macs": _mean(rs, "train_macs"), "wall_s": _mean(rs, "wall_s"),
                 "seeds": [r["seed"] for r in rs], "values": [r["final_top1"] for r in rs],
+                "run_ids": [r.get("run_id") for r in rs],
             })
             budgets = [(r.get("labels") or {}).get("budget") for r in rs]
             if any(budgets):
@@ -287,11 +288,14 @@ def markdown(rows: list[dict]) -> str:
             if arm != "baseline" and (not a or not a["n"]):
                 continue
             is_base = arm == "baseline"
-            params = r["params"] if is_base else r["pruned_params_nonzero" if masked else "pruned_params"]
-            macs = r["macs"] if is_base else r["pruned_macs_nonzero" if masked else "pruned_macs"]
+            params = _num(r["params"] if is_base else r["pruned_params"], 1e6, 3)
+            macs = _num(r["macs"] if is_base else r["pruned_macs"], 1e6, 2)
+            if masked and not is_base:  # dense and nonzero side by side: masks alone make nothing faster
+                params += f" ({_num(r['pruned_params_nonzero'], 1e6, 3)} nonzero)"
+                macs += f" ({_num(r['pruned_macs_nonzero'], 1e6, 2)} nonzero)"
             out.append(f"| {_model(r, tag)} | {r['pruned'] if not is_base else '(unpruned)'} | "
-                       f"{_num(params, 1e6, 3)}{' nonzero' if masked and not is_base else ''} | "
-                       f"{_num(macs, 1e6, 2)} | {title(arm)} | {_num(a['epochs'], digits=0)} | "
+                       f"{params} | "
+                       f"{macs} | {title(arm)} | {_num(a['epochs'], digits=0)} | "
                        f"{_num(a['images_seen'], digits=0)} | {_num(a['train_macs'], 1e12, 3, 'T')} | "
                        f"{_num(a['wall_s'], digits=1)} |")
     out += ["", "Compute ledger: the pruning pipeline (pretrain + fine-tune) beside Scratch-B.", ""]

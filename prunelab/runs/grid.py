@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class Experiment:
     recipes: dict = field(default_factory=dict)  # per-regime recipe changes, e.g. {scratch-e: {epochs: 100}}
     rewind: int = 0  # winning tickets: start from the large model's weights after this many iterations
     levels: int = 1  # iterative pruning: level k prunes `target` of the weights left by level k-1's ticket
+    sweep: dict = field(default_factory=dict)  # recipe keys -> values: one grid per combination
     data: dict = field(default_factory=dict)
     description: str = ""
 
@@ -101,6 +103,7 @@ class PlannedRun:
     budget: Budget | None = None
     source: "PlannedRun | None" = None  # whose trained model the prune step prunes (None: the baseline)
     level: int = 1  # iterative pruning: the round (level k prunes level k-1's winning ticket)
+    part: "Grid | None" = None  # the (sweep) grid whose recipes this run follows
 
     @property
     def arch(self) -> str:
@@ -232,7 +235,27 @@ def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
 
 
 def plan(exp: Experiment) -> Grid:
-    """Every run of the experiment, in execution order (per seed: baselines, then their arms)."""
+    """Every run of the experiment, in execution order (per seed: baselines, then their arms).
+
+    With ``sweep: {key: [values]}`` (recipe keys), one grid per combination, each named
+    ``name[key=value]`` in reports (e.g. the lottery tickets' lr 0.1 vs 0.01).
+    """
+    if not exp.sweep:
+        return _plan_one(exp)
+    keys = list(exp.sweep)
+    for k, vals in exp.sweep.items():
+        if not isinstance(vals, list) or not vals:
+            raise PrunelabError(f"sweep: '{k}' must list the values to try")
+    parts = []
+    for combo in itertools.product(*(exp.sweep[k] for k in keys)):
+        tag = ",".join(f"{k}={v}" for k, v in zip(keys, combo))
+        parts.append(_plan_one(dataclasses.replace(exp, name=f"{exp.name}[{tag}]", sweep={},
+                                                   recipe={**exp.recipe, **dict(zip(keys, combo))})))
+    grid = dataclasses.replace(parts[0], experiment=exp, runs=[r for p in parts for r in p.runs])
+    return grid
+
+
+def _plan_one(exp: Experiment) -> Grid:
     recipe = from_mapping(Recipe, exp.recipe, "recipe")
     recipe.check()
     for w in recipe.questionable():
@@ -273,7 +296,7 @@ def plan(exp: Experiment) -> Grid:
             if base_settings.run_id() not in seen:
                 seen.add(base_settings.run_id())
                 grid.runs.append(PlannedRun("baseline", seed, base_settings.labels, base_settings,
-                                            settings=base_settings))
+                                            settings=base_settings, part=grid))
             source = None
             for level in range(1, exp.levels + 1):
                 label = arm.label if exp.levels == 1 else f"{arm.label}-L{level}"
@@ -285,7 +308,7 @@ def plan(exp: Experiment) -> Grid:
                     labels = {**common, "regime": name, "method": arm.method.describe(arm.params), "pruned": label}
                     if step is not None:
                         labels["prune"] = step.id
-                    run = PlannedRun(name, seed, labels, base_settings, arm, step, source=source, level=level)
+                    run = PlannedRun(name, seed, labels, base_settings, arm, step, source=source, level=level, part=grid)
                     if arm.planned is not None and level == 1:
                         _resolve_with(grid, run, arm.planned.to_dict(), arm.budget,
                                       masked=arm.method.masked(arm.params))
@@ -296,6 +319,7 @@ def plan(exp: Experiment) -> Grid:
 
 
 def _resolve_with(grid: Grid, run: PlannedRun, arch: dict, budget: Budget | None, masked: bool) -> None:
+    grid = run.part or grid
     r = regime(run.regime)
     labels = dict(run.labels)
     if r.budget:
@@ -311,6 +335,7 @@ def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
     """Fill in the settings of a run whose architecture its prune step found (if it has run)."""
     if run.settings is not None:
         return True
+    grid = run.part or grid
     if run.prune is None:  # a later level: its prune step prunes the previous level's ticket
         src = run.source.settings if run.source is not None and resolve_run(grid, run.source, store) else None
         if src is None:
@@ -328,6 +353,7 @@ def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
 
 def rule(grid: Grid, run: PlannedRun) -> str | None:
     """How an unresolved run's epochs will be set (Scratch-B of a found architecture)."""
+    grid = run.part or grid
     if run.settings is not None or not regime(run.regime).budget:
         return None
     cap = f", capped at {grid.cap:g} x E_base" if grid.cap else ""
@@ -336,6 +362,7 @@ def rule(grid: Grid, run: PlannedRun) -> str | None:
 
 
 def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
+    grid = run.part or grid
     if run.settings is not None:
         return run.settings.recipe.epochs
     if regime(run.regime).budget:
@@ -536,6 +563,7 @@ def _macs(grid: Grid, r: PlannedRun) -> float:
 
 def _cost(grid: Grid, r: PlannedRun, data) -> float:
     """Forward MACs x images of a run (``data``: a loaded dataset or the number of training images)."""
+    grid = r.part or grid
     epochs = expected_epochs(grid, r) or grid.recipe.epochs  # an unresolved Scratch-B spends about E_base
     images = data if isinstance(data, int) else data.size("train")
     return _macs(grid, r) * epochs * images
