@@ -300,3 +300,33 @@ finetune: {epochs: 1, lr: 0.001, schedule: constant}
             assert r.budget.macs_pruned == pytest.approx(found["macs_nonzero"])
         if r.regime != "finetune":
             assert r.settings.init == {"kind": "random", "masks": r.prune.id}
+
+
+def test_slimming_grid_reports_its_prune_steps(tmp_path, capsys):
+    from prunelab.cli import main
+
+    cfg = tmp_path / "slim.yaml"
+    cfg.write_text("""
+name: tiny-slim
+dataset: synthetic
+data: {synthetic_size: [256, 32]}
+models:
+  - {arch: vgg11, width: 0.125, targets: [0.5]}
+prune: [{method: slimming, lam: 1.0e-2}, {method: slimming, lam: 0.0}]
+seeds: [0, 1]
+recipe: {epochs: 2, batch_size: 32, lr: 0.1}
+finetune: {epochs: 1, lr: 0.001, schedule: constant}
+""")
+    store = tmp_path / "store"
+    assert main(["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "| Method |" in out and "slimming(lam=0.01)" in out and "slimming(lam=0.0)" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("- slimming(")]
+    assert len(lines) == 2 and all("|gammas| median" in ln and "floor acted:" in ln for ln in lines)
+    import re
+
+    med = {re.search(r"lam=([0-9.]+)\)", ln).group(1): float(re.search(r"\|gammas\| median ([0-9.e-]+)", ln).group(1))
+           for ln in lines}
+    assert med["0.01"] < med["0.0"]  # the L1 term made the scales smaller
+    assert main(["report", str(store), "--plot", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r-prune.png").read_bytes()[:4] == b"\x89PNG"

@@ -68,7 +68,10 @@ def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
         if thr and thr["n"]:
             ax.axvline(max(thr["mean"], 1e-8), color="#d62728", ls="--", label=f"threshold ({thr['mean']:.3g})")
         ax.set_title(g["method"], fontsize=8)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:
+            ax.axis("off")
         ax = row[1]
         kept, widths = g["per_layer"].get("kept"), g["per_layer"].get("widths")
         if kept and widths:

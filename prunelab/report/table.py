@@ -401,7 +401,7 @@ def prune_markdown(groups: list[dict]) -> str:
     out = ["", "Prune steps (mean ± std over seeds; per method and parameters):", ""]
     for g in groups:
         parts = [f"params {_num(g['params'], 1e6, 3)} M", f"MACs {_num(g['macs'], 1e6, 2)} M"]
-        parts += [f"{k} {_num(v, digits=4)}" for k, v in g["scalars"].items()]
+        parts += [f"{k} {v['mean']:.4g}" + (f" ± {v['std']:.2g}" if v["std"] else "") for k, v in g["scalars"].items()]
         for k, vals in g["lists"].items():
             flat_vals = [abs(x) for v in vals for x in v]
             if flat_vals:
