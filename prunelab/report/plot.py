@@ -9,14 +9,29 @@ from ..fileio import atomic_write_bytes
 from .table import color, columns, title
 
 
-def plot(rows: list[dict], path: str | Path) -> Path:
+def _figure(*args, **kw):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.subplots(*args, **kw)
+
+
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def plot(rows: list[dict], path: str | Path) -> Path:
     arms = ["baseline", *columns(rows)]
-    fig, ax = plt.subplots(figsize=(max(5, 1.8 * len(rows) + 2), 4), dpi=120)
+    fig, ax = _figure(figsize=(max(5, 1.8 * len(rows) + 2), 4), dpi=120)
     width = 0.8 / len(arms)
     for j, arm in enumerate(arms):
         xs, ys, es = [], [], []
@@ -35,12 +50,7 @@ def plot(rows: list[dict], path: str | Path) -> Path:
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title("Fine-tuned vs training from scratch (mean ± std over seeds)", fontsize=10)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(arms), frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
@@ -50,13 +60,9 @@ def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
     show = [g for g in groups if g["lists"] or ("kept" in g["per_layer"] and "widths" in g["per_layer"])]
     if not show:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(len(show), 2, figsize=(11, 3.2 * len(show)), dpi=110, squeeze=False)
+    fig, axes = _figure(len(show), 2, figsize=(11, 3.2 * len(show)), dpi=110, squeeze=False)
     for row, g in zip(axes, show):
         ax = row[0]
         for key, vals in g["lists"].items():
@@ -86,12 +92,7 @@ def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
             ax.set_title("kept channels per layer (mean ± std over seeds)", fontsize=8)
         else:
             ax.axis("off")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+    return _save(fig, path)
 
 
 def sparsity(row: dict) -> float | None:
@@ -108,15 +109,10 @@ def plot_sparsity(rows: list[dict], path: str | Path) -> Path | None:
     sparse = [r for r in rows if sparsity(r) is not None]
     if not sparse:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels: dict[tuple, list[dict]] = {}
     for r in sparse:
         panels.setdefault((r["experiment"], r["model"], r["method"]), []).append(r)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), dpi=110, squeeze=False)
+    fig, axes = _figure(1, len(panels), figsize=(4.5 * len(panels), 3.6), dpi=110, squeeze=False)
     for ax, (key, rs) in zip(axes[0], sorted(panels.items())):
         rs = sorted(rs, key=sparsity)
         xs = [100 * sparsity(r) for r in rs]
@@ -134,12 +130,7 @@ def plot_sparsity(rows: list[dict], path: str | Path) -> Path | None:
         ax.set_ylabel("top-1 accuracy (%)", fontsize=8)
         ax.set_title(f"{key[0]}: {key[1]}", fontsize=8)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_weights(rows: list[dict], root: str | Path, path: str | Path, arms=("finetune", "scratch-e")) -> Path | None:
@@ -159,12 +150,7 @@ def plot_weights(rows: list[dict], root: str | Path, path: str | Path, arms=("fi
             pairs.append((r, [runs[i[0]] for i in ids]))
     if not pairs:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.5 * len(pairs), 3.4), dpi=110, squeeze=False)
+    fig, axes = _figure(1, len(pairs), figsize=(4.5 * len(pairs), 3.4), dpi=110, squeeze=False)
     for ax, (r, dirs) in zip(axes[0], pairs):
         for arm, d in zip(arms, dirs):
             model = load(d)
@@ -175,9 +161,4 @@ def plot_weights(rows: list[dict], root: str | Path, path: str | Path, arms=("fi
         ax.set_xlabel("|weight| (nonzero conv weights)", fontsize=8)
         ax.set_title(f"{r['pruned']} ({100 * sparsity(r):.0f}% sparse)", fontsize=8)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+    return _save(fig, path)
