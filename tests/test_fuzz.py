@@ -23,9 +23,11 @@ class WouldTrain(Exception):
 
 
 @pytest.fixture
-def no_work(monkeypatch):
+def no_work(monkeypatch, tmp_path):
     def stop(*a, **k):
         raise WouldTrain
+
+    monkeypatch.chdir(tmp_path)  # generated paths (--out cpu, ...) land in the test's folder
 
     monkeypatch.setattr("prunelab.runs.store.train", stop)
     monkeypatch.setattr("prunelab.runs.grid.execute_together", stop)
