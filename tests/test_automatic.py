@@ -9,7 +9,8 @@ from prunelab.arch import build, resolve
 from prunelab.data import DataSettings, load
 from prunelab.errors import PrunelabError
 from prunelab.measure import count
-from prunelab.methods.slimming import BNScaleL1, channel_groups, threshold
+from prunelab.methods.slimming import BNScaleL1, channel_groups
+from prunelab.prune import reference_threshold
 from prunelab.train import Recipe, train
 
 
@@ -74,7 +75,7 @@ def test_the_threshold_rule_on_hand_set_scales():
     r = _slim(model, 0.05, min_channels=2)
     assert r.info["floor"] == {"features.0": 0} and r.info["kept"]["features.0"] == 2
     assert r.model.features[0].out_channels == 2
-    assert threshold(torch.tensor([3.0, 1.0, 2.0, 2.0]), 0.5) == 2.0
+    assert reference_threshold(torch.tensor([3.0, 1.0, 2.0, 2.0]), 0.5) == 2.0
 
 
 def test_slimming_hook_and_gamma_init():
@@ -321,7 +322,7 @@ finetune: {epochs: 1, lr: 0.001, schedule: constant}
     assert main(["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "| Method |" in out and "slimming(lam=0.01)" in out and "slimming(lam=0.0)" in out
-    lines = [ln for ln in out.splitlines() if ln.startswith("- slimming(")]
+    lines = [ln for ln in out.splitlines() if ln.startswith("- synthetic vgg11-w0.125: slimming(")]
     assert len(lines) == 2 and all("|gammas| median" in ln and "floor acted:" in ln for ln in lines)
     import re
 

@@ -154,3 +154,36 @@ def test_a_killed_iterative_lottery_resumes_at_the_level_it_reached(tmp_path, ca
     assert res.returncode == 0, res.stderr
     assert all(f.stat().st_mtime_ns == t for f, t in done.items())  # nothing finished was redone
     assert len(list(store.glob("*/result.json"))) == 1 + 3 * 3  # the baseline and 3 regimes x 3 levels
+
+
+def test_a_structured_winning_ticket_is_the_init_cut_to_the_kept_filters(tmp_path, capsys):
+    from prunelab.runs.store import initial_model
+
+    cfg = tmp_path / "ticket.yaml"
+    cfg.write_text(LOTTERY.replace("prune: {method: magnitude}", "prune: {method: l1-norm}")
+                   .replace("regimes: [winning-ticket, random-init, scratch-e]", "regimes: [winning-ticket, random-init]")
+                   .replace("levels: 2\n", ""))
+    store = RunStore(tmp_path / "store")
+    assert main(["run", str(cfg), "--store", str(store.root), "--quiet", "--device", "cpu"]) == 0
+    grid = plan(load_experiment(cfg))
+    base, ticket, rnd = grid.runs
+    assert ticket.settings.init["from_prune"] == ticket.prune.id  # two methods' tickets are two runs
+    kept = torch.load(store.root / "pruned" / f"{ticket.prune.id}.pt", weights_only=True)["kept"]
+    init = prunelab.load(store.root / base.settings.run_id() / "init.pt")
+    t0 = initial_model(ticket.settings, store)
+    prev = None  # VGG: each conv reads the kept filters of the one before
+    for layer in sorted(kept, key=lambda n: int(n.split(".")[1])):
+        w = init.get_submodule(layer).weight[kept[layer]]
+        w = w if prev is None else w[:, prev]
+        assert torch.equal(t0.get_submodule(layer).weight, w), layer
+        prev = kept[layer]
+    assert not torch.equal(initial_model(rnd.settings, store).features[0].weight, t0.features[0].weight)
+    (store.root / base.settings.run_id() / "init.pt").unlink()  # init.pt is made again from the settings
+    again = initial_model(ticket.settings, store)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), t0.state_dict().values()))
+    # methods without tickets are refused before any training
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(LOTTERY.replace("prune: {method: magnitude}", "prune: {method: preset}")
+                   .replace("targets: [0.5]", "targets: [vgg16-A]").replace("levels: 2\n", ""))
+    assert main(["plan", str(bad)]) == 2
+    assert "gives no pruned weights or tickets" in capsys.readouterr().err

@@ -109,8 +109,8 @@ def _limit(name: str, default: int) -> int:
         return default
     try:
         v = int(float(raw))
-    except ValueError:
-        raise PrunelabError(f"${name} must be a number, got {raw!r}")
+    except (ValueError, OverflowError):
+        raise PrunelabError(f"${name} must be a finite number, got {raw!r}")
     if v < 1:
         raise PrunelabError(f"${name} must be positive, got {raw!r}")
     return v

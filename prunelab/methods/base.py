@@ -107,6 +107,8 @@ class Method:
     Params: type = NoParams
     train_fields: tuple[str, ...] = ()
     inherits: bool = True  # False: the method gives no pruned weights (only scratch regimes apply)
+    tickets: bool = True  # False: its pruned model is no subset of the large one's (no winning ticket)
+    families: tuple[str, ...] | None = None  # the model families it can prune (None: any)
 
     # --- parameters ----------------------------------------------------------------------
     def params(self, mapping: dict | None = None, where: str | None = None):
@@ -116,6 +118,12 @@ class Method:
 
     def check(self, params) -> None:
         """Check parameter values (types are already checked); raise PrunelabError."""
+
+    def check_base(self, base: ArchSpec) -> None:
+        """Refuse, before any training, a large model this method cannot prune."""
+        if self.families is not None and base.family not in self.families:
+            raise PrunelabError(f"method '{self.name}' prunes {', '.join(self.families)} models, not "
+                                f"'{base.name}' ({base.family})")
 
     def has_target(self) -> bool:
         return any(f.name == "target" for f in dataclasses.fields(self.Params))
@@ -153,6 +161,11 @@ class Method:
         return None
 
     # --- pruning ---------------------------------------------------------------------------
+    def prune_source(self, params) -> str:
+        """Which weights of the large model ``prune`` sees: ``trained`` (its final weights) or
+        ``init`` (its initial weights, a control for where a mask comes from)."""
+        return "trained"
+
     def planned_spec(self, base: ArchSpec, params, dataset: str) -> ArchSpec | None:
         return None
 

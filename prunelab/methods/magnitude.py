@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import PrunelabError
+from ..prune import reference_threshold
 from . import register
 from .base import Method, PruneData, PruneResult
 
@@ -27,6 +28,7 @@ class Params:
     target: float = 0.5  # fraction of the (remaining) prunable weights to prune
     scope: str = "global"  # global | layerwise
     prunable: str = "conv"  # conv | conv+linear
+    mask_from: str = "trained"  # trained: the trained large model's magnitudes | init: its initial weights
 
 
 def prunable_weights(model: nn.Module, prunable: str) -> dict[str, torch.Tensor]:
@@ -38,10 +40,10 @@ def threshold_masks(scores: dict[str, torch.Tensor], alive: dict[str, torch.Tens
     """Keep |w| strictly above thre = sorted(alive |w|)[int(N * fraction)], globally or per layer."""
     if scope == "layerwise":
         return {k: threshold_masks({k: s}, {k: alive[k]}, fraction, "global")[k] for k, s in scores.items()}
-    live = torch.cat([s[alive[k]].flatten() for k, s in scores.items()]).sort().values
+    live = torch.cat([s[alive[k]].flatten() for k, s in scores.items()])
     if live.numel() == 0:
         raise PrunelabError("magnitude: no weight is left to prune")
-    thre = live[min(int(live.numel() * fraction), live.numel() - 1)]
+    thre = reference_threshold(live, fraction)
     return {k: (s > thre) & alive[k] for k, s in scores.items()}
 
 
@@ -55,8 +57,13 @@ class Magnitude(Method):
             raise PrunelabError(f"magnitude: target (the fraction pruned) must be in (0, 1), got {params.target}")
         if params.scope not in ("global", "layerwise"):
             raise PrunelabError(f"magnitude: scope must be global or layerwise, not {params.scope!r}")
+        if params.mask_from not in ("trained", "init"):
+            raise PrunelabError(f"magnitude: mask_from must be trained or init, not {params.mask_from!r}")
         if params.prunable not in PRUNABLE:
             raise PrunelabError(f"magnitude: prunable must be one of {', '.join(PRUNABLE)}, not {params.prunable!r}")
+
+    def prune_source(self, params) -> str:
+        return params.mask_from
 
     def label(self, base, params, dataset) -> str:
         return f"{base.name}-mag{params.target:g}" + ("-lw" if params.scope == "layerwise" else "")

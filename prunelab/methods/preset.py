@@ -25,6 +25,7 @@ class Preset(Method):
     kind = "structured"
     Params = Params
     inherits = False  # no weights to fine-tune: scratch regimes only
+    tickets = False
 
     def check(self, params: Params) -> None:
         if not isinstance(params.target, str) or not params.target:

@@ -64,6 +64,7 @@ class SoftFilterPruning(Method):
     kind = "structured"
     Params = Params
     train_fields = ("target", "layers")
+    families = ("resnet", "resnet-imagenet", "vgg")
 
     def check(self, params: Params) -> None:
         if not 0 < params.target < 1:
@@ -92,13 +93,12 @@ class SoftFilterPruning(Method):
         inner = set(prunable_widths(spec))
         density = {n: (c.out_channels - int(c.out_channels * params.target)) / c.out_channels
                    for n, c in soft_pruned(model, params.layers).items() if n not in inner}
-        return sum(lc.macs * density.get(lc.name, 1.0) for lc in count(model).layers) + \
-            (count(model).macs - sum(lc.macs for lc in count(model).layers))
+        c = count(model)
+        return c.macs - sum(lc.macs * (1 - density.get(lc.name, 1.0)) for lc in c.layers)
 
     @torch.no_grad()
     def prune(self, model: nn.Module, params: Params, data: PruneData) -> PruneResult:
-        if model.arch_spec.family not in ("resnet", "resnet-imagenet", "vgg"):
-            raise PrunelabError(f"sfp prunes ResNet and VGG models, not family '{model.arch_spec.family}'")
+        self.check_base(model.arch_spec)
         inner = set(prunable_widths(model.arch_spec))
         kept, masked = {}, {}
         for name, conv in soft_pruned(model, params.layers).items():

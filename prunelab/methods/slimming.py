@@ -24,7 +24,7 @@ from torch import nn
 
 from ..arch import densenet, layers, preresnet, vgg
 from ..errors import PrunelabError
-from ..prune import prune_channels
+from ..prune import prune_channels, reference_threshold
 from ..train import Hooks
 from . import register
 from .base import Method, PruneData, PruneResult
@@ -91,16 +91,12 @@ def channel_groups(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
     return groups
 
 
-def threshold(scales: torch.Tensor, fraction: float) -> float:
-    """The reference's rule: sort ascending, take the value at int(N * fraction)."""
-    return float(scales.sort().values[int(scales.numel() * fraction)])
-
-
 @register("slimming")
 class Slimming(Method):
     kind = "structured"
     Params = Params
     train_fields = ("lam", "gamma_init")
+    families = ("vgg", "vgg-imagenet", "preresnet", "densenet")
 
     def check(self, params: Params) -> None:
         if not 0 < params.target < 1:
@@ -120,7 +116,7 @@ class Slimming(Method):
         groups = channel_groups(model)
         gammas = [bn.weight.detach().abs().cpu() for bn, _, _ in groups]
         allg = torch.cat(gammas)
-        thre = threshold(allg, params.target)
+        thre = reference_threshold(allg, params.target)
         outs, sels, floor, kept_counts = {}, {}, {}, {}
         for (bn, kind, key), g in zip(groups, gammas):
             keep = (g > thre).nonzero().flatten().tolist()

@@ -58,14 +58,15 @@ class SparseStructureSelection(Method):
     kind = "structured"
     Params = Params
     train_fields = ("lam",)
+    families = ("resnet-imagenet",)
+    tickets = False  # whole branches go: no channel subset of the large model
 
     def check(self, params: Params) -> None:
         if params.lam < 0:
             raise PrunelabError(f"sss: lam must be >= 0, got {params.lam}")
 
     def train_spec(self, base: ArchSpec, params) -> ArchSpec:
-        if base.family != "resnet-imagenet":
-            raise PrunelabError(f"sss prunes ImageNet-style ResNets, not family '{base.family}'")
+        self.check_base(base)
         layout = copy.deepcopy(base.layout)
         for stage in layout["stages"]:
             for blk in stage:

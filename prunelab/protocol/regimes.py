@@ -86,8 +86,8 @@ class Regime:
             return {**out, "sparse_init": True} if masked and sparse and self.sparse_init else out
         if self.init == "inherit":
             return {"kind": "inherit", "from_prune": prune_id}
-        return {"kind": self.init, "from_run": baseline_id, **({"masks": prune_id} if masked else {}),
-                **({"rewind": rewind} if rewind else {})}
+        return {"kind": self.init, "from_run": baseline_id, "from_prune": prune_id,
+                **({"masks": prune_id} if masked else {}), **({"rewind": rewind} if rewind else {})}
 
     def recipe_for(self, base: Recipe, finetune: Recipe, budget: Budget | None) -> Recipe:
         if self.budget and budget is None:

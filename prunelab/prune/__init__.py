@@ -1,9 +1,9 @@
 """Pruning mechanics: criteria (scores), selections (scores -> indices), targets (kept widths),
 surgery (indices -> a smaller model). Pruning *methods* built on them live in ``prunelab.methods``."""
 from .criteria import CRITERIA, criterion
-from .selection import SELECTIONS, select
+from .selection import SELECTIONS, reference_threshold, select
 from .surgery import prune_channels, remove_branches
 from .targets import Target, parse_target, prune, target_spec, target_widths
 
-__all__ = ["CRITERIA", "SELECTIONS", "Target", "criterion", "parse_target", "prune", "prune_channels", "remove_branches", "select",
+__all__ = ["CRITERIA", "SELECTIONS", "Target", "criterion", "parse_target", "prune", "prune_channels", "reference_threshold", "remove_branches", "select",
            "target_spec", "target_widths"]

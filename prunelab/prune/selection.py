@@ -8,6 +8,16 @@ from ..errors import PrunelabError
 SELECTIONS = ("largest", "smallest", "random")
 
 
+def reference_threshold(values: torch.Tensor, fraction: float) -> float:
+    """The threshold rule of the paper's reference code (slimming and unstructured pruning alike):
+    sort the N values ascending and take ``sorted[int(N * fraction)]``; callers keep only the values
+    strictly greater, so ties at the threshold are pruned."""
+    v = values.flatten().sort().values
+    if v.numel() == 0:
+        raise PrunelabError("nothing to threshold")
+    return float(v[min(int(v.numel() * fraction), v.numel() - 1)])
+
+
 def select(scores: torch.Tensor, keep: int, rule: str = "largest", gen: torch.Generator | None = None) -> list[int]:
     """Indices of the ``keep`` channels to keep.
 

@@ -375,7 +375,9 @@ def prune_groups(steps: list[dict]) -> list[dict]:
     for s in steps:
         pr = s["prune"]
         params = ", ".join(f"{k}={v}" for k, v in sorted((pr.get("params") or {}).items()))
-        groups.setdefault(f"{pr.get('method')}({params})", []).append(s)
+        level = f", level {s['level']}" if s.get("level", 1) > 1 else ""
+        where = f"{s.get('dataset', '?')} {s.get('from_arch', '?')}{level}: "
+        groups.setdefault(f"{where}{pr.get('method')}({params})", []).append(s)
     out = []
     for key, ss in sorted(groups.items()):
         infos = [s["info"] for s in ss]
@@ -386,7 +388,7 @@ def prune_groups(steps: list[dict]) -> list[dict]:
             vals = [i[k] for i in infos if k in i]
             if all(_number(v) for v in vals):
                 g["scalars"][k] = stats(vals)
-            elif all(isinstance(v, list) and all(_number(x) for x in v) for v in vals):
+            elif all(isinstance(v, list) and all(_number(x) for x in v) for v in vals) and any(vals):
                 g["lists"][k] = vals
             elif all(isinstance(v, dict) and all(_number(x) for x in v.values()) for v in vals):
                 layers = list(dict.fromkeys(name for v in vals for name in v))

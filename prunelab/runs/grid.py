@@ -217,6 +217,7 @@ def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
             seen_targets = [json.dumps(mp.get("target"), sort_keys=True) for mp in mappings]
             if len(set(seen_targets)) < len(seen_targets):
                 warn(f"models[{i}]: 'targets' repeats a target; its runs are shared")
+            method.check_base(base)
             for mp in mappings:
                 params = method.params(mp, where)
                 planned = method.planned_spec(base, params, exp.dataset) if method.kind == "structured" else None
@@ -274,6 +275,13 @@ def _plan_one(exp: Experiment) -> Grid:
     e_base = recipe.epochs if sb.base_epochs is None else sb.base_epochs
     if isinstance(e_base, bool) or not isinstance(e_base, int) or e_base < 1:
         raise PrunelabError(f"scratch_b: base_epochs must be a positive whole number, got {e_base!r}")
+    if exp.rewind:
+        steps = recipe.epochs * -(-data.train_images() // recipe.batch_size)
+        if exp.rewind >= steps:
+            raise PrunelabError(f"rewind {exp.rewind} is not before the end of the large model's training "
+                                f"({steps} iterations)")
+        if "winning-ticket" not in exp.regimes:
+            warn("'rewind' applies to winning tickets, and this file has no winning-ticket regime")
     arms = _arms(exp, recipe, cap, e_base)
     grid = Grid(exp, [], recipe, ft, data, cap, e_base)
     for name, change in exp.recipes.items():
@@ -282,11 +290,11 @@ def _plan_one(exp: Experiment) -> Grid:
                                 "with a mapping of recipe keys")
         grid.recipe_for(name, scratch_b_budget(recipe.epochs, 2, 1, None))  # validates the keys
     for arm in arms:
-        if not arm.method.inherits:
-            bad = [n for n in exp.regimes if regime(n).init == "inherit"]
-            if bad:
-                raise PrunelabError(f"method '{arm.method.name}' gives no pruned weights: remove {', '.join(bad)} "
-                                    "from regimes")
+        bad = [n for n in exp.regimes if (regime(n).init == "inherit" and not arm.method.inherits)
+               or (regime(n).init not in ("random", "inherit") and not arm.method.tickets)]
+        if bad:
+            raise PrunelabError(f"method '{arm.method.name}' gives no pruned weights or tickets for "
+                                f"{', '.join(bad)}: remove them from regimes")
     for seed in exp.seeds:
         seen: set[str] = set()
         for arm in arms:
@@ -392,8 +400,8 @@ def throughput(store: RunStore, device: str) -> float | None:
     import statistics
 
     rates = []
-    for d, state, _ in store.runs():
-        if state == "finished":
+    for d in (store.root.iterdir() if store.root.is_dir() else []):
+        if (d / "result.json").is_file():
             try:
                 r = json.loads((d / "result.json").read_text())
                 if r.get("device") == device and r.get("wall_s", 0) > 0 and r.get("train_macs"):
@@ -485,7 +493,9 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
                     return None  # its source is another worker's (or a later level's), or broke and comes round
                 if force and r.prune.id not in outcome.pruned:
                     remove_product(store, r.prune.id)
-                    r.settings = None if r.arm.planned is None else r.settings
+                    for other in grid.runs:  # every run resolved from the old product is resolved again
+                        if other.prune is not None and other.prune.id == r.prune.id and other.arm.planned is None:
+                            other.settings = None
                 if product(store, r.prune.id) is None:
                     estimate = _cost(grid, r, data)
                     run_prune_step(r.prune, store, PruneData(grid.data.dataset, r.seed, data=data,
@@ -505,8 +515,9 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
             store.add_role(r.settings, r.labels)
             return "trained" if trained else "reused"
         except Broken as b:
-            if b.kind == "run" and b.ident == r.baseline.run_id():
-                execute(r.baseline, store, device=device, data=data, save_init=True)  # make it again
+            src = r.source_settings
+            if b.kind == "run" and src is not None and b.ident == src.run_id():  # make it again
+                execute(src, store, device=device, data=data, save_init=src is r.baseline)
             elif b.kind != "prune":
                 raise
     raise PrunelabError(f"run {r.settings.run_id() if r.settings else r.arch}: its inputs broke again after "

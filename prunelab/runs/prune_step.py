@@ -19,7 +19,7 @@ from ..errors import PrunelabError
 from ..fileio import atomic_write_json, read_json
 from ..measure import count
 from ..models_io import save as save_model
-from .store import RunStore, load_finished, locked, remove_temporaries, set_aside
+from .store import RunStore, load_finished, load_init, locked, remove_temporaries, set_aside
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ def info_path(store: RunStore, step_id: str) -> Path:
 
 def product(store: RunStore, step_id: str) -> dict | None:
     """The summary of a completed prune step, or None (a broken summary is set aside: the step reruns)."""
+    if not step_id:
+        return None
     p = info_path(store, step_id)
     if not p.is_file():
         return None
@@ -90,7 +92,11 @@ def run_prune_step(step: PruneStep, store: RunStore, data, planned: ArchSpec | N
         done = product(store, step.id)
         if done is not None:  # another worker finished it meanwhile
             return done
-        base = load_finished(store, step.baseline).to(getattr(data, "device", "cpu"))
+        base = load_finished(store, step.baseline) if method.prune_source(params) == "trained" \
+            else load_init(store, step.baseline)
+        base = base.to(getattr(data, "device", "cpu"))
+        source = read_json(baseline_dir / "settings.json")
+        parent = product(store, (source.get("init") or {}).get("masks") or "")
         result = method.prune(base, params, data)
         methods.check_result(method, base, result, planned)
         model = result.model
@@ -100,6 +106,8 @@ def run_prune_step(step: PruneStep, store: RunStore, data, planned: ArchSpec | N
         c = count(model)
         summary = {
             "id": step.id, "prune": step.identity(), "spec": model.arch_spec.to_dict(),
+            "from_arch": base.arch_spec.name, "dataset": source["data"]["dataset"],
+            "level": (parent or {}).get("level", 0) + 1,
             "params": c.params, "macs": c.macs, "params_nonzero": c.params_nonzero, "macs_nonzero": c.macs_nonzero,
             "masked": bool(result.masks), "kept": {k: len(v) for k, v in result.kept.items()},
             "selected": {k: len(v) for k, v in result.selections.items()},

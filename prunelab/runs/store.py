@@ -25,11 +25,12 @@ from .. import __version__
 from ..arch import ArchSpec, build
 from ..data import load as load_data
 from ..errors import Busy, PrunelabError, warn
-from ..fileio import atomic_write_json, file_sha256, read_json, writable_dir
+from ..fileio import atomic_write_json, file_sha256, read_json, torch_load, writable_dir
 from ..measure import count
 from ..masks import apply_masks, check_masks, masks_of
 from ..models_io import load as load_model
 from ..models_io import save as save_model
+from ..prune import prune_channels
 from ..train import Hooks, TrainResult, resolve_device, train
 from ..train.engine import CHECKPOINT, METRICS, PREVIOUS
 from .settings import RunSettings
@@ -154,9 +155,11 @@ def set_aside(paths: list[Path], why: str) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     moved = []
     for p in paths:
-        if p.exists():
+        try:
             os.replace(p, p.with_name(f"{p.name}.broken-{stamp}"))
             moved.append(p.name)
+        except FileNotFoundError:  # not there, or another worker moved it first
+            pass
     if moved:
         warn(f"{paths[0].parent}: {why}; moved aside {', '.join(moved)} (suffix .broken-{stamp}); it will be rebuilt")
 
@@ -211,13 +214,13 @@ def load_finished(store: RunStore, run_id: str) -> torch.nn.Module:
         raise Broken(f"run {run_id} had a broken model file and must be trained again", "run", run_id)
 
 
-def _init_random(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None):
+def _init_random(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None, device="cpu"):
     if settings.init.get("masks"):  # same architecture as the large model: a draw other than its init
         return build(spec, seed=(settings.seed * 1_000_003 + 4_242) % 2**63)
     return build(spec, seed=settings.seed)
 
 
-def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None):
+def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None, device="cpu"):
     init = settings.init
     if "from_prune" in init:
         return load_pruned(store, init["from_prune"], spec)
@@ -227,38 +230,52 @@ def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore, data=N
     return load_model(path, expect=spec)
 
 
-def _init_from_large(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None):
-    """The large model's own initial weights (``init.pt`` of run ``from_run``), or its weights after
-    ``rewind`` iterations of its training (replayed: the data order is seeded), cut to the pruned
-    architecture with the prune step's kept filters and selections (a structured winning ticket)."""
-    from ..fileio import torch_load
-    from ..prune import prune_channels
-    from ..train import train
+def load_init(store: RunStore, run_id: str) -> torch.nn.Module:
+    """A run's initial weights: its ``init.pt``, or, where that file is missing or broken, the same
+    weights made again from its settings (a random init is a function of the spec and the seed)."""
+    d = store.root / run_id
+    if (d / INIT).is_file():
+        try:
+            return load_model(d / INIT)
+        except PrunelabError as e:
+            set_aside([d / INIT], f"init.pt could not be loaded ({e})")
+    settings = RunSettings.from_dict(read_json(d / SETTINGS))
+    if settings.init != {"kind": "random"}:
+        raise PrunelabError(f"run {run_id} did not start from a random init; it has no initial weights to rewind to")
+    model = initial_model(settings, store)
+    hooks = method_hooks(settings)
+    if hooks is not None:
+        hooks.prepare(model)
+    return model
+
+
+def _init_from_large(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None, device="cpu"):
+    """The large model's own initial weights (run ``from_run``), or its weights after ``rewind``
+    iterations of its training (replayed on this run's device: the data order is seeded), cut to the
+    pruned architecture with the prune step's kept filters and selections (a structured winning
+    ticket)."""
     from .prune_step import model_path
 
-    run = store.root / settings.init["from_run"]
-    if not (run / INIT).is_file():
-        raise PrunelabError(f"run {run.name} kept no initial weights (init.pt): train it again with --force")
-    model = load_model(run / INIT)
+    model = load_init(store, settings.init["from_run"])
     rewind = settings.init.get("rewind", 0)
     if rewind:
-        large = RunSettings.from_dict(read_json(run / SETTINGS))
+        large = RunSettings.from_dict(read_json(store.root / settings.init["from_run"] / SETTINGS))
         if data is None or large.data != settings.data:
             data = load_data(large.data)
+        model.to(device)
         train(model, data, large.recipe, seed=large.seed, hooks=method_hooks(large), max_steps=rewind)
         model.cpu()
     if model.arch_spec != spec:
-        step = settings.init.get("masks") or settings.init.get("from_prune")
-        product = torch_load(model_path(store, step), "pruned model") if step else {}
+        product = torch_load(model_path(store, settings.init["from_prune"]), "pruned model")
         if not product.get("kept") and not product.get("selections"):
-            raise PrunelabError(f"run {run.name}'s architecture is not the pruned one, and no kept filters say how "
-                                "to cut it")
+            raise PrunelabError(f"the pruned architecture '{spec.name}' is not a channel subset of the large model: "
+                                "it has no winning ticket")
         model = prune_channels(model, product.get("kept") or {}, name=spec.name,
                                selections=product.get("selections") or {})
     return model
 
 
-INIT_KINDS: dict[str, Callable[..., torch.nn.Module]] = {  # (settings, spec, store, data) -> model
+INIT_KINDS: dict[str, Callable[..., torch.nn.Module]] = {  # (settings, spec, store, data, device) -> model
     "random": _init_random,
     "inherit": _init_inherit,
     "init": _init_from_large,
@@ -281,13 +298,13 @@ def sparse_reinit(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     return model
 
 
-def initial_model(settings: RunSettings, store: RunStore, data=None) -> torch.nn.Module:
+def initial_model(settings: RunSettings, store: RunStore, data=None, device="cpu") -> torch.nn.Module:
     """The model a run starts from, by its ``init`` settings (masks applied where it has them)."""
     spec = ArchSpec.from_dict(settings.arch)
     kind = settings.init.get("kind")
     if kind not in INIT_KINDS:
         raise PrunelabError(f"unknown init kind '{kind}' (known: {', '.join(INIT_KINDS)})")
-    model = INIT_KINDS[kind](settings, spec, store, data)
+    model = INIT_KINDS[kind](settings, spec, store, data, device)
     if settings.init.get("masks"):
         step = settings.init["masks"]
         masks = masks_of(load_pruned(store, step))
@@ -325,13 +342,14 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     initial weights as ``init.pt`` (baselines: lottery tickets rewind to them).
     """
     d = store.path(settings)
-    if not force and store.result(settings) is not None:
-        return store.result(settings), False
+    done = None if force else store.result(settings)
+    if done is not None:
+        return done, False
     dev = resolve_device(device)
     # everything that can fail on bad input happens before the run folder is written
     hooks = method_hooks(settings)
     data = data if data is not None else load_data(settings.data, data_dir)
-    model = initial_model(settings, store, data)
+    model = initial_model(settings, store, data, dev)
     if hooks is not None:
         hooks.prepare(model)
     with locked(d, wait=False):
@@ -340,8 +358,8 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
             for f in d.iterdir():
                 if f.name not in (".lock", ".roles.lock", ROLES):
                     shutil.rmtree(f) if f.is_dir() else f.unlink()
-        elif store.result(settings) is not None:  # finished by another worker meanwhile
-            return store.result(settings), False
+        elif (done := store.result(settings)) is not None:  # finished by another worker meanwhile
+            return done, False
         _write_settings(d, settings)
         if save_init and not (d / INIT).exists():
             save_model(model, d / INIT)
@@ -408,8 +426,12 @@ def execute_together(group: list[RunSettings], store: RunStore, *, data, device:
     dirs = [store.path(s) for s in group]
     models = [build(spec, seed=s.seed) for s in group]
     with contextlib.ExitStack() as stack:
-        for d, s, m in zip(dirs, group, models):
+        for d, s in zip(dirs, group):
             stack.enter_context(locked(d, wait=False))
+            if run_state(d) != "new":  # another worker got there first: train them one by one instead
+                raise Busy(f"run {d.name} is no longer new")
+        for d, s, m in zip(dirs, group, models):
+            remove_temporaries(d, OWN_FILES)
             _write_settings(d, s)
             if save_init and not (d / INIT).exists():
                 save_model(m, d / INIT)
