@@ -376,7 +376,8 @@ def prune_groups(steps: list[dict]) -> list[dict]:
         pr = s["prune"]
         params = ", ".join(f"{k}={v}" for k, v in sorted((pr.get("params") or {}).items()))
         level = f", level {s['level']}" if s.get("level", 1) > 1 else ""
-        where = f"{s.get('dataset', '?')} {s.get('from_arch', '?')}{level}: "
+        origin = f"{s['dataset']} {s['from_arch']}" if "dataset" in s and "from_arch" in s else (s.get("spec") or {}).get("name", "?")
+        where = f"{origin}{level}: "
         groups.setdefault(f"{where}{pr.get('method')}({params})", []).append(s)
     out = []
     for key, ss in sorted(groups.items()):
