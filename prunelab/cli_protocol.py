@@ -1,4 +1,4 @@
-"""CLI verbs beyond the foundation: prune, plan, run, report, demo, export."""
+"""CLI verbs beyond the foundation: prune, plan, run, report, demo, export, import-weights."""
 from __future__ import annotations
 
 import dataclasses
@@ -79,10 +79,22 @@ def add_parsers(sub) -> None:
     p.add_argument("--formats", default="torchscript,export,onnx",
                    help="comma-separated: torchscript, export, onnx (ONNX needs pip install 'prunelab[export]')")
 
+    p = sub.add_parser("import-weights", help="import a torchvision ImageNet checkpoint as a prunelab model file",
+                       description="Load a torchvision-format state_dict (torchvision's ResNet-18/34/50/101/152 "
+                                   "and VGG-11/13/16/19 with or without BN, or any prunelab ImageNet architecture "
+                                   "in that layout; a bare state_dict or a dict with a 'state_dict' or 'model' "
+                                   "entry) into the matching prunelab ImageNet spec, checking every key and "
+                                   "shape, and write a prunelab model file (to prune, export or train --init).",
+                       epilog="Example: prunelab import-weights resnet34-b627a593.pth --arch resnet34 --out r34.pt")
+    p.add_argument("file", help="checkpoint file (read with torch.load(weights_only=True))")
+    p.add_argument("--arch", help="prunelab ImageNet architecture (e.g. resnet34, vgg16-bn; torchvision's vgg11_bn "
+                                  "is vgg11-bn-torchvision; default: the one the checkpoint's keys and shapes match)")
+    p.add_argument("--out", required=True, help="output model file")
+
     from .cli import register
 
     for name, fn in (("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
-                     ("demo", cmd_demo)):
+                     ("demo", cmd_demo), ("import-weights", cmd_import_weights)):
         register(name, fn)
 
 
@@ -193,6 +205,27 @@ def cmd_export(args) -> int:
     files = export(load(args.model), args.out, formats=formats)
     for fmt, path in files.items():
         print(f"{fmt}: {path}")
+    return 0
+
+
+def cmd_import_weights(args) -> int:
+    from .arch import build
+    from .arch.torchvision_import import import_weights
+    from .cli import _spec_from
+    from .fileio import file_sha256
+    from .measure import count
+    from .models_io import save
+
+    writable_file(args.out, "--out")
+    src = Path(args.file)
+    if src.exists() and Path(args.out).resolve() == src.resolve():
+        raise PrunelabError(f"--out {args.out} is the input checkpoint; write the model to another file")
+    spec = _spec_from(args.arch, "imagenet") if args.arch is not None else None
+    model = import_weights(src, spec)
+    save(model, args.out, extra={"from": str(src), "from_sha256": file_sha256(src)})
+    c = count(build(model.arch_spec, device="meta"))  # shapes suffice for counting
+    print(f"{src} -> {model.arch_spec.name}{'' if spec else ' (inferred)'}: params {c.params:,}, MACs {c.macs:,}")
+    print(f"wrote {args.out}")
     return 0
 
 

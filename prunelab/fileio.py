@@ -68,8 +68,9 @@ def atomic_torch_save(path, obj, previous=None) -> None:
     atomic_write_bytes(path, buf.getvalue(), previous)
 
 
-def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> dict:
-    """Load a checkpoint with ``weights_only=True`` (no code runs), or fail with one line."""
+def torch_load(path: str | os.PathLike, what: str = "checkpoint", expect: str = "a prunelab checkpoint") -> dict:
+    """Load a checkpoint with ``weights_only=True`` (no code runs), or fail with one line (a file
+    that holds no dictionary: "<what> <path> is not <expect>")."""
     path = Path(path)
     if not path.is_file():
         raise PrunelabError(f"{what} not found: {path}")
@@ -83,7 +84,7 @@ def torch_load(path: str | os.PathLike, what: str = "checkpoint") -> dict:
             first = "not a file written by torch.save"
         raise PrunelabError(f"cannot load {what} {path}: {first[:200]}")
     if not isinstance(obj, dict):
-        raise PrunelabError(f"{what} {path} is not a prunelab checkpoint")
+        raise PrunelabError(f"{what} {path} is not {expect}")
     return obj
 
 

@@ -14,7 +14,8 @@ Placeholders (plain text substitution, so YAML braces in argv are safe):
   {tmp}  the case's own scratch folder (created empty; PRUNELAB_STORE defaults to {tmp}/store)
   {fix}  the shared fixtures built by fixtures.py: {fix}/model.pt (trained vgg11-w0.125,
          synthetic), {fix}/run (its run folder), {fix}/store (a finished 'tiny' grid),
-         {fix}/resnet20.pt, {fix}/vgg16.pt, {fix}/tiny.yaml, {fix}/bad/*.pt (damaged model files)
+         {fix}/resnet20.pt, {fix}/vgg16.pt, {fix}/tiny.yaml, {fix}/bad/*.pt (damaged model files),
+         {fix}/tv/*.pth (torchvision-format ResNet-18 state_dicts: resnet18.pth and damaged ones)
 tests/test_bad_input.py replays every case (in-process; pipes in a subprocess).
 """
 
@@ -66,6 +67,7 @@ TCONF = ["train", "--config", "{tmp}/t.yaml", "--quiet", "--device", "cpu"]
 PRUNE = ["prune", "{fix}/model.pt", "--target", "0.5", "--out", "{tmp}/p.pt"]
 EXPORT = ["export", "{fix}/model.pt", "--formats", "torchscript"]
 DEMO = ["demo", "--config", "{fix}/tiny.yaml", "--quiet", "--device", "cpu"]
+IMPORT = ["import-weights", "{fix}/tv/resnet18.pth", "--out", "{tmp}/m.pt"]
 SPEC = ('{"format": 1, "family": "vgg", "name": "vgg11-w0.125", "in_channels": 3, "input_size": 32, '
         '"num_classes": 10, "layout": {"cfg": %s, "head": "linear", "hidden": 512}}')
 SPEC_OK_CFG = '[8, "M", 16, "M", 32, 32, "M", 64, 64, "M", 64, 64]'
@@ -511,3 +513,26 @@ BIG = exp(seeds="[" + ", ".join(map(str, range(600))) + "]")
 for argv in (["arch", "resnet1202", "--json"], PLAN, PLAN + ["--json"]):
     add(C("pipes", argv, pipe_head=True, files={"e.yaml": BIG} if argv[0] == "plan" else {}, expect="warning",
           why=f"`prunelab {' '.join(argv)} | head -1` with more than 64 KiB of output (deterministic EPIPE)"))
+
+# import-weights (torchvision-format checkpoints)
+add(C("other", IMPORT, expect="ok", why="import-weights: a good ResNet-18 state_dict, architecture inferred (control)"))
+add(C("paths", ["import-weights", "{tmp}/nope.pth", "--out", "{tmp}/m.pt"], why="import-weights FILE: missing"))
+add(C("paths", ["import-weights", "{tmp}", "--out", "{tmp}/m.pt"], why="import-weights FILE: a folder"))
+add(C("paths", IMPORT[:-1] + ["{tmp}/adir"], files={"adir/keep": "x"}, why="import-weights --out: an existing folder"))
+add(C("paths", IMPORT[:-1] + ["/proc/prunelab-x.pt"], why="import-weights --out: unwritable (/proc)"))
+add(C("paths", IMPORT[:-1] + ["{tmp}/afile/m.pt"], files=F, why="import-weights --out: parent is a file"))
+add(C("paths", IMPORT[:-1] + [""], why="import-weights --out '': empty path"))
+add(C("paths", ["import-weights", "{tmp}/c.pth", "--out", "{tmp}/c.pth"], copy={"c.pth": "{fix}/tv/resnet18.pth"},
+      why="import-weights --out: the input checkpoint itself"))
+for name, why in (("missing_key", "a state_dict without fc.bias"), ("extra_key", "a state_dict with an extra tensor"),
+                  ("wrong_shape", "conv1.weight of the wrong shape"), ("nan", "NaN weights"),
+                  ("not_tensors", "a 'state_dict' entry holding a string"), ("text", "a text file")):
+    add(C("files", IMPORT[:1] + [f"{{fix}}/tv/{name}.pth", "--arch", "resnet18"] + IMPORT[2:], why=f"import-weights: {why}"))
+add(C("files", IMPORT[:1] + ["{fix}/tv/missing_key.pth"] + IMPORT[2:], why="import-weights: a key missing, arch inferred"))
+for name in ("list", "empty_dict", "garbage", "empty", "pickle_obj", "truncated"):
+    add(C("files", IMPORT[:1] + [f"{{fix}}/bad/{name}.pt"] + IMPORT[2:], why=f"import-weights: {name}.pt"))
+add(C("files", IMPORT[:1] + ["{fix}/model.pt"] + IMPORT[2:], why="import-weights: already a prunelab model file"))
+for arch, why in (("resnet34", "the wrong architecture"), ("vgg16-bn", "another family"),
+                  ("resnet56", "a CIFAR-only name"), ("", "an empty name"), ("ResNet18", "wrong case")):
+    add(C("other", IMPORT + ["--arch", arch], why=f"import-weights --arch: {why}"))
+add(C("other", IMPORT + ["--arch", "{tmp}/s.json"], files={"s.json": "{not json"}, why="import-weights --arch: a malformed spec .json"))

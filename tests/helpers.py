@@ -14,3 +14,14 @@ def randomise_bn(model, seed=0, bias_scale=1.0):
             m.running_mean = torch.randn(n, generator=g) * bias_scale
             m.running_var = torch.rand(n, generator=g) + 0.5
     return model
+
+
+def shapes_only_state_dict(torchvision_name, fill=0.0):
+    """The keys and shapes of a torchvision model's state_dict, every tensor a stride-0 view of one
+    value: a few KB on disk (for tests of keys and shapes, not of values)."""
+    import torchvision
+
+    with torch.device("meta"):
+        sd = getattr(torchvision.models, torchvision_name)(weights=None).state_dict()
+    return {k: torch.full((), fill if v.is_floating_point() else 0, dtype=v.dtype).expand(v.shape)
+            for k, v in sd.items()}

@@ -16,6 +16,7 @@ import torch
 
 import prunelab
 from bad_inputs import CASES
+from helpers import shapes_only_state_dict
 from prunelab.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -67,6 +68,16 @@ def fix(tmp_path_factory):
     (bad / "pickle_obj.pt").write_bytes(pickle.dumps(Path("/etc/passwd")))
     data = (fix / "model.pt").read_bytes()
     (bad / "truncated.pt").write_bytes(data[: len(data) // 2])
+    tv = fix / "tv"  # torchvision-format ResNet-18 state_dicts (keys and shapes; a few KB each)
+    tv.mkdir()
+    sd = shapes_only_state_dict("resnet18")
+    for name, obj in {"resnet18": sd, "missing_key": {k: v for k, v in sd.items() if k != "fc.bias"},
+                      "extra_key": {**sd, "fc2.weight": torch.zeros(1)},
+                      "wrong_shape": {**sd, "conv1.weight": torch.zeros(64, 3, 3, 3)},
+                      "nan": {**sd, "fc.weight": torch.full((), float("nan")).expand(1000, 512)},
+                      "not_tensors": {"state_dict": {**sd, "step": "ten"}}}.items():
+        torch.save(obj, tv / f"{name}.pth")
+    (tv / "text.pth").write_text("conv1.weight 0.1 0.2\n")
     return fix
 
 
@@ -133,6 +144,6 @@ def test_a_closed_pipe_ends_quietly(case, fix, tmp_path):
 
 def test_the_table_covers_every_command_and_category():
     commands = {c["argv"][0] for c in CASES}
-    assert {"arch", "train", "runs", "prune", "plan", "run", "report", "demo", "export"} <= commands
+    assert {"arch", "train", "runs", "prune", "plan", "run", "report", "demo", "export", "import-weights"} <= commands
     assert {"paths", "numbers", "shapes", "files", "pipes"} <= {c["category"] for c in CASES}
     assert len(CASES) >= 120

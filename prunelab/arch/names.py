@@ -19,9 +19,16 @@ VGG_CIFAR = {
     16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512],
     19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512],
 }
-VGG_IMAGENET = {  # torchvision configurations "A" and "D"
+VGG_IMAGENET = {  # torchvision configurations "A", "B", "D" and "E"
     11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+RESNET_IMAGENET = {  # torchvision's: (block, blocks per stage)
+    "resnet18": ("basic", [2, 2, 2, 2]), "resnet34": ("basic", [3, 4, 6, 3]),
+    "resnet50": ("bottleneck", [3, 4, 6, 3]), "resnet101": ("bottleneck", [3, 4, 23, 3]),
+    "resnet152": ("bottleneck", [3, 8, 36, 3]),
 }
 DEFAULT_HEAD = {11: "linear", 13: "linear", 16: "mlp", 19: "linear"}
 
@@ -71,7 +78,13 @@ CIFAR_BASES = [
     "vgg11", "vgg13", "vgg16", "vgg19", "resnet20", "resnet32", "resnet50", "resnet56", "resnet110",
     "preresnet110", "preresnet164", "densenet40", "densenet-bc100",
 ]
-IMAGENET_BASES = ["vgg11-bn", "vgg16", "vgg16-bn", "resnet34", "resnet50"]
+# torchvision's ImageNet VGGs and ResNets under their names (vgg16-bn = vgg16_bn), except that
+# vgg11-bn is Network Slimming's (BN in the FC head too, no dropout): torchvision's vgg11_bn is
+# vgg11-bn-torchvision
+IMAGENET_BASES = [
+    "vgg11", "vgg13", "vgg16", "vgg19", "vgg11-bn", "vgg11-bn-torchvision", "vgg13-bn", "vgg16-bn", "vgg19-bn",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+]
 
 
 def known_names(dataset: str) -> list[str]:
@@ -127,9 +140,10 @@ def _vgg_imagenet(cfg, head="fc", bn=False, fc_bn=False, dropout=0.5) -> tuple[s
     return "vgg-imagenet", {"cfg": list(cfg), "head": head, "bn": bn, "fc": [4096, 4096], "fc_bn": fc_bn, "dropout": dropout}
 
 
-def _resnet_imagenet(kind: str, inner_per_stage: list[int] | None = None) -> tuple[str, dict]:
+def _resnet_imagenet(kind: str, inner_per_stage: list[int] | None = None,
+                     counts: list[int] | None = None) -> tuple[str, dict]:
     planes = [64, 128, 256, 512]
-    counts = [3, 4, 6, 3]
+    counts = counts or [3, 4, 6, 3]
     inner = inner_per_stage or planes
     nw = 1 if kind == "basic" else 2
     stages = [[{"w": [inner[s]] * nw, "select": None, "branch": True} for _ in range(counts[s])] for s in range(4)]
@@ -137,16 +151,16 @@ def _resnet_imagenet(kind: str, inner_per_stage: list[int] | None = None) -> tup
 
 
 def _imagenet_base(name: str) -> tuple[str, dict] | None:
-    if name == "vgg11-bn":
+    if name == "vgg11-bn":  # Network Slimming's: BN after every conv and every hidden FC layer, no dropout
         return _vgg_imagenet(VGG_IMAGENET[11], bn=True, fc_bn=True, dropout=0.0)
-    if name == "vgg16":
-        return _vgg_imagenet(VGG_IMAGENET[16])
-    if name == "vgg16-bn":  # torchvision's vgg16_bn: BN after every conv, the usual FC head
-        return _vgg_imagenet(VGG_IMAGENET[16], bn=True)
-    if name == "resnet34":
-        return _resnet_imagenet("basic")
-    if name == "resnet50":
-        return _resnet_imagenet("bottleneck")
+    if name == "vgg11-bn-torchvision":
+        return _vgg_imagenet(VGG_IMAGENET[11], bn=True)
+    m = re.fullmatch(r"vgg(11|13|16|19)(-bn)?", name)
+    if m:  # torchvision's vgg<N> and vgg<N>_bn (BN after every conv), the usual FC head with dropout
+        return _vgg_imagenet(VGG_IMAGENET[int(m.group(1))], bn=bool(m.group(2)))
+    if name in RESNET_IMAGENET:
+        kind, counts = RESNET_IMAGENET[name]
+        return _resnet_imagenet(kind, counts=counts)
     return None
 
 
