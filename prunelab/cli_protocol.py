@@ -53,6 +53,18 @@ def add_parsers(sub) -> None:
                         "checkpoints inside such a group)")
     p.add_argument("--force", action="store_true",
                    help="retrain every run and redo every prune step of the file (start one worker only)")
+    p.add_argument("--launcher", choices=["local", "submitit"], default="local",
+                   help="local: this process runs the grid (default); submitit: each run and prune step is a job "
+                        "(SLURM or this machine), submitted in dependency waves (pip install 'prunelab[cluster]')")
+    p.add_argument("--cluster", choices=["slurm", "local", "debug"],
+                   help="with --launcher submitit: slurm (default), local (one process per job on this machine) or "
+                        "debug (the jobs in this process)")
+    p.add_argument("--jobs-dir", help="with --launcher submitit: submitit's files and the jobs' logs "
+                                      "(default: STORE/jobs)")
+    p.add_argument("--launcher-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --launcher submitit: a setting of the file's launcher: section (partition, "
+                        "gpus_per_node, timeout_min, cpus_per_task, mem_gb, parallel, ...), this one winning; "
+                        "repeatable")
     _add_data_args(p)
 
     p = sub.add_parser("report", help="aggregate finished runs into the paper's table and a plot",
@@ -278,8 +290,22 @@ def cmd_run(args) -> int:
     from .runs import RunStore
     from .runs.grid import grid_results, load_experiment, plan, run_grid
 
+    if args.launcher == "submitit":
+        from .runs.launch import require_submitit
+
+        require_submitit()
+        for flag, given in (("--force", args.force), ("--together", args.together)):
+            if given:
+                raise PrunelabError(f"{flag} works with --launcher local only")
+    else:
+        extra = [flag for flag, given in (("--cluster", args.cluster), ("--jobs-dir", args.jobs_dir),
+                                          ("--launcher-param", args.launcher_param)) if given]
+        if extra:
+            raise PrunelabError(f"{', '.join(extra)}: only with --launcher submitit")
     grid = plan(load_experiment(args.file))
     store = RunStore(args.store).writable()
+    if args.launcher == "submitit":
+        return _run_jobs(args, grid, store)
     if args.together:
         from .train import resolve_device
 
@@ -295,6 +321,36 @@ def cmd_run(args) -> int:
     print(f"{grid.experiment.name}: {len(done.trained)} runs trained here, {len(done.reused)} reused "
           f"(finished before or by another worker)", file=sys.stderr)
     return 0
+
+
+def _run_jobs(args, grid, store) -> int:
+    """``run --launcher submitit``: the grid's runs and prune steps as jobs (runs/launch.py)."""
+    from .cli import one_line
+    from .report import aggregate, load_prune_steps, markdown, prune_groups, prune_markdown
+    from .runs.grid import grid_results
+    from .runs.launch import launch_grid, launcher_settings
+
+    given = {}
+    for kv in args.launcher_param:
+        key, eq, value = kv.partition("=")
+        if not eq or not key:
+            raise PrunelabError(f"--launcher-param {kv!r} must be KEY=VALUE")
+        given[key] = _yaml_value(value, f"--launcher-param {key}")
+    launcher_settings(given, "--launcher-param")
+    launcher = launcher_settings({**grid.experiment.launcher, **given})
+    done = launch_grid(grid, store, cluster=args.cluster or "slurm", jobs_dir=args.jobs_dir, launcher=launcher,
+                       data_dir=args.data, device=args.device, progress=not args.quiet)
+    ids = {r.prune.id for r in grid.runs if r.prune is not None}
+    print(markdown(aggregate(grid_results(grid, store))) + prune_markdown(prune_groups(load_prune_steps(store.root, ids))))
+    print(f"{grid.experiment.name}: {done.jobs} jobs in {done.waves} waves ({len(done.trained)} runs trained, "
+          f"{len(done.pruned)} prune steps), {len(done.reused)} runs reused (finished before or by another "
+          f"worker); logs in {done.jobs_dir}", file=sys.stderr)
+    for failure in done.failures:
+        print(f"prunelab run: error: {one_line(failure)}", file=sys.stderr)
+    if done.failures and done.left:
+        print(f"prunelab run: {done.left} runs not finished; fix the cause and run the same command again "
+              "(finished runs are kept)", file=sys.stderr)
+    return 1 if done.failures else 0
 
 
 def cmd_report(args) -> int:

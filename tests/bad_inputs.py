@@ -536,3 +536,27 @@ for arch, why in (("resnet34", "the wrong architecture"), ("vgg16-bn", "another 
                   ("resnet56", "a CIFAR-only name"), ("", "an empty name"), ("ResNet18", "wrong case")):
     add(C("other", IMPORT + ["--arch", arch], why=f"import-weights --arch: {why}"))
 add(C("other", IMPORT + ["--arch", "{tmp}/s.json"], files={"s.json": "{not json"}, why="import-weights --arch: a malformed spec .json"))
+
+# run --launcher submitit: the grid's runs and prune steps as jobs (tests/test_launcher.py runs a grid)
+SUB = RUN + ["--launcher", "submitit", "--cluster", "local"]
+E = {"e.yaml": exp()}
+add(C("other", RUN + ["--launcher", "slurm"], files=E, why="launcher: run --launcher slurm (an unknown launcher)"))
+add(C("other", RUN + ["--launcher", "submitit", "--cluster", "pbs"], files=E, why="launcher: run --cluster pbs (unknown)"))
+add(C("other", RUN + ["--cluster", "local"], files=E, why="launcher: run --cluster without --launcher submitit"))
+add(C("other", RUN + ["--jobs-dir", "{tmp}/j"], files=E, why="launcher: run --jobs-dir without --launcher submitit"))
+add(C("other", SUB + ["--force"], files=E, why="launcher: run --launcher submitit --force (one worker only)"))
+add(C("other", SUB + ["--launcher-param", "partition"], files=E, why="launcher: --launcher-param without =VALUE"))
+add(C("other", SUB + ["--launcher-param", "partiton=gpu"], files=E, why="launcher: --launcher-param, a misspelt key"))
+add(C("other", RUN, files={"e.yaml": exp(launcher="{partiton: gpu}")}, why="launcher: section with a misspelt key"))
+add(C("other", PLAN, files={"e.yaml": exp(launcher="[gpu]")}, why="launcher: section a list, not a mapping (plan)"))
+add(C("other", SUB, files={"e.yaml": exp(launcher="{partition: ''}")}, why="launcher: an empty partition"))
+add(C("numbers", SUB, files={"e.yaml": exp(launcher="{timeout_min: 0}")}, why="launcher: timeout_min 0"))
+add(C("numbers", SUB, files={"e.yaml": exp(launcher="{gpus_per_node: 2}")},
+      why="launcher: gpus_per_node 2 (one run on several GPUs needs DDP, not there yet)"))
+add(C("numbers", SUB, files={"e.yaml": exp(launcher="{tasks_per_node: 4}")}, why="launcher: tasks_per_node 4"))
+add(C("numbers", SUB, files={"e.yaml": exp(launcher="{cpus_per_task: true}")}, why="launcher: cpus_per_task true"))
+add(C("numbers", SUB, files={"e.yaml": exp(launcher="{mem_gb: -4}")}, why="launcher: mem_gb negative"))
+add(C("numbers", SUB, files={"e.yaml": exp(launcher="{parallel: 0}")}, why="launcher: parallel 0"))
+add(C("other", SUB + ["--device", "cuda"], files=E, why="launcher: --device cuda, the jobs ask for no GPU"))
+add(C("paths", SUB + ["--jobs-dir", "{tmp}/afile"], files={**F, **E}, why="launcher: run --jobs-dir, a file"))
+add(C("paths", SUB + ["--jobs-dir", "/proc/prunelab-x"], files=E, why="launcher: run --jobs-dir unwritable (/proc)"))

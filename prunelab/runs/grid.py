@@ -66,6 +66,7 @@ class Experiment:
     levels: int = 1  # iterative pruning: level k prunes `target` of the weights left by level k-1's ticket
     sweep: dict = field(default_factory=dict)  # recipe keys -> values: one grid per combination
     data: dict = field(default_factory=dict)
+    launcher: dict = field(default_factory=dict)  # the jobs' resources with --launcher submitit (launch.py)
     description: str = ""
 
 
@@ -149,6 +150,9 @@ def load_experiment(path: str | Path) -> Experiment:
     where = str(path)
     exp = from_mapping(Experiment, raw, where)
     dataset_info(exp.dataset)
+    from .launch import launcher_settings
+
+    launcher_settings(exp.launcher)
     if not exp.models:
         raise PrunelabError(f"{where}: 'models' lists no model")
     if not exp.regimes:
@@ -359,6 +363,33 @@ def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
     return True
 
 
+def waits_for(grid: Grid, store: RunStore, run: PlannedRun) -> str | None:
+    """What a run needs before it can train (resolving it where its prune step has run): "source"
+    (the trained model its prune step prunes has not finished), "prune" (its prune step has not
+    run), or None (nothing: its settings are known and its inputs are in the store)."""
+    if run.needs_prune:
+        resolve_run(grid, run, store)
+        src = run.source_settings
+        if src is None or store.status(src) != "finished":
+            return "source"
+        if product(store, run.prune.id) is None:
+            return "prune"
+        resolve_run(grid, run, store)
+    return None
+
+
+def prune_for(step: PruneStep, store: RunStore, data_settings: DataSettings, planned: ArchSpec | None, *,
+              data=None, data_dir=None, device: str = "auto") -> dict:
+    """Run one prune step of a grid (once; see ``run_prune_step``): a data-dependent method reads
+    the grid's training data (``data`` if loaded, else loaded from ``data_dir`` on first use)."""
+    from ..data import load as load_data
+    from ..methods import PruneData
+
+    pdata = PruneData(data_settings.dataset, step.seed, data=data, loader=lambda: load_data(data_settings, data_dir),
+                      device=resolve_device(device))
+    return run_prune_step(step, store, pdata, planned)
+
+
 def rule(grid: Grid, run: PlannedRun) -> str | None:
     """How an unresolved run's epochs will be set (Scratch-B of a found architecture)."""
     grid = run.part or grid
@@ -482,29 +513,26 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
              outcome: GridOutcome) -> str | None:
     """Bring one run to finished if this worker can now: "trained" (here) or "reused" (finished
     before or by another worker); None if it must wait for another worker."""
-    from ..methods import PruneData
-
     for _ in range(3):  # a broken file is rebuilt by its own step, then this run is tried again
         try:
-            if r.needs_prune or r.settings is None:
+            gated = r.needs_prune  # (before resolving: a found random-init run stops needing it then)
+            need = waits_for(grid, store, r)
+            if need == "source":
+                return None  # its source is another worker's (or a later level's), or broke and comes round
+            if force and gated and r.prune.id not in outcome.pruned:
+                remove_product(store, r.prune.id)
+                for other in grid.runs:  # every run resolved from the old product is resolved again
+                    if other.prune is not None and other.prune.id == r.prune.id and other.arm.planned is None:
+                        other.settings = None
+                need = "prune"
+            if need == "prune":
+                estimate = _cost(grid, r, data)
+                prune_for(r.prune, store, grid.data, r.arm.planned, data=data, device=device)
+                outcome.pruned.append(r.prune.id)
                 resolve_run(grid, r, store)
-                src = r.source_settings
-                if src is None or store.status(src) != "finished":
-                    return None  # its source is another worker's (or a later level's), or broke and comes round
-                if force and r.prune.id not in outcome.pruned:
-                    remove_product(store, r.prune.id)
-                    for other in grid.runs:  # every run resolved from the old product is resolved again
-                        if other.prune is not None and other.prune.id == r.prune.id and other.arm.planned is None:
-                            other.settings = None
-                if product(store, r.prune.id) is None:
-                    estimate = _cost(grid, r, data)
-                    run_prune_step(r.prune, store, PruneData(grid.data.dataset, r.seed, data=data,
-                                                             device=resolve_device(device)), r.arm.planned)
-                    outcome.pruned.append(r.prune.id)
-                    resolve_run(grid, r, store)
-                    if bar is not None:
-                        bar.total += _cost(grid, r, data) - estimate
-                resolve_run(grid, r, store)
+                if bar is not None:
+                    bar.total += _cost(grid, r, data) - estimate
+            resolve_run(grid, r, store)
             if not force and store.result(r.settings) is not None:
                 store.add_role(r.settings, r.labels)
                 return "reused"

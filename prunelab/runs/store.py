@@ -140,6 +140,18 @@ def locked(d: Path, name: str = ".lock", wait: bool = True, what: str | None = N
         yield
 
 
+def lock_held(d: Path, name: str = ".lock") -> bool:
+    """Whether another process holds the lock ``d/name`` now (checked without writing anything)."""
+    try:
+        with open(d / name) as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+    except BlockingIOError:
+        return True
+    except OSError:  # no lock file: nobody has worked on it
+        return False
+    return False
+
+
 def remove_temporaries(d: Path, names: tuple[str, ...]) -> None:
     """Delete what interrupted atomic writes of these files left behind (call with their lock held)."""
     for name in names:
