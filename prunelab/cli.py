@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the model (faster for ResNet/PreResNet/DenseNet in bf16 + channels_last "
                         "on CPU after about a minute of compiling; see docs/performance.md)")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm; CUDA only)")
+    p.add_argument("--checkpoint-minutes", type=float,
+                   help="also checkpoint within an epoch every N minutes (default 0: once per epoch)")
     p.add_argument("--no-augment", action="store_true", default=None, help="no data augmentation")
     p.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -130,9 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_help()
         return 0
     try:
+        if args.cmd in DISTRIBUTED:
+            from .train import distributed as ddp
+
+            if ddp.launched():
+                return _distributed(args)
         return COMMANDS[args.cmd](args) or 0
     except PrunelabError as e:
-        print(f"prunelab {args.cmd}: error: {one_line(str(e))}", file=sys.stderr)
+        print(f"prunelab {args.cmd}{_rank_tag(args.cmd)}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("prunelab: interrupted; rerun the same command to resume", file=sys.stderr)
@@ -140,6 +149,41 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader (e.g. `| head -1`) has what it wanted: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+# --- several processes (torchrun) -------------------------------------------------------------
+
+DISTRIBUTED = ("train", "run")  # commands that train with DDP when started by torchrun
+
+
+def _rank_tag(cmd: str) -> str:
+    """" (rank k)" in the error line of a process other than rank 0 of a torchrun group."""
+    rank = os.environ.get("RANK", "0")
+    return f" (rank {rank})" if cmd in DISTRIBUTED and rank not in ("", "0") and \
+        os.environ.get("WORLD_SIZE", "1") not in ("", "1") else ""
+
+
+def _distributed(args) -> int:
+    """``torchrun --nproc_per_node=N -m prunelab train|run ...``: rank 0 runs the command and
+    announces each run it trains; the other ranks follow (``runs.store.follow``) and train it
+    with rank 0. Every rank ends with rank 0's exit code."""
+    from .train import distributed as ddp
+
+    ddp.init()
+    try:
+        if not ddp.is_main():
+            from .runs.store import follow
+
+            return follow()
+        code = 2
+        with ddp.leading():
+            try:
+                code = COMMANDS[args.cmd](args) or 0
+            finally:
+                ddp.end(code)
+        return code
+    finally:
+        ddp.shutdown()
 
 
 # --- arch -------------------------------------------------------------------------------------
@@ -220,7 +264,7 @@ def train_settings(args):
     cfg = dataclasses.asdict(from_mapping(TrainFile, read_yaml(args.config), str(args.config))) if args.config else {}
     recipe = dict(cfg.get("recipe") or {})
     for key in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "gamma", "schedule", "nesterov",
-                "precision", "channels_last", "compile", "eval_every"):
+                "precision", "channels_last", "compile", "eval_every", "sync_bn", "checkpoint_minutes"):
         v = getattr(args, key)
         if v is not None:
             recipe[key] = v
@@ -283,7 +327,7 @@ def cmd_train(args) -> int:
     path = store.path(settings)
     print({"finished": "reusing finished run", "partial": "resuming run", "new": "starting run"}[state] + f" {path}")
     r = execute(settings, store, data=data, device=device, force=args.force, progress=not args.quiet,
-                save_init=settings.init == {"kind": "random"})
+                save_init=settings.init == {"kind": "random"}, data_dir=args.data or cfg.get("data"))
     print(f"{r['run_id']}: top-1 {r['final_top1']:.4f}  top-5 {r['final_top5']:.4f}  params {r['params']:,}  "
           f"MACs {r['macs']:,}  epochs {r['epochs']}  wall {r['wall_s']:.1f}s")
     print(f"result: {path / 'result.json'}")

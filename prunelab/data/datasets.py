@@ -10,7 +10,7 @@ import torch
 from ..catalog import dataset_info
 from ..errors import PrunelabError
 from . import sources
-from .augment import normalize, random_crop_flip
+from .augment import apply_crop_flip, crop_flip_draws, normalize
 
 STATS = {  # per-channel mean, std; augmentation pad, flip
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 4, True),
@@ -82,27 +82,52 @@ class TensorData:
     def size(self, split: str) -> int:
         return len(self.splits[split][1]) if split in self.splits else 0
 
-    def num_batches(self, split: str, batch_size: int, train: bool) -> int:
+    def num_batches(self, split: str, batch_size: int, train: bool, world: int = 1) -> int:
+        """Batches of an epoch. A last partial training batch needs 2 images per process (BatchNorm)."""
         n = self.size(split)
         full, rest = divmod(n, batch_size)
-        return full + (1 if rest >= (2 if train else 1) else 0)
+        return full + (1 if rest >= (2 * world if train else 1) else 0)
 
     def batches(self, split: str, batch_size: int, train: bool = False, gen: torch.Generator | None = None,
-                dtype=torch.float32, channels_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                dtype=torch.float32, channels_last: bool = False, start: int = 0,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of a split: training batches in ``gen``'s order, augmented with ``gen``.
+
+        ``start``: skip the first ``start`` training batches (a resumed epoch; their random numbers
+        are still drawn, so the batches that follow are the uninterrupted epoch's). ``shard=(rank,
+        world)``: training batches are the same global batches (order and augmentation), of which
+        this rank takes its contiguous part; an evaluation split is cut into ``world`` contiguous
+        parts and this rank gets its part.
+        """
         x_all, y_all = self.splits[split]
         n = len(y_all)
-        order = torch.randperm(n, generator=gen).to(self._device) if train else None
-        for i in range(self.num_batches(split, batch_size, train)):
-            sl = slice(i * batch_size, min(n, (i + 1) * batch_size))
-            idx = order[sl] if order is not None else None
-            x = x_all[idx] if idx is not None else x_all[sl]
-            y = y_all[idx] if idx is not None else y_all[sl]
-            if train and self.augment:
-                x = random_crop_flip(x, self.pad, self.flip, gen)
-            x = normalize(x, self.mean, self.std, dtype)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y
+        rank, world = shard or (0, 1)
+        if not train:
+            lo, hi = shard_bounds(n, rank, world)
+            for i in range(lo, hi, batch_size):
+                sl = slice(i, min(hi, i + batch_size))
+                yield self._finish(x_all[sl], dtype, channels_last), y_all[sl]
+            return
+        order = torch.randperm(n, generator=gen).to(self._device)
+        for i in range(self.num_batches(split, batch_size, train, world)):
+            first, last = i * batch_size, min(n, (i + 1) * batch_size)
+            draws = crop_flip_draws(last - first, self.pad, self.flip, gen) if self.augment else None
+            if i < start:
+                continue
+            lo, hi = shard_bounds(last - first, rank, world)
+            idx = order[first + lo: first + hi]
+            x, y = x_all[idx], y_all[idx]
+            if draws is not None:
+                x = apply_crop_flip(x, self.pad, draws, lo, hi)
+            yield self._finish(x, dtype, channels_last), y
+
+    def _finish(self, x: torch.Tensor, dtype, channels_last: bool) -> torch.Tensor:
+        x = normalize(x, self.mean, self.std, dtype)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    return n * rank // world, n * (rank + 1) // world
 
 
 class FolderData:
@@ -131,15 +156,35 @@ class FolderData:
     def size(self, split: str) -> int:
         return len(self.splits[split]) if split in self.splits else 0
 
-    def num_batches(self, split: str, batch_size: int, train: bool) -> int:
+    def num_batches(self, split: str, batch_size: int, train: bool, world: int = 1) -> int:
+        if train and world > 1:  # a last partial batch needs 2 images per process
+            full, rest = divmod(self.size(split), batch_size)
+            return full + (1 if rest >= 2 * world else 0)
         return math.ceil(self.size(split) / batch_size)
 
-    def batches(self, split, batch_size, train=False, gen=None, dtype=torch.float32, channels_last=False):
-        from torch.utils.data import DataLoader, RandomSampler
+    def batches(self, split, batch_size, train=False, gen=None, dtype=torch.float32, channels_last=False, start=0,
+                shard=None):
+        """As ``TensorData.batches`` (``start``, ``shard``); the order is ``gen``'s permutation
+        (torch's ``RandomSampler``'s), decoding and augmentation run in the loader's workers."""
+        from torch.utils.data import DataLoader
 
         ds = self.splits[split]
-        sampler = RandomSampler(ds, generator=gen) if train else None
-        loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=self.workers,
+        n = len(ds)
+        rank, world = shard or (0, 1)
+        if train:
+            order = torch.randperm(n, generator=gen).tolist()
+            nb = self.num_batches(split, batch_size, train, world)
+            lists = []
+            for i in range(start, nb):
+                part = order[i * batch_size: (i + 1) * batch_size]
+                lo, hi = shard_bounds(len(part), rank, world)
+                lists.append(part[lo:hi])
+        else:
+            lo, hi = shard_bounds(n, rank, world)
+            lists = [list(range(i, min(hi, i + batch_size))) for i in range(lo, hi, batch_size)]
+        if not lists:
+            return
+        loader = DataLoader(ds, batch_sampler=lists, num_workers=self.workers,
                             pin_memory=self._device.type == "cuda", persistent_workers=False)
         for x, y in loader:
             x = x.to(self._device, dtype, non_blocking=True)

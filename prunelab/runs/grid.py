@@ -27,6 +27,7 @@ from ..measure import count
 from ..progress import progress_bar
 from ..protocol import SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
 from ..train import Recipe, resolve_device
+from ..train import distributed as ddp
 from .prune_step import PruneStep, product, remove_product, run_prune_step
 from .settings import RunSettings, canonical
 from ..errors import Busy, check_seed, warn
@@ -461,8 +462,14 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
     ``together``: first train each set of new random-init runs that differ only in their seed
     (a baseline's seeds, a Scratch-E arm's seeds, ...) at once with ``prunelab.train.multi``; runs
     with training hooks or masks are trained one by one.
+
+    Under torchrun this runs on rank 0 (it chooses the runs, with the same locks as any worker);
+    each run it trains is announced to the other ranks, which train it with it (DDP).
     """
     from ..data import load as load_data
+
+    if together and ddp.active():
+        raise PrunelabError("--together trains several runs in one process; it cannot be combined with torchrun")
 
     data = load_data(grid.data, data_dir)
     for r in grid.runs:
@@ -486,7 +493,7 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
                 bar.set_description(f"run {i + 1}/{len(grid.runs)} {r.arch} {r.regime} seed {r.seed}")
             try:
                 redo = force and (r.settings is None or r.settings.run_id() not in outcome.trained)
-                done = _advance(grid, store, r, data, device, bar, redo, outcome)
+                done = _advance(grid, store, r, data, device, bar, redo, outcome, data_dir)
             except Busy:
                 done = None
             if done is None:
@@ -502,6 +509,7 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
         if waiting and len(waiting) == len(pending):  # everything left is another worker's: wait
             if bar is not None:
                 bar.set_description(f"waiting for {len(waiting)} runs of other workers")
+            ddp.tick()  # under torchrun: the other ranks wait with rank 0
             time.sleep(poll)
         pending = waiting
     if bar is not None:
@@ -510,7 +518,7 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
 
 
 def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar, force: bool,
-             outcome: GridOutcome) -> str | None:
+             outcome: GridOutcome, data_dir=None) -> str | None:
     """Bring one run to finished if this worker can now: "trained" (here) or "reused" (finished
     before or by another worker); None if it must wait for another worker."""
     for _ in range(3):  # a broken file is rebuilt by its own step, then this run is tried again
@@ -539,13 +547,13 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
             macs = _macs(grid, r)
             cb = (lambda n, m=macs: bar.update(n * m)) if bar is not None else None
             _, trained = execute_run(r.settings, store, device=device, progress=cb, data=data, force=force,
-                                     save_init=r.regime == "baseline")
+                                     save_init=r.regime == "baseline", data_dir=data_dir)
             store.add_role(r.settings, r.labels)
             return "trained" if trained else "reused"
         except Broken as b:
             src = r.source_settings
             if b.kind == "run" and src is not None and b.ident == src.run_id():  # make it again
-                execute(src, store, device=device, data=data, save_init=src is r.baseline)
+                execute(src, store, device=device, data=data, save_init=src is r.baseline, data_dir=data_dir)
             elif b.kind != "prune":
                 raise
     raise PrunelabError(f"run {r.settings.run_id() if r.settings else r.arch}: its inputs broke again after "

@@ -5,7 +5,9 @@ name included), the data, the recipe, the seed, how the model is initialised (ra
 from a prune step, masked) and the method that shapes its training (with those parameters).
 Cosmetic labels (experiment name, regime, a table's row label) are not: identical runs declared by several experiment files are one
 run. Fields equal to their defaults are left out of the hash, so adding a field with a no-op
-default renames no run (tests/test_methods.py pins a run id).
+default renames no run (tests/test_methods.py pins a run id); fields marked
+``metadata={"identity": False}`` (``Recipe.checkpoint_minutes``: how often a run is saved, not
+what it computes) are never hashed.
 """
 from __future__ import annotations
 
@@ -22,11 +24,14 @@ from ..train import Recipe
 
 
 def canonical(obj) -> dict:
-    """A dataclass as a plain dict without the fields equal to their defaults; int values of
-    float fields as floats (``lr: 1`` and ``lr: 1.0`` are one setting)."""
+    """A dataclass as a plain dict without the fields equal to their defaults (nor those marked
+    ``identity: False``); int values of float fields as floats (``lr: 1`` and ``lr: 1.0`` are one
+    setting)."""
     hints = typing.get_type_hints(type(obj))
     out = {}
     for f in dataclasses.fields(obj):
+        if f.metadata.get("identity") is False:
+            continue
         v = getattr(obj, f.name)
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)

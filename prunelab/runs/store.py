@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import platform
 import shutil
@@ -32,6 +33,7 @@ from ..models_io import load as load_model
 from ..models_io import save as save_model
 from ..prune import prune_channels
 from ..train import Hooks, TrainResult, resolve_device, train
+from ..train import distributed as ddp
 from ..train.engine import CHECKPOINT, METRICS, PREVIOUS
 from .settings import RunSettings
 
@@ -201,6 +203,9 @@ class Broken(PrunelabError):
         super().__init__(message)
         self.kind, self.ident = kind, ident
 
+    def __reduce__(self):  # picklable: a distributed run raises it on every rank
+        return type(self), (str(self), self.kind, self.ident)
+
 
 def load_pruned(store: RunStore, step_id: str, spec: ArchSpec | None = None) -> torch.nn.Module:
     """The model a prune step made; a file that does not load is set aside (``Broken``)."""
@@ -353,6 +358,9 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     ``data`` may pass an already loaded dataset to share between runs; ``save_init`` keeps the
     initial weights as ``init.pt`` (baselines: lottery tickets rewind to them).
     """
+    if ddp.active():
+        return _execute_distributed(settings, store, data_dir=data_dir, device=device, force=force,
+                                    progress=progress, data=data, save_init=save_init)
     d = store.path(settings)
     done = None if force else store.result(settings)
     if done is not None:
@@ -382,6 +390,87 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
 
 
 OWN_FILES = (SETTINGS, INIT, CHECKPOINT, PREVIOUS, METRICS, MODEL, RESULT)  # written under the run's lock
+
+_FOLLOWER_DATA: dict = {}  # a follower's dataset, kept from one run to the next (one at a time)
+
+
+def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, device, force, progress, data,
+                         save_init) -> tuple[dict, bool]:
+    """``execute_run`` in a torchrun group: every rank trains the run (DDP); rank 0 alone reads and
+    writes the store (result, initial model, lock, settings, checkpoints, model.pt, result.json)
+    and hands the others what they need (the initial model, the checkpoint's name, the result)."""
+    ddp.announce(("train", settings.to_dict(), {"store": str(store.root), "data_dir": None if data_dir is None
+                                                 else str(data_dir), "device": device, "force": force,
+                                                 "save_init": save_init}))
+    d = store.path(settings)
+    try:
+        done = ddp.on_rank0(lambda: None if force else store.result(settings))
+        if done is not None:
+            return done, False
+        ddp.everywhere(lambda: ddp.local_batch(settings.recipe.batch_size, ddp.world()))  # before the folder is made
+        dev = ddp.everywhere(lambda: ddp.local_device(resolve_device(device)))
+        hooks = method_hooks(settings)
+        key = (json.dumps(settings.data.__dict__, sort_keys=True, default=str), str(data_dir))
+
+        def load():
+            if data is not None:
+                return data
+            if key not in _FOLLOWER_DATA:
+                _FOLLOWER_DATA.clear()
+                _FOLLOWER_DATA[key] = load_data(settings.data, data_dir)
+            return _FOLLOWER_DATA[key]
+
+        run_data = ddp.everywhere(load)
+        # rank 0 makes the initial model (it may read, or set aside, store files) and sends it
+        model = ddp.on_rank0(lambda: initial_model(settings, store, run_data, dev))
+        if hooks is not None:
+            hooks.prepare(model)
+        with contextlib.ExitStack() as lock:
+            def enter():
+                lock.enter_context(locked(d, wait=False))
+                remove_temporaries(d, OWN_FILES)
+                if force:
+                    for f in d.iterdir():
+                        if f.name not in (".lock", ".roles.lock", ROLES):
+                            shutil.rmtree(f) if f.is_dir() else f.unlink()
+                elif (found := store.result(settings)) is not None:  # finished by another worker meanwhile
+                    return found
+                _write_settings(d, settings)
+                if save_init and not (d / INIT).exists():
+                    save_model(model, d / INIT)
+                return None
+
+            done = ddp.on_rank0(enter)
+            if done is not None:
+                return done, False
+            model.to(dev)
+            r = train(model, run_data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
+                      masks=getattr(model, "masks", None), progress=progress if ddp.is_main() else None,
+                      desc=d.name, distributed=True)
+            return ddp.on_rank0(lambda: _finish(d, settings, model, r, dev)), True
+    except BaseException as e:
+        if not ddp.collective(e):  # this rank failed alone: the others are still inside the run
+            ddp.lost_followers()
+        raise
+
+
+def follow() -> int:
+    """A rank > 0 under torchrun: train every run rank 0 announces, together with it, until rank 0
+    ends; returns rank 0's exit code. Errors every rank raised together (a run another worker
+    holds, a broken file rank 0 set aside) are rank 0's to handle; others end this process."""
+    while True:
+        message = ddp.broadcast()
+        if message[0] == "wait":
+            continue
+        if message[0] == "end":
+            return message[1]
+        _, settings, kw = message
+        try:
+            execute_run(RunSettings.from_dict(settings), RunStore(kw["store"]), data_dir=kw["data_dir"],
+                        device=kw["device"], force=kw["force"], save_init=kw["save_init"])
+        except Exception as e:
+            if not ddp.collective(e):
+                raise
 
 
 def _write_settings(d: Path, settings: RunSettings) -> None:

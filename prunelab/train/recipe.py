@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import PrunelabError
 
@@ -27,6 +27,10 @@ class Recipe:
     channels_last: bool = False
     compile: bool = False  # torch.compile the model (measured slower on the 2-core CPU: off by default)
     eval_every: int = 0  # evaluate on the test set every N epochs (0: only at the end)
+    sync_bn: bool = False  # torchrun (several processes): BatchNorm statistics over the global batch (CUDA only)
+    # a mid-epoch checkpoint every this many minutes (0: per-epoch checkpoints only). It changes no
+    # result (a resumed run equals an uninterrupted one), so it is not part of the run's identity.
+    checkpoint_minutes: float = field(default=0.0, metadata={"identity": False})
 
     def check(self) -> None:
         def positive(name, integer=False, zero_ok=False):
@@ -47,6 +51,7 @@ class Recipe:
         positive("warmup_epochs", integer=True, zero_ok=True)
         positive("warmup_lr", zero_ok=True)
         positive("eval_every", integer=True, zero_ok=True)
+        positive("checkpoint_minutes", zero_ok=True)
         if self.momentum >= 1:
             raise PrunelabError(f"recipe: 'momentum' must be below 1, got {self.momentum}")
         if self.schedule not in ("step", "cosine", "constant"):
