@@ -11,10 +11,23 @@ from prunelab.cli import main
 from prunelab.data import TensorData
 from prunelab.data.sources import synthetic
 from prunelab.errors import PrunelabError
-from prunelab.prune import parse_target, select
+from prunelab.prune import parse_target, reconstruct, select
 from prunelab.prune.criteria import l1_norm
 from prunelab.prune.reconstruct import prune_to_target
 from prunelab.prune.sampling import patches_at, sample_layer, weight_view
+
+
+@pytest.fixture(autouse=True)
+def _small_work(monkeypatch):
+    """Batches of a few small images: one thread without oneDNN is the fastest way to run them. oneDNN
+    compiles kernels for every new layer shape (pruning makes many) and reorders ImageNet-sized
+    weights for tiny convs; a second thread only waits for a core the long experiment holds."""
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 SMALL_VGG = {"family": "vgg", "name": "vgg3", "layout": {"cfg": [12, 12, 12], "head": "linear"},
              "in_channels": 3, "input_size": 8, "num_classes": 10}
@@ -23,9 +36,9 @@ KEPT = [0, 1, 3, 4, 6, 7, 8, 10, 11]
 ONLY_FIRST = {"ratio": 0.25, "skip": ["features.3", "features.6"]}  # features.0 keeps int(12 * 0.75) = 9
 
 
-def _data(dataset, images, size, seed=0, split="train"):
-    d = synthetic(images, images, size=size, seed=seed)
-    return methods.PruneData(dataset, 0, data=TensorData(dataset, {"train": d[split]}, augment=False))
+def _data(dataset, images, size, seed=0):
+    train = synthetic(images, 1, size=size, seed=seed)["train"]
+    return methods.PruneData(dataset, 0, data=TensorData(dataset, {"train": train}, augment=False))
 
 
 def _prune(name, model, data, **params):
@@ -109,6 +122,27 @@ def test_lasso_finds_duplicates_that_still_contribute_much():
     assert r.kept == {"features.0": KEPT} and _heldout_error(model, r.model) < 1e-6
 
 
+@pytest.mark.parametrize("name", ["thinet", "regression"])
+def test_later_layers_are_sampled_from_the_model_pruned_so_far(name, monkeypatch):
+    model, data = build(ArchSpec.from_dict(SMALL_VGG), seed=0), _data("synthetic", 16, 8)
+    seen, real = {}, reconstruct.sample_layer
+
+    def spy(m, layer, *args, **kw):
+        seen[layer] = real(m, layer, *args, **kw)
+        return seen[layer]
+
+    monkeypatch.setattr(reconstruct, "sample_layer", spy)
+    r = _prune(name, model, data, target=0.5, images=16, locations=3)
+    # the second step (features.3's filters, read by features.6) sampled features.6's inputs from the
+    # model with features.0 pruned and features.3 refit: the final pruned model's inputs, where kept
+    pruned = r.model.eval()
+    again = real(pruned, "features.6", 6, data.batches(16, 16), 3, 10**6, data.generator(1000 + 1))
+    assert torch.allclose(seen["features.6"].x[:, r.kept["features.3"]], again.x, atol=1e-5)
+    assert not torch.allclose(seen["features.6"].x[:, r.kept["features.3"]],
+                              real(model.eval(), "features.6", 12, data.batches(16, 16), 3, 10**6,
+                                   data.generator(1000 + 1)).x[:, r.kept["features.3"]], atol=1e-3)
+
+
 def _vgg_imagenet_small():
     spec = resolve("vgg16", "imagenet").replace(input_size=32)
     layout = {**spec.layout, "cfg": [8, "M", 8, "M"], "fc": [16, 16]}
@@ -130,18 +164,11 @@ def test_every_layer_and_the_heads(name):
         r.model(torch.zeros(2, 3, size, size))
 
 
-@pytest.fixture
-def no_mkldnn(monkeypatch):
-    """Batches of one or two small images through ImageNet-sized weights run about twice as fast
-    without oneDNN on the CPU (its weight reorders cost more than these convs)."""
-    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
-
-
 def _imagenet_small(name):
     return resolve(name, "imagenet").replace(input_size=32)
 
 
-def test_vgg16_presets_are_reached_exactly(no_mkldnn):
+def test_vgg16_presets_are_reached_exactly():
     data, model = _data("imagenet", 2, 32), build(_imagenet_small("vgg16"), seed=0)
     for name, target in (("thinet", "vgg16-thinet-conv"), ("regression", "vgg16-5x")):
         r = _prune(name, model, data, target=target, images=2, locations=1, max_samples=2)
@@ -149,9 +176,15 @@ def test_vgg16_presets_are_reached_exactly(no_mkldnn):
         assert r.model.arch_spec.layout == preset.layout and r.model.arch_spec.name == target
         m = methods.get(name)
         assert m.planned_spec(model.arch_spec, m.params({"target": target}), "imagenet") == preset
+    # ThiNet-GAP and -Tiny replace the FC head by global pooling: from a VGG-16 with that head, where
+    # -Tiny prunes the last conv too (its consumer is the one linear layer)
+    gap = _imagenet_small("vgg16")
+    gap = gap.replace(layout={**gap.layout, "cfg": gap.layout["cfg"][:-1], "head": "gap"}, name="vgg16-gap")
+    r = _prune("thinet", build(gap, seed=0), data, target="vgg16-thinet-tiny", images=2, locations=1)
+    assert r.model.arch_spec.layout == resolve("vgg16-thinet-tiny", "imagenet").layout and "features.28" in r.kept
 
 
-def test_resnet50_presets_are_reached_exactly(no_mkldnn):
+def test_resnet50_presets_are_reached_exactly():
     data = _data("imagenet", 2, 32)
     model = build(_imagenet_small("resnet50"), seed=0)
     r = _prune("thinet", model, data, target="resnet50-thinet-50", images=2, locations=1, max_samples=1)

@@ -10,7 +10,7 @@ channels is nonzero: lowering the penalty from the top of the path, the last poi
 channels are nonzero (He et al. raise the penalty until no more than the target are nonzero; on a
 path where channels only enter, that is the same point). The path is computed only that far (plus
 a margin for channels that drop out) and down to 1e-9 of its largest penalty (below is rounding
-noise). Where it never has exactly that many (e.g. fewer samples than channels), the nonzero
+noise); channels whose contributions are zero on every sample never enter it and are left out. Where it never has exactly that many (e.g. fewer samples than channels), the nonzero
 channels are topped up in the order the path lets channels in, then by contribution energy.
 Then the consumer's kept input weights are refit by least squares over all outputs
 (``torch.linalg.lstsq``; prunelab.prune.reconstruct, ``full``) and the producer's filters (and BN
@@ -53,18 +53,23 @@ def lasso_keep(gram: torch.Tensor, xy: torch.Tensor, n_samples: int, keep: int) 
     top, before more than ``keep`` channels are nonzero (topped up as the module docstring says)."""
     from sklearn.linear_model import lars_path_gram
 
-    g, b = gram.cpu().numpy(), xy.cpu().numpy()
-    with warnings.catch_warnings():  # collinear channels: LARS notes that it drops them
-        warnings.simplefilter("ignore")  # the path only as far as needed (a margin for channels dropping out)
-        alphas, _, coefs = lars_path_gram(b, g, n_samples=n_samples, method="lasso", max_iter=keep + keep // 4 + 10,
-                                          alpha_min=1e-9 * float(abs(b).max()) / n_samples)  # below: rounding noise
-    active = torch.from_numpy(coefs != 0)  # (C, points), penalties descending
+    energy = gram.diagonal().cpu()
+    live = (energy > 0).nonzero().flatten()  # channels that contribute nothing never enter the path
+    active = torch.zeros(len(energy), 1, dtype=torch.bool)
+    if len(live):
+        g, b = gram[live][:, live].cpu().numpy(), xy[live].cpu().numpy()
+        with warnings.catch_warnings():  # collinear channels: LARS notes that it drops them
+            warnings.simplefilter("ignore")  # the path only as far as needed (a margin for channels dropping out)
+            _, _, coefs = lars_path_gram(b, g, n_samples=n_samples, method="lasso", max_iter=keep + keep // 4 + 10,
+                                         alpha_min=1e-9 * float(abs(b).max()) / n_samples)  # below: rounding noise
+        active = torch.zeros(len(energy), coefs.shape[1], dtype=torch.bool)
+        active[live] = torch.from_numpy(coefs != 0)  # (C, points), penalties descending
     over = (active.sum(0) > keep).nonzero().flatten()
-    point = int(over[0]) - 1 if len(over) else len(alphas) - 1
+    point = int(over[0]) - 1 if len(over) else active.shape[1] - 1
     chosen = active[:, point].nonzero().flatten().tolist()
     if len(chosen) < keep:  # top up: channels in the order the path lets them in, then by energy
         first = torch.where(active.any(1), active.float().argmax(1), active.shape[1])
-        order = sorted(set(range(len(g))) - set(chosen), key=lambda c: (int(first[c]), -float(g[c, c]), c))
+        order = sorted(set(range(len(energy))) - set(chosen), key=lambda c: (int(first[c]), -float(energy[c]), c))
         chosen += order[: keep - len(chosen)]
     return chosen
 

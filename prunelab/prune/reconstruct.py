@@ -223,7 +223,7 @@ def reconstruct(model: nn.Module, steps: list[Step], data, choose: Chooser, mode
             if step.producer:
                 kept[step.producer] = keep
             else:
-                sel = getattr(work.get_submodule(step.block), "select")
+                sel = work.get_submodule(step.block).select
                 current = list(range(sel.num_channels)) if sel.indices is None else sel.indices.tolist()
                 sels[step.block] = [current[c] for c in keep]
     finally:
