@@ -1,0 +1,84 @@
+"""ThiNet (Luo et al. 2017): greedy channel selection from the next layer's reconstruction.
+
+For each layer pair in network order (layer i's filters = layer i+1's input channels), sample
+layer i+1's input patches and responses from the model as pruned so far (``images`` training
+images, ``locations`` random positions each, one random output channel per position: ThiNet's
+samples are single responses y = sum over channels c of the contributions z_c). Greedily build
+the set T of removed channels: add the channel i that minimises ||sum over T + {i} of z||^2 (the
+smallest added energy), until layer i+1 keeps the target count. Then refit layer i+1's kept input
+weights: ``refit: scale`` (the paper's) multiplies each kept channel's weights by
+w = argmin ||y - Z_kept w||^2; ``refit: full`` solves all its kept input weights by least squares
+over every output channel (prunelab.prune.reconstruct). Layer i's filters (and BN channels) go.
+
+Models: VGG (the paper's no-BN ImageNet VGG-16, any prunelab VGG with or without BN; a last conv
+that the target prunes is reconstructed at the head's first linear layer), ResNets (each block's
+convs but its last: ResNet-50's first two). Targets as for l1-norm: a preset (``vgg16-thinet-conv``,
+``resnet50-thinet-50``, ...; ``vgg16-thinet-gap``/``-tiny`` need a VGG-16 base with the GAP head:
+the GAP head replaces the FC layers, which is no pruning), a ratio, or {ratio, skip, round_to}; the
+architecture is planned. (A preset with input selections, ``resnet50-2x``, has the same greedy rule
+choose them; then the architecture is found per seed.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..arch import ArchSpec
+from ..errors import PrunelabError
+from ..prune import parse_target
+from ..prune.reconstruct import FAMILIES, REFITS, check_sampling, planned, prune_to_target, single_responses
+from . import register
+from .base import Method, PruneData, PruneResult
+
+
+@dataclass(frozen=True)
+class Params:
+    target: Any = None  # a preset name, a ratio, or {ratio | stages, skip, round_to}
+    images: int = 1000  # training images sampled per layer
+    locations: int = 10  # random positions per image
+    max_samples: int = 100_000  # at most this many samples per layer
+    refit: str = "scale"  # scale (ThiNet's per-channel scales) | full (least squares of all kept weights)
+
+
+def greedy_removal(gram: torch.Tensor, keep: int) -> list[int]:
+    """ThiNet's greedy rule on the Gram matrix of the channels' contributions: remove, one at a time,
+    the channel whose removal least increases ||sum of removed contributions||^2; the kept channels."""
+    alive = torch.ones(len(gram), dtype=torch.bool)
+    removed_sum, energy, diag = torch.zeros(len(gram), dtype=gram.dtype), 0.0, gram.diagonal()
+    for _ in range(len(gram) - keep):
+        cost = (energy + 2 * removed_sum + diag).masked_fill(~alive, float("inf"))
+        i = int(cost.argmin())
+        energy, alive[i] = float(cost[i]), False
+        removed_sum += gram[:, i]
+    return alive.nonzero().flatten().tolist()
+
+
+@register("thinet")
+class ThiNet(Method):
+    kind = "structured"
+    Params = Params
+    families = FAMILIES
+
+    def check(self, params: Params) -> None:
+        check_sampling(self.name, params)
+        parse_target(params.target)
+        if params.refit not in REFITS:
+            raise PrunelabError(f"{self.name}: refit must be one of {', '.join(REFITS)}, not {params.refit!r}")
+
+    def planned_spec(self, base: ArchSpec, params: Params, dataset: str) -> ArchSpec | None:
+        return planned(base, parse_target(params.target), dataset)
+
+    def label(self, base: ArchSpec, params: Params, dataset: str) -> str:
+        return parse_target(params.target).label(base)
+
+    def choose(self, samples, weight, keep: int) -> list[int]:
+        z, _ = single_responses(samples, weight)
+        return greedy_removal((z.T @ z).cpu(), keep)
+
+    def prune(self, model, params: Params, data: PruneData) -> PruneResult:
+        self.check_base(model.arch_spec)
+        pruned, kept, sels, info = prune_to_target(model, parse_target(params.target), data, self.choose,
+                                                   params.refit, params)
+        return PruneResult(pruned, kept=kept, selections=sels, info=info)

@@ -1,0 +1,243 @@
+"""Reconstruction-based channel pruning, the mechanics ThiNet and regression pruning share.
+
+A *step* chooses the input channels a consumer layer keeps: the filters of the conv that produces
+them go too (a layer pair: layer i's filters = layer i+1's input channels), or, for an ImageNet
+ResNet block, the block's input selection reads fewer channels of the residual stream. Steps run
+in network order on a working copy of the model; each samples the consumer's inputs from the
+model as pruned so far (``prunelab.prune.sampling``), lets the method choose the kept channels,
+refits the consumer's kept input weights by least squares and zeroes the others, so later steps
+see exactly the pruned model's features. One surgery at the end (``prune_channels``, which also
+removes the BN channels of pruned filters) makes the physically smaller model; it computes what
+the working copy computed.
+
+Refits (the consumer's bias is never changed; responses are reconstructed without it):
+- ``full``: the kept input weights W (O x kK) = argmin ||Y - X_kept W^T||^2 over all samples and
+  output channels, by ``torch.linalg.lstsq`` (driver gelsd, float64, on the CPU) on the samples, or
+  on the normal equations where there are more samples than weights: the minimum-norm solution
+  where the samples do not determine it;
+- ``scale``: ThiNet's per-channel scale w = argmin ||y - Z_kept w||^2 over single responses (one
+  random output channel per sample), each kept channel's weights multiplied by its w_c.
+
+Models: VGG (CIFAR, ImageNet with or without BN; the last conv's consumer is the first linear
+layer of the head), CIFAR ResNet and ImageNet ResNet (each block's convs but the last).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..arch import ArchSpec, prunable_widths, resolve, with_widths
+from ..arch.spec import sel_count
+from ..errors import PrunelabError
+from .sampling import LayerSamples, reference_responses, sample_layer, weight_view
+from .surgery import prune_channels
+from .targets import Target, target_spec, target_widths
+
+FAMILIES = ("vgg", "vgg-imagenet", "resnet", "resnet-imagenet")
+REFITS = ("full", "scale")
+CHUNK = 1 << 24  # elements per chunk of a contribution tensor
+
+
+@dataclass(frozen=True)
+class Step:
+    consumer: str  # the layer whose input channels are chosen and whose kept weights are refit
+    keep: int  # input channels it keeps
+    producer: str | None = None  # the conv whose filters go with them
+    block: str | None = None  # or: the block whose input selection reads only them
+
+
+def check_sampling(method: str, params) -> None:
+    """The sampling parameters every reconstruction method has: one line naming a bad one."""
+    if params.target is None:
+        raise PrunelabError(f"{method}: target is missing (a preset, a ratio or {{ratio: r, ...}})")
+    for key in ("images", "locations", "max_samples"):
+        if getattr(params, key) < 1:
+            raise PrunelabError(f"{method}: {key} must be a positive integer, got {getattr(params, key)}")
+
+
+def _blocks(layout: dict) -> dict[str, dict]:
+    return {f"layer{s + 1}.{b}": blk for s, st in enumerate(layout["stages"]) for b, blk in enumerate(st)}
+
+
+def plan_targets(base: ArchSpec, target: Target, dataset: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Kept widths per prunable conv and kept input channels per ImageNet ResNet block whose
+    selection a preset sets (regression pruning's ResNet-50-2x). Validates the target."""
+    if target.preset and base.family == "resnet-imagenet":
+        preset = resolve(target.preset, dataset)
+        theirs = _blocks(preset.layout) if preset.family == base.family else {}
+        if any(b.get("select") is not None for b in theirs.values()):
+            want, have = prunable_widths(preset), prunable_widths(base)
+            layout = copy.deepcopy(with_widths(base, want).layout) if set(want) == set(have) else None
+            if layout is not None and set(_blocks(layout)) == set(theirs):
+                for path, blk in _blocks(layout).items():
+                    blk["select"] = theirs[path]["select"]
+            if layout != preset.layout:
+                raise PrunelabError(f"preset '{target.preset}' is not a pruned '{base.name}'")
+            n_in, mine = _block_inputs(base), _blocks(base.layout)
+            sels = {p: sel_count(blk["select"], n_in[p]) for p, blk in theirs.items()}
+            sels = {p: k for p, k in sels.items() if k != sel_count(mine[p]["select"], n_in[p])}
+            return {k: v for k, v in want.items() if v != have[k]}, sels
+    return target_widths(base, target, dataset), {}
+
+
+def planned(base: ArchSpec, target: Target, dataset: str) -> ArchSpec | None:
+    """The pruned architecture when it is known before pruning: None where input selections are
+    chosen from data (their indices are part of the architecture)."""
+    return None if plan_targets(base, target, dataset)[1] else target_spec(base, target, dataset)
+
+
+def _block_inputs(spec: ArchSpec) -> dict[str, int]:
+    from ..arch.imagenet_resnet import _walk
+
+    return {f"layer{s + 1}.{b}": cin for s, b, cin, _, _ in _walk(spec.layout)}
+
+
+def consumer_of(model: nn.Module, layer: str) -> str:
+    """The layer that reads ``layer``'s filters: the next conv (VGG), the first linear layer of the
+    head (VGG's last conv), or the next conv of the block (ResNets)."""
+    spec = model.arch_spec
+    convs = list(prunable_widths(spec))
+    if spec.family in ("vgg", "vgg-imagenet"):
+        i = convs.index(layer)
+        if i + 1 < len(convs):
+            return convs[i + 1]
+        return next(n for n, m in model.named_modules() if n.startswith("classifier") and isinstance(m, nn.Linear))
+    head, _, conv = layer.rpartition(".conv")
+    return f"{head}.conv{int(conv) + 1}"
+
+
+def plan_steps(model: nn.Module, widths: dict[str, int], selections: dict[str, int]) -> list[Step]:
+    """The steps in network order (a block's input selection before its first conv's filters)."""
+    steps = []
+    for layer in prunable_widths(model.arch_spec):
+        block = layer.rpartition(".")[0]
+        if layer.endswith(".conv1") and block in selections:
+            steps.append(Step(layer, selections[block], block=block))
+        if layer in widths:
+            steps.append(Step(consumer_of(model, layer), widths[layer], producer=layer))
+    return steps
+
+
+def _chunks(n: int, per_sample: int):
+    size = max(1, CHUNK // max(1, per_sample))
+    return ((a, min(n, a + size)) for a in range(0, n, size))
+
+
+def single_responses(s: LayerSamples, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ThiNet's samples: per sample, each channel's contribution to its random output channel
+    (n, C) and that response (n,), in float64."""
+    z = torch.empty(len(s), w.shape[1], dtype=torch.float64, device=s.x.device)
+    for a, b in _chunks(len(s), s.x[0].numel()):
+        z[a:b] = (s.x[a:b].double() * w[s.outputs[a:b]].double()).sum(-1)
+    return z, s.y.gather(1, s.outputs[:, None]).squeeze(1).double()
+
+
+def contribution_gram(s: LayerSamples, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Over all samples and output channels, the per-channel contributions Z_c = X_c W_c: their
+    Gram matrix (C x C) and their products with the responses (C,), in float64."""
+    C = w.shape[1]
+    gram = torch.zeros(C, C, dtype=torch.float64, device=s.x.device)
+    xy = torch.zeros(C, dtype=torch.float64, device=s.x.device)
+    wd = w.double()
+    for a, b in _chunks(len(s), C * w.shape[0]):
+        z = torch.einsum("nck,ock->nco", s.x[a:b].double(), wd)
+        gram += torch.einsum("nco,ndo->cd", z, z)
+        xy += torch.einsum("nco,no->c", z, s.y[a:b].double())
+    return gram, xy
+
+
+def refit(s: LayerSamples, w: torch.Tensor, kept: list[int], mode: str) -> torch.Tensor:
+    """New weights (O, k, K) of the kept input channels (see the module docstring)."""
+    if mode == "scale":
+        z, y = single_responses(s, w)
+        scale = torch.linalg.lstsq(z[:, kept].cpu(), y[:, None].cpu(), driver="gelsd").solution.squeeze(1)
+        return w[:, kept] * scale.to(w)[None, :, None]
+    k, K = len(kept), w.shape[2]
+    if len(s) <= k * K:  # no more samples than weights: least squares on the samples themselves
+        sol = torch.linalg.lstsq(s.x[:, kept].flatten(1).double().cpu(), s.y.double().cpu(), driver="gelsd").solution
+    else:  # the normal equations, accumulated in chunks
+        a = torch.zeros(k * K, k * K, dtype=torch.float64, device=s.x.device)
+        b = torch.zeros(k * K, w.shape[0], dtype=torch.float64, device=s.x.device)
+        for i, j in _chunks(len(s), k * K):
+            xk = s.x[i:j, kept].flatten(1).double()
+            a += xk.T @ xk
+            b += xk.T @ s.y[i:j].double()
+        sol = torch.linalg.lstsq(a.cpu(), b.cpu(), driver="gelsd").solution  # (kK, O)
+    return sol.T.reshape(w.shape[0], k, K).to(w)
+
+
+def relative_error(s: LayerSamples, w_kept: torch.Tensor, kept: list[int]) -> float:
+    """||Y - sum over kept c of X_c W_c||^2 / ||Y||^2 on the samples."""
+    err = total = 0.0
+    for a, b in _chunks(len(s), len(kept) * w_kept.shape[2]):
+        pred = torch.einsum("nck,ock->no", s.x[a:b, kept].double(), w_kept.double())
+        err += float(((s.y[a:b].double() - pred) ** 2).sum())
+        total += float((s.y[a:b].double() ** 2).sum())
+    return err / total if total > 0 else 0.0
+
+
+def _channels(model: nn.Module, step: Step) -> int:
+    """The input channels the step's consumer reads (for a linear consumer: its producer's filters)."""
+    if step.producer:
+        return model.get_submodule(step.producer).out_channels
+    return model.get_submodule(step.consumer).in_channels
+
+
+Chooser = Callable[[LayerSamples, torch.Tensor, int], list[int]]
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, steps: list[Step], data, choose: Chooser, mode: str, images: int, locations: int,
+                max_samples: int, reference: bool = False, name: str | None = None):
+    """Run ``steps`` (see the module docstring): ``choose(samples, weight (O, C, K), keep)`` gives
+    the kept input channels of each consumer; ``mode`` is the refit; with ``reference``, the
+    responses to reconstruct are the unpruned model's (regression pruning), otherwise the pruned
+    model's so far (ThiNet). Returns (pruned model, kept filters, input selections, info)."""
+    work = copy.deepcopy(model).eval()
+    was = model.training
+    model.eval()
+    batches = lambda: data.batches(images, batch_size=min(images, 128))
+    gens = lambda: {step.consumer: data.generator(1000 + i) for i, step in enumerate(steps)}
+    kept, sels, errors, samples = {}, {}, {}, {}
+    try:
+        widths = {s.consumer: _channels(work, s) for s in steps}
+        ref = reference_responses(model, widths, batches(), locations, max_samples, gens()) if reference else {}
+        for i, step in enumerate(steps):
+            layer, channels = work.get_submodule(step.consumer), widths[step.consumer]
+            s = sample_layer(work, step.consumer, channels, batches(), locations, max_samples,
+                             data.generator(1000 + i), responses=ref.get(step.consumer))
+            w = weight_view(layer, channels)
+            keep = sorted(int(c) for c in choose(s, w, step.keep))
+            if len(keep) != step.keep or len(set(keep)) != step.keep or not 0 <= keep[0] <= keep[-1] < channels:
+                raise PrunelabError(f"'{step.consumer}': the method chose {len(keep)} of {channels} input channels, "
+                                    f"not {step.keep}")
+            new = refit(s, w, keep, mode)
+            full = torch.zeros_like(w)
+            full[:, keep] = new
+            layer.weight.copy_(full.reshape(layer.weight.shape))
+            errors[step.consumer], samples[step.consumer] = float(f"{relative_error(s, new, keep):.4g}"), len(s)
+            if step.producer:
+                kept[step.producer] = keep
+            else:
+                sel = work.get_submodule(step.block).select
+                current = list(range(sel.num_channels)) if sel.indices is None else sel.indices.tolist()
+                sels[step.block] = [current[c] for c in keep]
+    finally:
+        model.train(was)
+    pruned = prune_channels(work, kept, name=name, selections=sels)
+    pruned.train(was)
+    return pruned, kept, sels, {"error": errors, "samples": samples}
+
+
+def prune_to_target(model: nn.Module, target: Target, data, choose: Chooser, mode: str, params,
+                    reference: bool = False):
+    """``reconstruct`` to a target (a preset, a ratio, ...; see ``plan_targets``), sampling as
+    ``params`` (images, locations, max_samples) says; the result is named after the target."""
+    widths, selections = plan_targets(model.arch_spec, target, data.dataset)
+    steps = plan_steps(model, widths, selections)
+    return reconstruct(model, steps, data, choose, mode, params.images, params.locations, params.max_samples,
+                       reference=reference, name=target.label(model.arch_spec))

@@ -1,0 +1,236 @@
+"""Reconstruction-based channel pruning: feature sampling, ThiNet and regression pruning (He et al.)."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import prunelab
+from prunelab import methods
+from prunelab.arch import ArchSpec, build, prunable_widths, resolve
+from prunelab.cli import main
+from prunelab.data import TensorData
+from prunelab.data.sources import synthetic
+from prunelab.errors import PrunelabError
+from prunelab.prune import parse_target, reconstruct, select
+from prunelab.prune.criteria import l1_norm
+from prunelab.prune.reconstruct import prune_to_target
+from prunelab.prune.sampling import patches_at, sample_layer, weight_view
+
+
+@pytest.fixture(autouse=True)
+def _small_work(monkeypatch):
+    """Batches of a few small images: one thread without oneDNN is the fastest way to run them. oneDNN
+    compiles kernels for every new layer shape (pruning makes many) and reorders ImageNet-sized
+    weights for tiny convs; a second thread only waits for a core the long experiment holds."""
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SMALL_VGG = {"family": "vgg", "name": "vgg3", "layout": {"cfg": [12, 12, 12], "head": "linear"},
+             "in_channels": 3, "input_size": 8, "num_classes": 10}
+REDUNDANT = {2: 7, 5: 0, 9: 4}  # channel of features.0 -> the channel it duplicates
+KEPT = [0, 1, 3, 4, 6, 7, 8, 10, 11]
+ONLY_FIRST = {"ratio": 0.25, "skip": ["features.3", "features.6"]}  # features.0 keeps int(12 * 0.75) = 9
+
+
+def _data(dataset, images, size, seed=0):
+    train = synthetic(images, 1, size=size, seed=seed)["train"]
+    return methods.PruneData(dataset, 0, data=TensorData(dataset, {"train": train}, augment=False))
+
+
+def _prune(name, model, data, **params):
+    m = methods.get(name)
+    return m.prune(model, m.params(params), data)
+
+
+def test_patches_and_responses_are_what_the_layer_computes():
+    g = torch.Generator().manual_seed(0)
+    conv = nn.Conv2d(4, 5, 3, stride=2, padding=2, dilation=2, bias=True)
+    x = torch.randn(2, 4, 9, 9, generator=g)
+    out = conv(x).detach()
+    pos = torch.randint(out.shape[2] * out.shape[3], (2, 6), generator=g)
+    unfolded = F.unfold(x, 3, dilation=2, padding=2, stride=2)  # (B, C * K, L)
+    want = unfolded.gather(2, pos[:, None].expand(2, 36, 6)).permute(0, 2, 1).reshape(2, 6, 4, 9)
+    assert torch.equal(patches_at(x, conv, pos, out.shape[3]), want)
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), conv)
+    batches = [(torch.randn(3, 3, 9, 9, generator=g), None) for _ in range(3)]
+    s = sample_layer(model, "2", 4, batches, locations=5, max_samples=13, gen=torch.Generator().manual_seed(1))
+    assert s.x.shape == (13, 4, 9) and s.y.shape == (13, 5) and s.outputs.shape == (13,)
+    # each response (without the bias) is the sum of the channels' contributions X_c W_c
+    contrib = torch.einsum("nck,ock->no", s.x, weight_view(conv, 4))
+    assert torch.allclose(contrib, s.y, atol=1e-5)
+
+
+def _planted(t: float, seed: int = 0) -> nn.Module:
+    """A 3-conv VGG whose features.0 channels 2, 5, 9 duplicate channels 7, 0, 4: three times their
+    filters (the largest L1 norms, so L1-norm keeps them), BN statistics scaled to match, so after
+    BN and ReLU their activations *equal* the originals'; the consumer features.3 reads each with
+    ``t`` times the weights of the channel it duplicates (contributions t * Z_k: the refit absorbs them)."""
+    model = build(ArchSpec.from_dict(SMALL_VGG), seed=seed).eval()
+    g = torch.Generator().manual_seed(seed)
+    conv, bn, consumer = model.features[0], model.features[1], model.features[3]
+    with torch.no_grad():
+        bn.weight.fill_(1.0)
+        bn.bias.copy_(0.3 + 0.2 * torch.rand(12, generator=g))
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        for j, k in REDUNDANT.items():
+            conv.weight[j] = 3 * conv.weight[k]
+            bn.running_mean[j] = 3 * bn.running_mean[k]
+            bn.running_var[j] = 9 * (bn.running_var[k] + bn.eps) - bn.eps
+            bn.bias[j] = bn.bias[k]
+            consumer.weight[:, j] = t * consumer.weight[:, k]
+    assert select(l1_norm(conv), 3) == sorted(REDUNDANT)  # the three largest L1 norms
+    return model
+
+
+def _heldout_error(full: nn.Module, pruned: nn.Module) -> float:
+    x = next(_data("synthetic", 64, 8, seed=7).data.batches("train", 64))[0]  # images never sampled
+    with torch.no_grad():
+        want, got = full.features[:4](x), pruned.eval().features[:4](x)  # features.3's responses
+    return float(((got - want) ** 2).sum() / (want ** 2).sum())
+
+
+def test_planted_redundancy_is_found_and_reconstructed_better_than_l1_norm():
+    model, data = _planted(t=0.1), _data("synthetic", 64, 8)
+    sampling = {"target": ONLY_FIRST, "images": 64, "locations": 10}
+    # the baseline: L1-norm's channels at the same width, followed by the same full least-squares refit
+    p = methods.get("thinet").params(sampling)
+    l1, l1_kept, _, _ = prune_to_target(model, parse_target(ONLY_FIRST), data,
+                                        lambda s, w, k: select(l1_norm(model.features[0]), k), "full", p)
+    assert set(l1_kept["features.0"]) >= set(REDUNDANT)
+    l1_error = _heldout_error(model, l1)
+    assert l1_error > 1e-4
+    for name, extra in (("thinet", {}), ("thinet", {"refit": "full"}), ("regression", {})):
+        r = _prune(name, model, data, **sampling, **extra)
+        assert r.kept == {"features.0": KEPT}, (name, extra)
+        assert r.model.features[0].out_channels == 9 and r.model.features[1].num_features == 9
+        error = _heldout_error(model, r.model)
+        assert error < 0.5 * l1_error and error < 1e-6, (name, extra, error, l1_error)
+        assert r.info["error"]["features.3"] < 1e-6 and r.info["samples"]["features.3"] == 640
+
+
+def test_lasso_finds_duplicates_that_still_contribute_much():
+    # duplicates read with 0.7x the original's weights: not small, but LASSO's L1 penalty drops the
+    # smaller of two collinear contributions (ThiNet's energy rule needs small contributions)
+    model = _planted(t=0.7, seed=1)
+    r = _prune("regression", model, _data("synthetic", 64, 8), target=ONLY_FIRST, images=64, locations=10)
+    assert r.kept == {"features.0": KEPT} and _heldout_error(model, r.model) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["thinet", "regression"])
+def test_later_layers_are_sampled_from_the_model_pruned_so_far(name, monkeypatch):
+    model, data = build(ArchSpec.from_dict(SMALL_VGG), seed=0), _data("synthetic", 16, 8)
+    seen, real = {}, reconstruct.sample_layer
+
+    def spy(m, layer, *args, **kw):
+        seen[layer] = real(m, layer, *args, **kw)
+        return seen[layer]
+
+    monkeypatch.setattr(reconstruct, "sample_layer", spy)
+    r = _prune(name, model, data, target=0.5, images=16, locations=3)
+    # the second step (features.3's filters, read by features.6) sampled features.6's inputs from the
+    # model with features.0 pruned and features.3 refit: the final pruned model's inputs, where kept
+    pruned = r.model.eval()
+    again = real(pruned, "features.6", 6, data.batches(16, 16), 3, 10**6, data.generator(1000 + 1))
+    assert torch.allclose(seen["features.6"].x[:, r.kept["features.3"]], again.x, atol=1e-5)
+    assert not torch.allclose(seen["features.6"].x[:, r.kept["features.3"]],
+                              real(model.eval(), "features.6", 12, data.batches(16, 16), 3, 10**6,
+                                   data.generator(1000 + 1)).x[:, r.kept["features.3"]], atol=1e-3)
+
+
+def _vgg_imagenet_small():
+    spec = resolve("vgg16", "imagenet").replace(input_size=32)
+    layout = {**spec.layout, "cfg": [8, "M", 8, "M"], "fc": [16, 16]}
+    return spec.replace(layout=layout, name="vgg2-fc", num_classes=10)
+
+
+@pytest.mark.parametrize("name", ["thinet", "regression"])
+def test_every_layer_and_the_heads(name):
+    # a ratio prunes the last conv too: its consumer is the head's first linear layer (the CIFAR head
+    # reads pooled channels, the ImageNet fc head 7x7 = 49 values of each channel); a CIFAR ResNet
+    for spec, dataset, size in ((ArchSpec.from_dict(SMALL_VGG), "synthetic", 8),
+                                (_vgg_imagenet_small(), "imagenet", 32),
+                                (resolve("resnet20", "synthetic", width=0.5).replace(input_size=8), "synthetic", 8)):
+        model = build(spec, seed=0)
+        r = _prune(name, model, _data(dataset, 16, size), target=0.5, images=16, locations=4)
+        plan = methods.get(name).planned_spec(spec, methods.get(name).params({"target": 0.5}), dataset)
+        assert r.model.arch_spec == plan and set(r.kept) == set(prunable_widths(spec))
+        assert all(e < 1 for e in r.info["error"].values())
+        r.model(torch.zeros(2, 3, size, size))
+
+
+def _imagenet_small(name):
+    return resolve(name, "imagenet").replace(input_size=32)
+
+
+def test_vgg16_presets_are_reached_exactly():
+    data, model = _data("imagenet", 2, 32), build(_imagenet_small("vgg16"), seed=0)
+    for name, target in (("thinet", "vgg16-thinet-conv"), ("regression", "vgg16-5x")):
+        r = _prune(name, model, data, target=target, images=2, locations=1, max_samples=2)
+        preset = resolve(target, "imagenet")
+        assert r.model.arch_spec.layout == preset.layout and r.model.arch_spec.name == target
+        m = methods.get(name)
+        assert m.planned_spec(model.arch_spec, m.params({"target": target}), "imagenet") == preset
+    # ThiNet-GAP and -Tiny replace the FC head by global pooling: from a VGG-16 with that head, where
+    # -Tiny prunes the last conv too (its consumer is the one linear layer)
+    gap = _imagenet_small("vgg16")
+    gap = gap.replace(layout={**gap.layout, "cfg": gap.layout["cfg"][:-1], "head": "gap"}, name="vgg16-gap")
+    r = _prune("thinet", build(gap, seed=0), data, target="vgg16-thinet-tiny", images=2, locations=1)
+    assert r.model.arch_spec.layout == resolve("vgg16-thinet-tiny", "imagenet").layout and "features.28" in r.kept
+
+
+def test_resnet50_presets_are_reached_exactly():
+    data = _data("imagenet", 2, 32)
+    model = build(_imagenet_small("resnet50"), seed=0)
+    r = _prune("thinet", model, data, target="resnet50-thinet-50", images=2, locations=1, max_samples=1)
+    assert r.model.arch_spec.layout == resolve("resnet50-thinet-50", "imagenet").layout and not r.selections
+    # resnet50-2x: the first two convs of each bottleneck and its input channel selection
+    r = _prune("regression", model, data, target="resnet50-2x", images=2, locations=1, max_samples=1)
+    preset = resolve("resnet50-2x", "imagenet")
+    assert prunable_widths(r.model.arch_spec) == prunable_widths(preset)
+    got = [b["select"] for st in r.model.arch_spec.layout["stages"] for b in st]
+    want = [b["select"] for st in preset.layout["stages"] for b in st]
+    assert [len(s) for s in got] == want and len(r.selections) == 16
+    assert r.model.arch_spec.name == "resnet50-2x" and r.model.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 1000)
+    m = methods.get("regression")
+    assert m.planned_spec(model.arch_spec, m.params({"target": "resnet50-2x"}), "imagenet") is None
+    assert m.label(model.arch_spec, m.params({"target": "resnet50-2x"}), "imagenet") == "resnet50-2x"
+
+
+@pytest.mark.parametrize("name", ["thinet", "regression"])
+def test_parameters_are_checked(name):
+    m = methods.get(name)
+    with pytest.raises(PrunelabError, match="unknown key 'imgs'"):
+        m.params({"target": 0.5, "imgs": 10})
+    with pytest.raises(PrunelabError, match="'images' must be of type int"):
+        m.params({"target": 0.5, "images": 1.5})
+    for key in ("images", "locations", "max_samples"):
+        with pytest.raises(PrunelabError, match=f"{name}: {key} must be a positive integer, got 0"):
+            m.params({"target": 0.5, key: 0})
+    with pytest.raises(PrunelabError, match="target is missing"):
+        m.params({})
+    with pytest.raises(PrunelabError, match="prune ratio 1.5 must be in"):
+        m.params({"target": {"ratio": 1.5}})
+    if name == "thinet":
+        with pytest.raises(PrunelabError, match="refit must be one of full, scale, not 'exact'"):
+            m.params({"target": 0.5, "refit": "exact"})
+    with pytest.raises(PrunelabError, match=f"method '{name}' prunes vgg"):
+        m.check_base(resolve("densenet40", "cifar10"))
+    with pytest.raises(PrunelabError, match="is not a pruned 'vgg16'"):  # the GAP head is another model
+        m.planned_spec(resolve("vgg16", "imagenet"), m.params({"target": "vgg16-thinet-gap"}), "imagenet")
+
+
+def test_prune_cli(tmp_path, capsys):
+    model = build(resolve("vgg11", "synthetic", width=0.125), seed=0)
+    prunelab.save(model, tmp_path / "m.pt")
+    for name in ("thinet", "regression"):
+        out = tmp_path / f"{name}.pt"
+        assert main(["prune", str(tmp_path / "m.pt"), "--method", name, "--target", "0.5", "--dataset", "synthetic",
+                     "--param", "images=8", "--param", "locations=2", "--out", str(out)]) == 0
+        assert f"vgg11-w0.125 -> vgg11-w0.125-p0.5 ({name})" in capsys.readouterr().out
+        assert prunelab.load(out).features[0].out_channels == 4  # 8 -> 4
