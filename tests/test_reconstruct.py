@@ -234,3 +234,32 @@ def test_prune_cli(tmp_path, capsys):
                      "--param", "images=8", "--param", "locations=2", "--out", str(out)]) == 0
         assert f"vgg11-w0.125 -> vgg11-w0.125-p0.5 ({name})" in capsys.readouterr().out
         assert prunelab.load(out).features[0].out_channels == 4  # 8 -> 4
+
+
+def test_plan_of_the_imagenet_thinet_and_regression_files(capsys):
+    """Tables 2 and 3: Scratch-B = int(90 x MAC ratio), capped at 2 x 90 = 180 epochs; ResNet-50-2x's
+    architecture is found by each seed's prune step, so its Scratch-B shows the capped rule."""
+    import json
+    from pathlib import Path
+
+    from prunelab.cli import main
+
+    root = Path(__file__).parents[1] / "experiments" / "paper"
+
+    def rows(name):
+        assert main(["plan", str(root / name), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    planned = [r for name in ("table2-thinet-vgg16.yaml", "table2-thinet-resnet50.yaml", "table3-regression-vgg16.yaml")
+               for r in rows(name) if r["regime"] == "scratch-b"]
+    assert {r["arch"] for r in planned} == {"vgg16-thinet-conv", "vgg16-thinet-gap", "vgg16-thinet-tiny",
+                                             "resnet50-thinet-30", "resnet50-thinet-50", "resnet50-thinet-70",
+                                             "vgg16-5x"}
+    for r in planned:
+        ratio = r["budget"]["mac_ratio"]
+        assert r["epochs"] == min(180, int(90 * ratio)) and r["budget"]["cap"] == 2.0
+        if ratio >= 2:
+            assert r["epochs"] == 180
+    assert any(r["epochs"] < 180 for r in planned)  # ThiNet-70 (ratio 1.57) stays under the cap
+    found = [r for r in rows("table3-regression-resnet50.yaml") if r["regime"] == "scratch-b"]
+    assert found and all(r["epochs"] is None and "capped at 2" in r["rule"] for r in found)

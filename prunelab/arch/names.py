@@ -83,6 +83,7 @@ CIFAR_BASES = [
 # vgg11-bn-torchvision
 IMAGENET_BASES = [
     "vgg11", "vgg13", "vgg16", "vgg19", "vgg11-bn", "vgg11-bn-torchvision", "vgg13-bn", "vgg16-bn", "vgg19-bn",
+    "vgg16-gap",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
 ]
 
@@ -153,6 +154,8 @@ def _resnet_imagenet(kind: str, inner_per_stage: list[int] | None = None,
 def _imagenet_base(name: str) -> tuple[str, dict] | None:
     if name == "vgg11-bn":  # Network Slimming's: BN after every conv and every hidden FC layer, no dropout
         return _vgg_imagenet(VGG_IMAGENET[11], bn=True, fc_bn=True, dropout=0.0)
+    if name == "vgg16-gap":  # ThiNet's VGG-GAP/-Tiny base: no last max-pool, global average pool + one FC
+        return _vgg_imagenet(VGG_IMAGENET[16][:-1], head="gap")
     if name == "vgg11-bn-torchvision":
         return _vgg_imagenet(VGG_IMAGENET[11], bn=True)
     m = re.fullmatch(r"vgg(11|13|16|19)(-bn)?", name)
