@@ -269,12 +269,13 @@ def markdown(rows: list[dict]) -> str:
     if len(methods) == 1:
         out += [f"Method: {methods[0]}.", ""]
     mcol = len(methods) > 1
-    out.append("| Dataset | Model | Unpruned |" + (" Method |" if mcol else "") + " Pruned model | "
-               + " | ".join(title(c) for c in cols) + " |")
-    out.append("|---" * (4 + mcol + len(cols)) + "|")
+    ecol = len({r["experiment"] for r in rows}) > 1  # several experiments (or sweep values): name each row's
+    out.append(("| Experiment " if ecol else "") + "| Dataset | Model | Unpruned |" + (" Method |" if mcol else "")
+               + " Pruned model | " + " | ".join(title(c) for c in cols) + " |")
+    out.append("|---" * (4 + ecol + mcol + len(cols)) + "|")
     for r in rows:
         A = r["arms"]
-        out.append(f"| {r['dataset']} | {_model(r, tag)} | {fmt_acc(A['baseline'])} |"
+        out.append((f"| {r['experiment']} " if ecol else "") + f"| {r['dataset']} | {_model(r, tag)} | {fmt_acc(A['baseline'])} |"
                    + (f" {r['method']} |" if mcol else "") + f" {r['pruned']} | "
                    + " | ".join(fmt_acc(A.get(c)) for c in cols) + " |")
     out += ["", "Size and compute (means per run; found architectures: mean ± std over seeds; "
@@ -312,7 +313,7 @@ def markdown(rows: list[dict]) -> str:
             rule += ", per seed)" if ep["std"] else ")"
         out.append(f"| {_model(r, tag)} | {r['pruned']} | {rule} | {_num(r['pipeline_train_macs'], 1e12, 3, 'T')} | "
                    f"{_num(sb.get('train_macs'), 1e12, 3, 'T')} |")
-    lines = [f"- {r['pruned']}: {v}" for r in rows for v in verdicts(r)]
+    lines = [f"- {r['experiment'] + ': ' if ecol else ''}{r['pruned']}: {v}" for r in rows for v in verdicts(r)]
     if lines:
         out += ["", "Each arm against Fine-tuned (difference of means, Welch's t-test):", "", *lines]
     return "\n".join(out) + "\n"
