@@ -300,6 +300,15 @@ def test_regime_registry_drives_the_report(tmp_path):
         REGIMES.pop("late-rewind")
     rows = aggregate(results + [res("finetune", 0.5, 0, version="0.0.9")])
     assert len(rows) == 2 and "[prunelab 0.0.9]" in markdown(rows)  # versions are never mixed
+    # a lottery-ticket row (no Fine-tuned arm): Winning ticket against Random init, Welch's t-test
+    tickets = [res("winning-ticket", a, i) for i, a in enumerate((0.90, 0.91, 0.92))]
+    tickets += [res("random-init", a, i) for i, a in enumerate((0.80, 0.82, 0.81))]
+    md = markdown(aggregate(tickets))
+    assert "Winning ticket − Random init: +10.00 points" in md and "Winning ticket better" in md
+    from scipy.stats import ttest_ind
+
+    p = ttest_ind([0.90, 0.91, 0.92], [0.80, 0.82, 0.81], equal_var=False).pvalue
+    assert f"Welch p = {p:.3g}" in md
 
 
 def test_statistics_match_scipy():

@@ -204,26 +204,33 @@ def describe(name: str, other: str, c: dict) -> str:
     return s + f": {name} {'better' if c['diff'] > 0 else 'worse'}"
 
 
+def reference(row: dict) -> str | None:
+    """The arm the others are compared with: Fine-tuned, or Random init in a lottery-ticket row."""
+    for arm in ("finetune", "random-init"):
+        if row["arms"].get(arm, {}).get("n"):
+            return arm
+    return None
+
+
 def comparisons(row: dict) -> list[tuple[str, dict]]:
-    """Every arm against Fine-tuned (where both have runs)."""
-    f = row["arms"].get("finetune", {})
-    if not f.get("n"):
+    """Every arm against the row's reference arm (where both have runs)."""
+    ref = reference(row)
+    if ref is None:
         return []
-    out = []
-    for arm, a in row["arms"].items():
-        if arm not in ("baseline", "finetune") and a["n"]:
-            out.append((arm, compare(a["values"], f["values"])))
-    return out
+    f = row["arms"][ref]
+    return [(arm, compare(a["values"], f["values"])) for arm, a in row["arms"].items()
+            if arm not in ("baseline", ref) and a["n"]]
 
 
 def verdicts(row: dict) -> list[str]:
-    return [describe(title(arm), "Fine-tuned", c) for arm, c in comparisons(row)]
+    ref = reference(row)
+    return [describe(title(arm), title(ref), c) for arm, c in comparisons(row)]
 
 
 def verdict(row: dict) -> str | None:
     """Did the paper's claim (Scratch-B is at least as good as Fine-tuned) hold for this row?
     None when either arm is missing."""
-    c = dict(comparisons(row)).get("scratch-b")
+    c = dict(comparisons(row)).get("scratch-b") if reference(row) == "finetune" else None
     if c is None:
         return None
     diff = f"Scratch-B {_pts(c['diff'])} points vs Fine-tuned"
@@ -315,7 +322,9 @@ def markdown(rows: list[dict]) -> str:
                    f"{_num(sb.get('train_macs'), 1e12, 3, 'T')} |")
     lines = [f"- {r['experiment'] + ': ' if ecol else ''}{r['pruned']}: {v}" for r in rows for v in verdicts(r)]
     if lines:
-        out += ["", "Each arm against Fine-tuned (difference of means, Welch's t-test):", "", *lines]
+        tickets = any(reference(r) == "random-init" for r in rows)
+        out += ["", "Each arm against Fine-tuned" + (" (lottery-ticket rows: against Random init)" if tickets else "")
+                + " (difference of means, Welch's t-test):", "", *lines]
     return "\n".join(out) + "\n"
 
 
