@@ -25,7 +25,7 @@ demo: $(STAMP) data
 test: $(STAMP) data
 	$(PY) -m pytest -q --durations=15
 
-# the longer small-scale experiments behind docs/results.md (about 20 minutes on 2 cores)
+# the longer small-scale experiments behind docs/results.md (every method family: a few hours on 2 cores)
 e2e: $(STAMP) data
 	for f in experiments/small/*.yaml; do $(VENV)/bin/prunelab run $$f --store runs-e2e || exit 1; done
 	$(VENV)/bin/prunelab report runs-e2e --plot runs-e2e/report.png | tee runs-e2e/report.md

@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import time
+import warnings
 
 import torch
 
@@ -44,6 +45,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
+    warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
     out = {"model": [], "kernel_cpu": [], "gpu": None}
     dense = build(resolve(args.arch, args.dataset), seed=0).eval()
     t_dense = latency(dense, args.batch)["median_ms"]
