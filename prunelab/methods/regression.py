@@ -33,11 +33,9 @@ from typing import Any
 
 import torch
 
-from ..arch import ArchSpec
-from ..prune import parse_target
-from ..prune.reconstruct import FAMILIES, check_sampling, contribution_gram, planned, prune_to_target
+from ..prune.reconstruct import contribution_gram
 from . import register
-from .base import Method, PruneData, PruneResult
+from .reconstruction import ReconstructionMethod
 
 
 @dataclass(frozen=True)
@@ -75,27 +73,10 @@ def lasso_keep(gram: torch.Tensor, xy: torch.Tensor, n_samples: int, keep: int) 
 
 
 @register("regression")
-class Regression(Method):
-    kind = "structured"
+class Regression(ReconstructionMethod):
     Params = Params
-    families = FAMILIES
-
-    def check(self, params: Params) -> None:
-        check_sampling(self.name, params)
-        parse_target(params.target)
-
-    def planned_spec(self, base: ArchSpec, params: Params, dataset: str) -> ArchSpec | None:
-        return planned(base, parse_target(params.target), dataset)
-
-    def label(self, base: ArchSpec, params: Params, dataset: str) -> str:
-        return parse_target(params.target).label(base)
+    reference = True  # reconstruct the unpruned model's responses, so errors do not accumulate
 
     def choose(self, samples, weight, keep: int) -> list[int]:
         gram, xy = contribution_gram(samples, weight)
         return lasso_keep(gram, xy, len(samples) * weight.shape[0], keep)
-
-    def prune(self, model, params: Params, data: PruneData) -> PruneResult:
-        self.check_base(model.arch_spec)
-        pruned, kept, sels, info = prune_to_target(model, parse_target(params.target), data, self.choose, "full",
-                                                   params, reference=True)
-        return PruneResult(pruned, kept=kept, selections=sels, info=info)

@@ -25,12 +25,10 @@ from typing import Any
 
 import torch
 
-from ..arch import ArchSpec
 from ..errors import PrunelabError
-from ..prune import parse_target
-from ..prune.reconstruct import FAMILIES, REFITS, check_sampling, planned, prune_to_target, single_responses
+from ..prune.reconstruct import REFITS, single_responses
 from . import register
-from .base import Method, PruneData, PruneResult
+from .reconstruction import ReconstructionMethod
 
 
 @dataclass(frozen=True)
@@ -56,29 +54,17 @@ def greedy_removal(gram: torch.Tensor, keep: int) -> list[int]:
 
 
 @register("thinet")
-class ThiNet(Method):
-    kind = "structured"
+class ThiNet(ReconstructionMethod):
     Params = Params
-    families = FAMILIES
 
     def check(self, params: Params) -> None:
-        check_sampling(self.name, params)
-        parse_target(params.target)
+        super().check(params)
         if params.refit not in REFITS:
             raise PrunelabError(f"{self.name}: refit must be one of {', '.join(REFITS)}, not {params.refit!r}")
 
-    def planned_spec(self, base: ArchSpec, params: Params, dataset: str) -> ArchSpec | None:
-        return planned(base, parse_target(params.target), dataset)
-
-    def label(self, base: ArchSpec, params: Params, dataset: str) -> str:
-        return parse_target(params.target).label(base)
+    def refit(self, params: Params) -> str:
+        return params.refit
 
     def choose(self, samples, weight, keep: int) -> list[int]:
         z, _ = single_responses(samples, weight)
         return greedy_removal((z.T @ z).cpu(), keep)
-
-    def prune(self, model, params: Params, data: PruneData) -> PruneResult:
-        self.check_base(model.arch_spec)
-        pruned, kept, sels, info = prune_to_target(model, parse_target(params.target), data, self.choose,
-                                                   params.refit, params)
-        return PruneResult(pruned, kept=kept, selections=sels, info=info)

@@ -1,0 +1,40 @@
+"""What ThiNet and regression pruning share: a predefined target reached layer pair by layer
+pair, each consumer's inputs sampled from the model as pruned so far, the kept input weights
+refit by least squares (prunelab.prune.reconstruct). A subclass says how it ``choose``s the kept
+channels from the samples, how it refits, and whether it reconstructs the unpruned model's
+responses (``reference``) or the current model's.
+"""
+from __future__ import annotations
+
+from ..arch import ArchSpec
+from ..prune import parse_target
+from ..prune.reconstruct import FAMILIES, check_sampling, planned, prune_to_target
+from .base import Method, PruneData, PruneResult
+
+
+class ReconstructionMethod(Method):
+    kind = "structured"
+    families = FAMILIES
+    reference = False  # True: reconstruct the unpruned model's responses
+
+    def refit(self, params) -> str:
+        return "full"
+
+    def choose(self, samples, weight, keep: int) -> list[int]:
+        raise NotImplementedError
+
+    def check(self, params) -> None:
+        check_sampling(self.name, params)
+        parse_target(params.target)
+
+    def planned_spec(self, base: ArchSpec, params, dataset: str) -> ArchSpec | None:
+        return planned(base, parse_target(params.target), dataset)
+
+    def label(self, base: ArchSpec, params, dataset: str) -> str:
+        return parse_target(params.target).label(base)
+
+    def prune(self, model, params, data: PruneData) -> PruneResult:
+        self.check_base(model.arch_spec)
+        pruned, kept, sels, info = prune_to_target(model, parse_target(params.target), data, self.choose,
+                                                   self.refit(params), params, reference=self.reference)
+        return PruneResult(pruned, kept=kept, selections=sels, info=info)
