@@ -127,6 +127,17 @@ def _guess_dataset(model_path: Path, spec) -> str:
     return "fashion-mnist" if spec.in_channels == 1 else ("cifar100" if spec.num_classes == 100 else "cifar10")
 
 
+def _key_values(pairs: list[str], option: str) -> dict:
+    """``KEY=VALUE`` options as a mapping, each value read as YAML."""
+    out = {}
+    for kv in pairs:
+        key, eq, value = kv.partition("=")
+        if not eq or not key:
+            raise PrunelabError(f"{option} {kv!r} must be KEY=VALUE")
+        out[key] = _yaml_value(value, f"{option} {key}")
+    return out
+
+
 def _yaml_value(text: str, what: str):
     """A command-line value: a number (1e-1 included), else YAML (a name, a list, a mapping)."""
     import math
@@ -152,12 +163,7 @@ def cmd_prune(args) -> int:
     from .models_io import load, save
 
     method = methods.get(args.method)
-    mapping = {}
-    for kv in args.param:
-        key, eq, value = kv.partition("=")
-        if not eq or not key:
-            raise PrunelabError(f"--param {kv!r} must be KEY=VALUE")
-        mapping[key] = _yaml_value(value, f"--param {key}")
+    mapping = _key_values(args.param, "--param")
     if args.selection is not None:
         mapping["selection"] = args.selection
     if args.round_to != 1 and args.target is None:
@@ -330,12 +336,7 @@ def _run_jobs(args, grid, store) -> int:
     from .runs.grid import grid_results
     from .runs.launch import launch_grid, launcher_settings
 
-    given = {}
-    for kv in args.launcher_param:
-        key, eq, value = kv.partition("=")
-        if not eq or not key:
-            raise PrunelabError(f"--launcher-param {kv!r} must be KEY=VALUE")
-        given[key] = _yaml_value(value, f"--launcher-param {key}")
+    given = _key_values(args.launcher_param, "--launcher-param")
     launcher_settings(given, "--launcher-param")
     launcher = launcher_settings({**grid.experiment.launcher, **given})
     done = launch_grid(grid, store, cluster=args.cluster or "slurm", jobs_dir=args.jobs_dir, launcher=launcher,

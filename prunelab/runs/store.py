@@ -373,16 +373,8 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     if hooks is not None:
         hooks.prepare(model)
     with locked(d, wait=False):
-        remove_temporaries(d, OWN_FILES)
-        if force:
-            for f in d.iterdir():
-                if f.name not in (".lock", ".roles.lock", ROLES):
-                    shutil.rmtree(f) if f.is_dir() else f.unlink()
-        elif (done := store.result(settings)) is not None:  # finished by another worker meanwhile
+        if (done := _claim(d, settings, store, model, force, save_init)) is not None:
             return done, False
-        _write_settings(d, settings)
-        if save_init and not (d / INIT).exists():
-            save_model(model, d / INIT)
         model.to(dev)
         r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                   masks=getattr(model, "masks", None), progress=progress, desc=d.name)
@@ -390,6 +382,22 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
 
 
 OWN_FILES = (SETTINGS, INIT, CHECKPOINT, PREVIOUS, METRICS, MODEL, RESULT)  # written under the run's lock
+
+
+def _claim(d: Path, settings: RunSettings, store: RunStore, model, force: bool, save_init: bool) -> dict | None:
+    """Under the run's lock: clear the folder (``force``) or return the result another worker
+    finished meanwhile; otherwise write the settings (and the initial weights) and return None."""
+    remove_temporaries(d, OWN_FILES)
+    if force:
+        for f in d.iterdir():
+            if f.name not in (".lock", ".roles.lock", ROLES):
+                shutil.rmtree(f) if f.is_dir() else f.unlink()
+    elif (done := store.result(settings)) is not None:
+        return done
+    _write_settings(d, settings)
+    if save_init and not (d / INIT).exists():
+        save_model(model, d / INIT)
+    return None
 
 _FOLLOWER_DATA: dict = {}  # a follower's dataset, kept from one run to the next (one at a time)
 
@@ -428,17 +436,7 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
         with contextlib.ExitStack() as lock:
             def enter():
                 lock.enter_context(locked(d, wait=False))
-                remove_temporaries(d, OWN_FILES)
-                if force:
-                    for f in d.iterdir():
-                        if f.name not in (".lock", ".roles.lock", ROLES):
-                            shutil.rmtree(f) if f.is_dir() else f.unlink()
-                elif (found := store.result(settings)) is not None:  # finished by another worker meanwhile
-                    return found
-                _write_settings(d, settings)
-                if save_init and not (d / INIT).exists():
-                    save_model(model, d / INIT)
-                return None
+                return _claim(d, settings, store, model, force, save_init)
 
             done = ddp.on_rank0(enter)
             if done is not None:
