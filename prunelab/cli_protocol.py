@@ -103,10 +103,35 @@ def add_parsers(sub) -> None:
                                   "is vgg11-bn-torchvision; default: the one the checkpoint's keys and shapes match)")
     p.add_argument("--out", required=True, help="output model file")
 
+    p = sub.add_parser("judge", help="judge a pruning method against Scratch-E/B, uniform and random baselines",
+                       description="Run a method's Fine-tuned arm and its baselines (Scratch-E, Scratch-B, a "
+                                   "uniform-width model of equal params, random channels at the method's widths) "
+                                   "over the file's seeds, then print per baseline the difference of means, its "
+                                   "95%% CI and a t-test p-value (paired by seed where both arms come from one "
+                                   "seed's large model, else Welch's), each arm's training compute and its "
+                                   "measured latency beside its MAC reduction. Resumable, like run. See docs/judge.md.",
+                       epilog="Example: prunelab judge experiments/small/judge-fashion.yaml --method my_method:MyMethod")
+    p.add_argument("file", help="experiment YAML file (its models, targets, data, recipes and seeds)")
+    p.add_argument("--method", help="the method to judge: a registered name, module:attribute or an entry point "
+                                    "(default: the file's prune)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the judged method (value read as YAML); repeatable")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the file's)")
+    p.add_argument("--baselines", help="comma-separated baselines to run (default: all of scratch-e, scratch-b, "
+                                       "uniform, random)")
+    p.add_argument("--uniform-regime", default="scratch-e",
+                   help="how the uniform model trains: scratch-e (default) or scratch-b")
+    p.add_argument("--latency-batch", type=int, default=32, metavar="N",
+                   help="images per batch of the latency measurement (default: 32)")
+    p.add_argument("--out", help="also write judge.md and judge.json into this folder")
+    p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_args(p)
+
     from .cli import register
 
     for name, fn in (("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
-                     ("demo", cmd_demo), ("import-weights", cmd_import_weights)):
+                     ("demo", cmd_demo), ("import-weights", cmd_import_weights), ("judge", cmd_judge)):
         register(name, fn)
 
 
@@ -400,4 +425,32 @@ def cmd_demo(args) -> int:
                        config=args.config or DEMO_CONFIG, progress=not args.quiet)
     print(text)
     print(f"wrote {Path(args.out) / 'report.md'}, report.csv and report.png")
+    return 0
+
+
+def cmd_judge(args) -> int:
+    from .report.judge import judge_rows, markdown
+    from .runs import RunStore
+    from .runs.grid import load_experiment
+    from .runs.judge import BASELINES, judge_plan, measure_latency, method_entry, run_judgement, write_outputs
+
+    if args.out is not None:
+        writable_dir(args.out, "--out")
+    exp = load_experiment(args.file)
+    if args.seeds:
+        for s in args.seeds:
+            check_seed(s, "--seeds")
+        exp = dataclasses.replace(exp, seeds=list(dict.fromkeys(args.seeds)))
+    entry = method_entry(exp, args.method, _key_values(args.param, "--param"))
+    baselines = BASELINES if args.baselines is None else tuple(b.strip() for b in args.baselines.split(",")
+                                                                 if b.strip())
+    judgement = judge_plan(exp, entry, baselines, args.uniform_regime)
+    store = RunStore(args.store).writable()
+    results = run_judgement(judgement, store, data_dir=args.data, device=args.device, progress=not args.quiet)
+    rows = judge_rows(results, measure_latency(results, args.latency_batch, args.device))
+    text = markdown(rows)
+    print(json.dumps(rows, indent=2) if args.json else text, end="" if args.json else "\n")
+    if args.out is not None:
+        write_outputs(args.out, text, rows)
+        print(f"wrote {Path(args.out) / 'judge.md'} and judge.json", file=sys.stderr)
     return 0
