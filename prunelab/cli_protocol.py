@@ -264,7 +264,9 @@ def cmd_plan(args) -> int:
     print(f"{'state':9} {'regime':10} {'seed':>4} {'epochs':>6}  arch")
     for r in rows:
         extra = ""
-        if r.get("rule"):
+        if r.get("imported"):
+            extra = f"   imported (sha256 {r['imported']['sha256'][:16]}…, evaluated: 0 epochs)"
+        elif r.get("rule"):
             extra = f"   (Scratch-B: {r['rule']})"
         elif r.get("budget") and regime(r["regime"]).budget:
             b = r["budget"]
