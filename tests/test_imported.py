@@ -161,3 +161,24 @@ def test_zero_epochs_is_refused_for_random_inits(tmp_path, capsys):
     assert code == 0 and "epochs 0" in out, err
     (res,) = results(tmp_path / "store")
     assert res["train_macs"] == 0 and res["params"] == sum(p.numel() for p in model.parameters())
+
+
+def test_the_table1_imagenet_imported_file_plans(tmp_path, capsys):
+    """The shipped file with a torchvision-format ResNet-34 beside it (keys and shapes only)."""
+    from pathlib import Path
+
+    from helpers import shapes_only_state_dict
+
+    src = Path(__file__).parents[1] / "experiments" / "paper" / "table1-imagenet-resnet34-imported.yaml"
+    shutil.copy(src, tmp_path / src.name)
+    torch.save(shapes_only_state_dict("resnet34", fill=0.5), tmp_path / "resnet34-b627a593.pth")
+    code, out, err = cli(capsys, "plan", tmp_path / src.name, "--json", "--store", tmp_path / "store")
+    assert code == 0, err
+    rows = json.loads(out)
+    (base,) = [r for r in rows if r["regime"] == "baseline"]
+    assert base["arch"] == "resnet34" and base["epochs"] == 0 and len(base["imported"]["sha256"]) == 64
+    sb = {r["arch"]: r for r in rows if r["regime"] == "scratch-b"}
+    assert set(sb) == {"resnet34-A", "resnet34-B"}
+    assert all(r["epochs"] == min(180, int(90 * r["budget"]["mac_ratio"])) for r in sb.values())
+    assert {r["epochs"] for r in rows if r["regime"] == "finetune"} == {20}
+    assert {r["epochs"] for r in rows if r["regime"] == "scratch-e"} == {90}
