@@ -92,6 +92,8 @@ def test_a_grid_from_an_imported_baseline(tmp_path, capsys):
     # the report's Unpruned column is the evaluated model
     code, out, err = cli(capsys, "report", store)
     assert code == 0 and f"| {100 * base['final_top1']:.2f} ± 0.00 (n=1) |" in out, out
+    ledger = [ln for ln in out.split("Compute ledger")[1].splitlines() if ln.startswith("| vgg11-w0.125 |")]
+    assert ledger and ledger[0].split(" | ")[3] == "-"  # the imported model's training cost is not known here
     # moving the file renames no run; another file renames the baseline and the runs that inherit from it
     before = plan_ids(capsys, path, store)
     (tmp_path / "elsewhere").mkdir()
