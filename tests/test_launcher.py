@@ -152,6 +152,15 @@ def test_launcher_settings_reach_the_sbatch_script(tmp_path, monkeypatch):
     for line in ("--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=8", "--time=600", "--mem=32GB",
                  "--ntasks-per-node=1", "--nodes=1", "--exclude=node12", "module load cuda"):
         assert line in script, (line, script)
+    assert "--kill-on-bad-exit" not in script
+    four = launcher_settings({"partition": "gpu", "gpus_per_node": 4})  # one task per GPU, DDP over them
+    script = _executor(submitit, "slurm", tmp_path, four, "prunelab-x")._executor \
+        ._make_submission_file_text("python -m x", "uid")
+    for line in ("--gpus-per-node=4", "--ntasks-per-node=4", "--kill-on-bad-exit=1"):
+        assert line in script, (line, script)
+    prune = _executor(submitit, "slurm", tmp_path, four.for_prune_steps(), "prunelab-x")._executor \
+        ._make_submission_file_text("python -m x", "uid")
+    assert "--gpus-per-node=1" in prune and "--ntasks-per-node=1" in prune
 
 
 AUDIT = """

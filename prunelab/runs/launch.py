@@ -269,6 +269,8 @@ def _executor(submitit, cluster: str, folder: Path, launcher: Launcher, name: st
                               "tasks_per_node": launcher.tasks}
     if launcher.gpus_per_node:
         params["gpus_per_node"] = launcher.gpus_per_node
+    if launcher.tasks > 1 and cluster == "slurm":  # a task that fails ends its siblings (not a DDP hang)
+        params["slurm_srun_args"] = ["--kill-on-bad-exit=1"]
     if launcher.cpus_per_task:
         params["cpus_per_task"] = launcher.cpus_per_task
     if launcher.mem_gb:

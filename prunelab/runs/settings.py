@@ -69,7 +69,10 @@ class RunSettings:
         return json.loads(json.dumps(d))
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        if d["weights_file"] is None:  # (the files of runs without imported weights stay as they were)
+            del d["weights_file"]
+        return d
 
     def check(self, where: str = "run") -> "RunSettings":
         """Refuse a run whose result would mean nothing (one line): 0 epochs evaluates the initial
