@@ -70,7 +70,8 @@ def test_a_grid_from_an_imported_baseline(tmp_path, capsys):
     code, out, err = cli(capsys, "run", path, "--store", store, "--device", "cpu", "--quiet")
     assert code == 0 and "Traceback" not in err, err
     res = results(store)
-    assert sorted(r["labels"]["regime"] for r in res) == ["baseline"] + sorted(["finetune", "scratch-b", "scratch-e"] * 2)
+    regimes = sorted(r["labels"]["regime"] for r in res)
+    assert regimes == ["baseline"] + sorted(["finetune", "scratch-b", "scratch-e"] * 2)
     (base,) = [r for r in res if r["labels"]["regime"] == "baseline"]
     # no baseline trained: the file evaluated (0 epochs, nothing seen), its sha256 in the identity, no path
     assert base["epochs"] == 0 and base["images_seen"] == 0 and base["train_macs"] == 0

@@ -209,8 +209,10 @@ def _method_entries(prune, where: str = "prune") -> list[tuple[methods.Method, d
 
 
 def imported(exp: Experiment) -> list[int]:
-    """The indices of the models that start from imported weights (``weights: FILE``)."""
-    return [i for i, m in enumerate(exp.models) if isinstance(m, dict) and m.get("weights") is not None]
+    """The indices of the models that start from imported weights (``weights: FILE``); every model
+    entry is checked on the way (unknown keys, wrong types)."""
+    models = [from_mapping(ModelEntry, raw, f"models[{i}]") for i, raw in enumerate(exp.models)]
+    return [i for i, m in enumerate(models) if m.weights]
 
 
 @functools.lru_cache(maxsize=8)

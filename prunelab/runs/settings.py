@@ -82,7 +82,8 @@ class RunSettings:
             what = "randomly initialised" if kind == "random" else f"{kind}-initialised"
             raise PrunelabError(f"{where}: 0 epochs would only evaluate a {what} model of "
                                 f"{self.arch.get('name', 'this architecture')}, which means nothing; give "
-                                "epochs >= 1 (0 epochs is for inherited or imported weights, e.g. finetune: {epochs: 0})")
+                                "epochs >= 1 (0 epochs is for inherited or imported weights, e.g. "
+                                "finetune: {epochs: 0})")
         return self
 
     def run_id(self) -> str:
