@@ -273,7 +273,8 @@ def cmd_plan(args) -> int:
             extra = f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{', cap %g' % b['cap'] if b['cap'] else ''})"
         state = "waiting" if r["run_id"] is None else r["state"]
         epochs = "rule" if r["epochs"] is None else r["epochs"]
-        print(f"{state:9} {r['regime']:10} {r['seed']:>4} {epochs:>6}  {r['arch']}{extra}")
+        seed = "all" if r.get("imported") else r["seed"]  # an imported baseline is shared by every seed
+        print(f"{state:9} {r['regime']:10} {seed:>4} {epochs:>6}  {r['arch']}{extra}")
     total = sum(r["train_macs"] for r in rows)
     left = sum(r["train_macs"] for r in rows if r["state"] != "finished")
     line = f"training compute: {total / 1e12:,.3f} TMACs in all, {left / 1e12:,.3f} TMACs to go"

@@ -66,7 +66,7 @@ def test_a_grid_from_an_imported_baseline(tmp_path, capsys):
     path = grid(tmp_path)
     code, out, err = cli(capsys, "plan", path, "--store", store)
     assert code == 0 and "imported (sha256 " in out, err
-    assert [ln.split()[1:4] for ln in out.splitlines() if " baseline " in ln] == [["baseline", "0", "0"]]
+    assert [ln.split()[1:4] for ln in out.splitlines() if " baseline " in ln] == [["baseline", "all", "0"]]
     code, out, err = cli(capsys, "run", path, "--store", store, "--device", "cpu", "--quiet")
     assert code == 0 and "Traceback" not in err, err
     res = results(store)
