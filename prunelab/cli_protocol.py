@@ -289,14 +289,17 @@ def cmd_plan(args) -> int:
     print(f"{'state':9} {'regime':10} {'seed':>4} {'epochs':>6}  arch")
     for r in rows:
         extra = ""
-        if r.get("rule"):
+        if r.get("imported"):
+            extra = f"   imported (sha256 {r['imported']['sha256'][:16]}…, evaluated: 0 epochs)"
+        elif r.get("rule"):
             extra = f"   (Scratch-B: {r['rule']})"
         elif r.get("budget") and regime(r["regime"]).budget:
             b = r["budget"]
             extra = f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{', cap %g' % b['cap'] if b['cap'] else ''})"
         state = "waiting" if r["run_id"] is None else r["state"]
         epochs = "rule" if r["epochs"] is None else r["epochs"]
-        print(f"{state:9} {r['regime']:10} {r['seed']:>4} {epochs:>6}  {r['arch']}{extra}")
+        seed = "all" if r.get("imported") else r["seed"]  # an imported baseline is shared by every seed
+        print(f"{state:9} {r['regime']:10} {seed:>4} {epochs:>6}  {r['arch']}{extra}")
     total = sum(r["train_macs"] for r in rows)
     left = sum(r["train_macs"] for r in rows if r["state"] != "finished")
     line = f"training compute: {total / 1e12:,.3f} TMACs in all, {left / 1e12:,.3f} TMACs to go"

@@ -157,7 +157,9 @@ def aggregate(results: list[dict]) -> list[dict]:
         for k in ("params", "macs", "params_nonzero", "macs_nonzero"):
             row[f"pruned_{k}"] = stats(list(_per_seed(pruned_runs, k).values()))
         b, f = row["arms"]["baseline"], row["arms"]["finetune"]
-        both = b["train_macs"] is not None and f["train_macs"] is not None
+        # an imported baseline's training happened elsewhere: its cost is unknown here, not 0
+        imported = any(((r.get("settings") or {}).get("init") or {}).get("kind") == "weights" for r in full)
+        both = b["train_macs"] is not None and f["train_macs"] is not None and not imported
         row["pipeline_train_macs"] = (b["train_macs"] + f["train_macs"]) if both else None
         rows.append(row)
     return rows
