@@ -59,21 +59,31 @@ def _arm(rs: list[dict], by_id: dict, latency: dict) -> dict:
     for k in ("params", "macs", "params_nonzero", "macs_nonzero", "train_macs"):
         vals = [r[k] for r in rs if r.get(k) is not None]
         a[k] = statistics.fmean(vals) if vals else None
-    pipeline = []
-    for r in rs:
-        own = r.get("train_macs")
-        base = by_id.get(r["labels"].get("baseline_run")) if r["labels"].get("from_baseline") else None
-        pipeline.append(None if own is None else own + ((base or {}).get("train_macs") or 0))
+    pipeline = [_pipeline(r, by_id) for r in rs]
     a["pipeline_train_macs"] = statistics.fmean(pipeline) if pipeline and None not in pipeline else None
     ms = [latency[r.get("run_id")] for r in rs if r.get("run_id") in latency]
     a["latency_ms"] = statistics.median(ms) if ms else None
     return a
 
 
+def _pipeline(r: dict, by_id: dict) -> float | None:
+    """A run's training MACs plus its large model's, where it depends on it (None: not known, e.g.
+    an imported large model trained elsewhere)."""
+    own = r.get("train_macs")
+    if own is None or not r["labels"].get("from_baseline"):
+        return own
+    base = by_id.get(r["labels"].get("baseline_run")) or {}
+    if ((base.get("settings") or {}).get("init") or {}).get("kind") == "weights" or base.get("train_macs") is None:
+        return None
+    return own + base["train_macs"]
+
+
 def paired(a: dict, b: dict) -> bool:
-    """Whether two arms pair by seed: the same seeds, and both come from each seed's same large model."""
-    return (a["seeds"] == b["seeds"] and a["from_baseline"] and b["from_baseline"]
-            and a["baseline_runs"] == b["baseline_runs"] and None not in a["baseline_runs"])
+    """Whether two arms pair by seed: the same seeds, both from each seed's large model, and a
+    different large model per seed (one imported model shared by every seed pairs nothing)."""
+    runs = a["baseline_runs"]
+    return (a["seeds"] == b["seeds"] and a["from_baseline"] and b["from_baseline"] and runs == b["baseline_runs"]
+            and None not in runs and len(set(runs)) == len(runs))
 
 
 def _comparisons(arms: dict) -> list[dict]:
