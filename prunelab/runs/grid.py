@@ -230,11 +230,7 @@ def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
                 if planned is not None:
                     macs = method.planned_macs(base, params, exp.dataset) or spec_macs(planned.to_json())
                     budget = scratch_b_budget(e_base, spec_macs(base.to_json()), macs, cap)
-                train_method = None
-                tp = method.train_params(params)
-                large = method.train_spec(base, method.train_view(tp))
-                if method.hooks(method.train_view(tp)) is not None or large != base:
-                    train_method = {"name": method.name, "params": tp}
+                train_method, large = method.train_method(base, params)
                 arms.append(Arm(base, method, params, method.label(base, params, exp.dataset), planned, budget,
                                 train_method, large))
     return arms

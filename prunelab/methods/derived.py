@@ -1,0 +1,144 @@
+"""Methods derived from another method (``of``): the same large model, a different pruned model.
+
+``uniform`` (paper Section 5): the uniformly scaled architecture with the params (or MACs) of the
+one the inner method found: trained from scratch only. ``random-widths``: the inner method's
+widths (and input selection counts) with randomly chosen channels of the large model: a
+fine-tunable control for the inner method's channel choice.
+
+The large model is the inner method's own (its training hooks and identity, via
+``train_method``), so a wrapper and its inner method share one baseline run per seed. YAML:
+``prune: {method: uniform, of: {method: slimming, lam: 1.0e-4}, by: params}`` with ``targets``
+per model (forwarded to the inner method).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..arch import ArchSpec, build
+from ..arch.layers import ChannelSelection
+from ..errors import PrunelabError
+from ..prune import prune_channels
+from ..search import channels, size, uniform
+from ..search.fit import BY
+from . import get, register
+from .base import Method, PruneData, PruneResult
+
+
+@dataclass(frozen=True)
+class Params:
+    of: dict = field(default_factory=dict)  # the inner method: {method: NAME, ...its parameters}
+    target: Any = None  # forwarded to the inner method (when it has a target)
+    by: str = "params"  # uniform: match params or macs
+
+
+class Derived(Method):
+    """A method whose large model and found architecture are another method's (``of``)."""
+
+    kind = "structured"
+    Params = Params
+    suffix = ""
+
+    def inner(self, params: Params) -> tuple[Method, Any]:
+        of = dict(params.of)
+        ref = of.pop("method", None)
+        if ref is None:
+            raise PrunelabError(f"{self.name}: 'of' must name the inner method, e.g. of: {{method: slimming}}")
+        m = get(ref)
+        if isinstance(m, Derived):
+            raise PrunelabError(f"{self.name}: the inner method '{ref}' is itself derived; name the method it wraps")
+        if m.kind != "structured":
+            raise PrunelabError(f"{self.name}: the inner method '{ref}' is unstructured; {self.name} wraps "
+                                "structured methods only")
+        if "target" in of:
+            raise PrunelabError(f"{self.name}: give the target beside 'of' (or per model), not inside it")
+        if m.has_target() and params.target is not None:
+            of["target"] = params.target
+        elif params.target is not None:
+            raise PrunelabError(f"{self.name}: the inner method '{ref}' takes no target")
+        return m, m.params(of, f"{self.name}: of ({ref})")
+
+    def check(self, params: Params) -> None:
+        if params.by not in BY:
+            raise PrunelabError(f"{self.name}: by must be params or macs, not {params.by!r}")
+        self.inner(params)
+
+    def train_method(self, base: ArchSpec, params) -> tuple[dict | None, ArchSpec]:
+        m, ip = self.inner(params)
+        return m.train_method(base, ip)
+
+    def prune_source(self, params) -> str:
+        m, ip = self.inner(params)
+        return m.prune_source(ip)
+
+    def describe(self, params) -> str:
+        m, ip = self.inner(params)
+        return f"{self.name}({m.describe(ip)}" + (f", by={params.by}" if params.by != "params" else "") + ")"
+
+    def label(self, base: ArchSpec, params, dataset: str) -> str:
+        m, ip = self.inner(params)
+        return f"{m.label(base, ip, dataset)}-{self.suffix}"
+
+    def inner_planned(self, base: ArchSpec, params, dataset: str) -> ArchSpec | None:
+        m, ip = self.inner(params)
+        m.check_base(base)
+        return m.planned_spec(base, ip, dataset)
+
+    def found(self, model, params, data: PruneData) -> PruneResult:
+        """The inner method's prune result on this large model."""
+        m, ip = self.inner(params)
+        return m.prune(model, ip, data)
+
+
+@register("uniform")
+class Uniform(Derived):
+    """The uniformly scaled base with the params (or MACs) of the inner method's pruned model."""
+
+    inherits = False  # a uniform net has no inherited weights: scratch regimes only
+    tickets = False
+    suffix = "uniform"
+
+    def make(self, base: ArchSpec, pruned: ArchSpec, params: Params) -> ArchSpec:
+        return uniform(base, size(pruned, params.by), params.by, name=f"{pruned.name}-{self.suffix}")
+
+    def planned_spec(self, base: ArchSpec, params: Params, dataset: str) -> ArchSpec | None:
+        planned = self.inner_planned(base, params, dataset)
+        return None if planned is None else self.make(base, planned, params)
+
+    def prune(self, model, params: Params, data: PruneData) -> PruneResult:
+        pruned = self.found(model, params, data).spec
+        spec = self.make(model.arch_spec, pruned, params)
+        info = {"of": pruned.name, "of_" + params.by: size(pruned, params.by), params.by: size(spec, params.by)}
+        return PruneResult(build(spec).to(next(model.parameters()).device), info=info)
+
+
+@register("random-widths")
+class RandomWidths(Derived):
+    """The inner method's widths and selection counts, with random channels of the large model."""
+
+    suffix = "randw"
+
+    def planned_spec(self, base: ArchSpec, params: Params, dataset: str) -> ArchSpec | None:
+        planned = self.inner_planned(base, params, dataset)
+        if planned is None or any(n is not None and k != n for k, n in channels(planned).values()):
+            return None  # selections are found per seed (random indices differ from the planned ones)
+        return planned
+
+    def prune(self, model, params: Params, data: PruneData) -> PruneResult:
+        found = self.found(model, params, data)
+        gen = data.generator(offset=7919)
+        kept = {layer: _random(model.get_submodule(layer), len(idx), gen) for layer, idx in found.kept.items()}
+        sels = {path: _random(model.get_submodule(path).select, len(idx), gen)
+                for path, idx in found.selections.items()}
+        pruned = prune_channels(model, kept, name=found.spec.name, selections=sels)
+        if {k: c[0] for k, c in channels(pruned.arch_spec).items()} != {k: c[0] for k, c in channels(found.spec).items()}:
+            raise PrunelabError(f"random-widths: the result of '{self.inner(params)[0].name}' is not described by kept "
+                                "channels and selections alone (e.g. removed blocks)")
+        return PruneResult(pruned, kept=kept, selections=sels, info={"of": found.spec.name})
+
+
+def _random(module, k: int, gen: torch.Generator) -> list[int]:
+    n = module.num_channels if isinstance(module, ChannelSelection) else module.weight.shape[0]
+    return sorted(torch.randperm(n, generator=gen)[:k].tolist())
