@@ -42,15 +42,15 @@ def _near(s: float, target: float) -> bool:
     return abs(s - target) <= TOLERANCE * target
 
 
-def bisect(make: Callable[[float], ArchSpec], target: float, by: str, hi: float) -> tuple[ArchSpec, int]:
-    """The spec of the factor in (0, hi] whose size is closest to ``target`` (``make`` grows with it)."""
+def bisect(make: Callable[[float], ArchSpec], target: float, by: str, hi: float) -> tuple[ArchSpec, int, float]:
+    """The spec, size and factor in (0, hi] whose size is closest to ``target`` (``make`` grows with it)."""
     lo, best = 0.0, None
     for _ in range(60):
         g = (lo + hi) / 2
         spec = make(g)
         s = size(spec, by)
         if best is None or abs(s - target) < abs(best[1] - target):
-            best = (spec, s)
+            best = (spec, s, g)
         if abs(s - target) <= TOLERANCE / 8 * target or hi - lo < 1e-7:
             break
         lo, hi = (g, hi) if s < target else (lo, g)
@@ -108,5 +108,5 @@ def uniform(base: ArchSpec, target: float, by: str = "params", name: str | None 
     size(base, by)  # checks `by`
     units(base)  # checks the family
     name = name or f"{base.name}-uniform"
-    spec, _ = bisect(lambda g: scale_width(base, g, name=name, clamp=True), target, by, _hi(size(base, by), target))
+    spec, _, _ = bisect(lambda g: scale_width(base, g, name=name, clamp=True), target, by, _hi(size(base, by), target))
     return nudge(spec, _knobs(spec), target, by, passes=max(8, 256 // max(1, len(_knobs(spec)))))

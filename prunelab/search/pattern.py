@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -119,7 +118,13 @@ def _by_position(p: dict, us: list) -> dict[str, float]:
 def guided(base: ArchSpec, p: dict, target: float, by: str = "params", name: str | None = None) -> ArchSpec:
     """``base`` with every unit at round(base channels x ratio x g) (selections at most the stream),
     one global g found by bisection so that params (or MACs) are within 2% of ``target``; where
-    rounding leaves it further off, single units move by one channel (never more)."""
+    rounding leaves it further off, single widths move by one channel (never more)."""
+    return fit_guided(base, p, target, by, name)[0]
+
+
+def fit_guided(base: ArchSpec, p: dict, target: float, by: str = "params",
+               name: str | None = None) -> tuple[ArchSpec, float, dict[str, float]]:
+    """``guided``'s architecture, its factor g and the kept ratio it applied per unit."""
     _check_target(target, f"guided {base.name}")
     ratios = ratios_for(check_pattern(p), base)
     full = channels(base)
@@ -132,9 +137,9 @@ def guided(base: ArchSpec, p: dict, target: float, by: str = "params", name: str
             counts[key] = min(k, full[key][1]) if full[key][1] is not None else k
         return with_counts(base, counts, name)
 
-    spec, _ = bisect(make, target, by, _hi(size(make(1.0), by), target))
+    spec, _, g = bisect(make, target, by, _hi(size(make(1.0), by), target))
     paths = [u.path for u in units(spec) if u.kind == WIDTH]
-    return nudge(spec, paths, target, by, passes=1)
+    return nudge(spec, paths, target, by, passes=1), g, ratios
 
 
 def check_pattern(p) -> dict:
@@ -185,14 +190,15 @@ def sparsify(model, p: dict, rule: str = "magnitude", gen: torch.Generator | Non
         raise PrunelabError(f"sparsify: rule must be magnitude or random, not {rule!r}")
     names = list(p["ratios"])
     params = dict(model.named_parameters())
-    targets = [k for k in params if k in p["ratios"]] or \
-        [k for k, v in params.items() if k.endswith("weight") and v.dim() == 4]
+    convs = [k for k, v in params.items() if k.endswith("weight") and v.dim() == 4]
+    same = set(names) <= set(params) and convs == [k for k in names if params[k].dim() == 4]
+    targets = names if same else convs
     masks = {}
     for i, k in enumerate(targets):
         d = p["ratios"][k] if k in p["ratios"] else p["ratios"][names[min(len(names) - 1, int((i + .5) / len(targets) * len(names)))]]
         w = params[k].detach()
         score = w.abs().flatten() if rule == "magnitude" else torch.rand(w.numel(), generator=gen)
-        keep = max(1, math.ceil(d * w.numel() - 1e-9))
+        keep = max(1, round(d * w.numel()))
         m = torch.zeros(w.numel(), dtype=torch.bool)
         m[torch.topk(score.cpu(), keep).indices] = True
         masks[k] = m.view_as(w)
