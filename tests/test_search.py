@@ -333,3 +333,22 @@ def test_search_experiment_files_plan(name, tmp_path, monkeypatch):
     grid = plan(load_experiment(ROOT / "experiments" / name))
     methods_seen = {r.labels.get("method", "").split("(")[0] for r in grid.runs if r.regime != "baseline"}
     assert methods_seen & {"uniform", "guided"}
+
+
+def test_uniform_and_random_widths_run_through_a_grid(tmp_path):
+    from prunelab.arch import ArchSpec
+    from prunelab.runs import RunStore
+    from prunelab.runs.grid import run_grid
+
+    text = GRID.replace("seeds: [0, 1]", "seeds: [0]").replace("epochs: 2,", "epochs: 1,")
+    f = tmp_path / "run.yaml"
+    f.write_text(text.replace("PRUNE", f"[{SLIM}, {{method: uniform, of: {SLIM}}}]").replace("REGIMES", "[scratch-e]"))
+    grid = plan(load_experiment(f))
+    store = RunStore(tmp_path / "store")
+    out = run_grid(grid, store, progress=False)
+    assert len(out.trained) == 3 and len(out.pruned) == 2  # one shared baseline, two prune steps
+    slim, uni = (ArchSpec.from_dict(r.settings.arch) for r in grid.runs if r.regime == "scratch-e")
+    assert uni.name == f"{slim.name}-uniform" and _near(size(uni), size(slim))
+    f.write_text(text.replace("PRUNE", f"{{method: random-widths, of: {SLIM}}}").replace("REGIMES", "[finetune]"))
+    out = run_grid(plan(load_experiment(f)), store, progress=False)
+    assert len(out.trained) == 1 and len(out.reused) == 1  # the baseline is reused
