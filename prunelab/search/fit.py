@@ -34,7 +34,7 @@ def size(spec: ArchSpec, by: str = "params") -> int:
 
 
 def _check_target(target, what: str) -> None:
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0 or target != target:
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < float("inf"):
         raise PrunelabError(f"{what}: the target size must be a positive number, got {target!r}")
 
 

@@ -144,16 +144,26 @@ def fit_guided(base: ArchSpec, p: dict, target: float, by: str = "params",
 
 def check_pattern(p) -> dict:
     """A pattern as read from JSON, checked (one-line errors)."""
-    if not isinstance(p, dict) or not {"level", "family", "ratios", "source"} <= set(p):
+    if not isinstance(p, dict) or not {"level", "family", "ratios", "source"} <= set(p) \
+            or not isinstance(p["ratios"], dict) or not p["ratios"]:
         raise PrunelabError("a pattern needs 'level', 'family', 'ratios' and 'source' (make one with prunelab pattern)")
+    where = f"pattern '{p['source']}'"
     if p["level"] not in (*LEVELS, "weights"):
-        raise PrunelabError(f"pattern '{p['source']}': level must be layer, stage or weights, not {p['level']!r}")
-    values = [v for vs in p["ratios"].values() for v in (vs if isinstance(vs, list) else [vs])] \
-        if isinstance(p["ratios"], dict) else None
-    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in values):
-        raise PrunelabError(f"pattern '{p['source']}': ratios must be numbers in (0, 1]")
-    if p["level"] == "layer" and (not isinstance(p.get("where"), dict) or set(p["where"]) != set(p["ratios"])):
-        raise PrunelabError(f"pattern '{p['source']}': a layer pattern needs 'where' for every unit")
+        raise PrunelabError(f"{where}: level must be layer, stage or weights, not {p['level']!r}")
+    stage = p["level"] == "stage"
+    if stage and (not all(isinstance(v, list) and v for v in p["ratios"].values())
+                  or len({len(v) for v in p["ratios"].values()}) != 1 or not set(p["ratios"]) <= {WIDTH, SELECT}):
+        raise PrunelabError(f"{where}: a stage pattern's ratios are lists of one ratio per stage (width, select)")
+    values = [x for v in p["ratios"].values() for x in (v if stage else [v])]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in values):
+        raise PrunelabError(f"{where}: ratios must be numbers in (0, 1]")
+    if p["level"] == "layer":
+        w = p.get("where")
+        if not isinstance(w, dict) or set(w) != set(p["ratios"]) or not all(
+                isinstance(v, list) and len(v) == 4 and isinstance(v[0], int) and isinstance(v[1], int)
+                and isinstance(v[2], str) and isinstance(v[3], int) for v in w.values()):
+            raise PrunelabError(f"{where}: a layer pattern needs 'where' ([stage, block, role, channels]) for every "
+                                "unit")
     return p
 
 
