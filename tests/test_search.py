@@ -219,6 +219,8 @@ def test_wrappers_share_the_inner_methods_large_model(tmp_path):
     assert _near(size(ArchSpec.from_dict(arm.settings.arch)), size(l1_spec))
     with pytest.raises(PrunelabError, match="finetune"):
         _plan(tmp_path, f"{{method: uniform, of: {SLIM}}}", "[finetune]", name="bad.yaml")
+    mag = _plan(tmp_path, "{method: uniform, of: {method: magnitude}}", name="mag.yaml")  # masks: found per seed
+    assert all(r.settings is None and r.arm.method.masked(r.arm.params) for r in mag.runs if r.regime != "baseline")
 
 
 def test_random_widths_keeps_widths_not_channels():
@@ -273,7 +275,6 @@ def test_guided_identity_follows_pattern_content(tmp_path):
 
 @pytest.mark.parametrize("prune,msg", [
     ("{method: uniform}", "name the inner method"),
-    ("{method: uniform, of: {method: magnitude}}", "unstructured"),
     ("{method: uniform, of: {method: uniform}}", "itself derived"),
     ("{method: uniform, of: {method: nope}}", "unknown method"),
     ("{method: uniform, of: {method: slimming, lamb: 1}}", "unknown key 'lamb'"),
@@ -352,3 +353,22 @@ def test_uniform_and_random_widths_run_through_a_grid(tmp_path):
     f.write_text(text.replace("PRUNE", f"{{method: random-widths, of: {SLIM}}}").replace("REGIMES", "[finetune]"))
     out = run_grid(plan(load_experiment(f)), store, progress=False)
     assert len(out.trained) == 1 and len(out.reused) == 1  # the baseline is reused
+
+
+def test_wrappers_of_an_unstructured_method():
+    model = build(resolve("vgg11", "cifar10", width=0.125), seed=0)
+    inner = methods.get("magnitude")
+    found = inner.prune(model, inner.params({"target": 0.8}), PruneData("cifar10")).masks
+    dens = {k: m.float().mean().item() for k, m in found.items()}
+    overall = sum(int(m.sum()) for m in found.values()) / sum(m.numel() for m in found.values())
+    um, rw = methods.get("uniform"), methods.get("random-widths")
+    p = um.params({"of": {"method": "magnitude"}, "target": 0.8})
+    assert um.kind == "unstructured" and um.masked(p)
+    u = um.prune(build(resolve("vgg11", "cifar10", width=0.125), seed=0), p, PruneData("cifar10"))
+    methods.check_result(um, model, u, None)
+    assert max(dens.values()) - min(dens.values()) > 0.1  # global magnitude: uneven layers
+    assert all(m.float().mean().item() == pytest.approx(overall, abs=0.01) for m in u.masks.values())
+    r = rw.prune(build(resolve("vgg11", "cifar10", width=0.125), seed=0),
+                 rw.params({"of": {"method": "magnitude"}, "target": 0.8}), PruneData("cifar10"))
+    assert {k: int(m.sum()) for k, m in r.masks.items()} == {k: int(m.sum()) for k, m in found.items()}
+    assert any(not torch.equal(r.masks[k], found[k]) for k in found)

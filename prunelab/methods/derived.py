@@ -3,7 +3,10 @@
 ``uniform`` (paper Section 5): the uniformly scaled architecture with the params (or MACs) of the
 one the inner method found: trained from scratch only. ``random-widths``: the inner method's
 widths (and input selection counts) with randomly chosen channels of the large model: a
-fine-tunable control for the inner method's channel choice.
+fine-tunable control for the inner method's channel choice. Of an unstructured method (e.g.
+``magnitude``): ``uniform`` keeps the same overall density in every masked layer (its largest
+weights), ``random-widths`` random weights at the inner method's density per layer (one level:
+earlier masks of iterative pruning are not kept). A derived method is of its inner method's kind.
 
 The large model is the inner method's own (its training hooks and identity, via
 ``train_method``), so a wrapper and its inner method share one baseline run per seed. YAML:
@@ -21,7 +24,7 @@ from ..arch import ArchSpec, build
 from ..arch.layers import ChannelSelection
 from ..errors import PrunelabError
 from ..prune import prune_channels
-from ..search import channels, size, uniform
+from ..search import channels, size, sparsify, sparsity_pattern, uniform
 from ..search.fit import BY
 from . import get, register
 from .base import Method, PruneData, PruneResult
@@ -49,9 +52,6 @@ class Derived(Method):
         m = get(ref)
         if isinstance(m, Derived):
             raise PrunelabError(f"{self.name}: the inner method '{ref}' is itself derived; name the method it wraps")
-        if m.kind != "structured":
-            raise PrunelabError(f"{self.name}: the inner method '{ref}' is unstructured; {self.name} wraps "
-                                "structured methods only")
         if "target" in of:
             raise PrunelabError(f"{self.name}: give the target beside 'of' (or per model), not inside it")
         if m.has_target() and params.target is not None:
@@ -59,6 +59,11 @@ class Derived(Method):
         elif params.target is not None:
             raise PrunelabError(f"{self.name}: the inner method '{ref}' takes no target")
         return m, m.params(of, f"{self.name}: of ({ref})")
+
+    def params(self, mapping: dict | None = None, where: str | None = None):
+        p = super().params(mapping, where)
+        self.kind = self.inner(p)[0].kind  # structured or unstructured, as the inner method
+        return p
 
     def check(self, params: Params) -> None:
         if params.by not in BY:
@@ -108,7 +113,12 @@ class Uniform(Derived):
         return None if planned is None else self.make(base, planned, params)
 
     def prune(self, model, params: Params, data: PruneData) -> PruneResult:
-        pruned = self.found(model, params, data).spec
+        found = self.found(model, params, data)
+        if found.masks:  # unstructured: the same overall density in every masked layer (largest weights)
+            kept = sum(int(m.sum()) for m in found.masks.values()) / sum(m.numel() for m in found.masks.values())
+            return _masked(found, sparsify(found.model, {**sparsity_pattern(found.masks), "ratios": {
+                k: kept for k in found.masks}}))
+        pruned = found.spec
         spec = self.make(model.arch_spec, pruned, params)
         info = {"of": pruned.name, "of_" + params.by: size(pruned, params.by), params.by: size(spec, params.by)}
         return PruneResult(build(spec).to(next(model.parameters()).device), info=info)
@@ -129,6 +139,8 @@ class RandomWidths(Derived):
     def prune(self, model, params: Params, data: PruneData) -> PruneResult:
         found = self.found(model, params, data)
         gen = data.generator(offset=7919)
+        if found.masks:  # unstructured: random masks with the inner method's density per layer
+            return _masked(found, sparsify(found.model, sparsity_pattern(found.masks), "random", gen))
         kept = {layer: _random(model.get_submodule(layer), len(idx), gen) for layer, idx in found.kept.items()}
         sels = {path: _random(model.get_submodule(path).select, len(idx), gen)
                 for path, idx in found.selections.items()}
@@ -142,3 +154,12 @@ class RandomWidths(Derived):
 def _random(module, k: int, gen: torch.Generator) -> list[int]:
     n = module.num_channels if isinstance(module, ChannelSelection) else module.weight.shape[0]
     return sorted(torch.randperm(n, generator=gen)[:k].tolist())
+
+
+def _masked(found: PruneResult, masks: dict) -> PruneResult:
+    """The inner method's masked model with other masks (of the same weights)."""
+    found.model.masks = masks
+    kept = sum(int(m.sum()) for m in masks.values())
+    return PruneResult(found.model, info={"of_sparsity": found.info.get("sparsity"),
+                                          "sparsity": 1 - kept / sum(m.numel() for m in masks.values()),
+                                          "kept": {k: int(m.sum()) for k, m in masks.items()}})
