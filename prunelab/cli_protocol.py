@@ -118,9 +118,10 @@ def add_parsers(sub) -> None:
 
     from .cli import register
 
-    for name, fn in (("pattern", cmd_pattern), ("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
+    for name, fn in (("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
                      ("demo", cmd_demo), ("import-weights", cmd_import_weights)):
         register(name, fn)
+    register("pattern", cmd_pattern)
 
 
 def _guess_dataset(model_path: Path, spec) -> str:

@@ -145,10 +145,14 @@ class RandomWidths(Derived):
         sels = {path: _random(model.get_submodule(path).select, len(idx), gen)
                 for path, idx in found.selections.items()}
         pruned = prune_channels(model, kept, name=found.spec.name, selections=sels)
-        if {k: c[0] for k, c in channels(pruned.arch_spec).items()} != {k: c[0] for k, c in channels(found.spec).items()}:
+        if _counts(pruned.arch_spec) != _counts(found.spec):
             raise PrunelabError(f"random-widths: the result of '{self.inner(params)[0].name}' is not described by kept "
                                 "channels and selections alone (e.g. removed blocks)")
         return PruneResult(pruned, kept=kept, selections=sels, info={"of": found.spec.name})
+
+
+def _counts(spec: ArchSpec) -> dict[str, int]:
+    return {k: c[0] for k, c in channels(spec).items()}
 
 
 def _random(module, k: int, gen: torch.Generator) -> list[int]:

@@ -82,7 +82,8 @@ def ratios_for(p: dict, base: ArchSpec) -> dict[str, float]:
     """The pattern's kept ratio for every unit of ``base``: by key on the pattern's own architecture,
     by stage (stage level) or by relative position in the stage (layer level) on another one."""
     if p["family"] != base.family:
-        raise PrunelabError(f"pattern of a {p['family']} ('{p['source']}') cannot guide a {base.family} ('{base.name}')")
+        raise PrunelabError(f"pattern of a {p['family']} ('{p['source']}') cannot guide a {base.family} "
+                            f"('{base.name}')")
     us = units(base)
     stages = 1 + max(u.stage for u in us)
     have = (len(next(iter(p["ratios"].values()))) if p["level"] == "stage"
@@ -205,7 +206,7 @@ def sparsify(model, p: dict, rule: str = "magnitude", gen: torch.Generator | Non
     targets = names if same else convs
     masks = {}
     for i, k in enumerate(targets):
-        d = p["ratios"][k] if k in p["ratios"] else p["ratios"][names[min(len(names) - 1, int((i + .5) / len(targets) * len(names)))]]
+        d = p["ratios"][k if same else names[min(len(names) - 1, int((i + .5) / len(targets) * len(names)))]]
         w = params[k].detach()
         score = w.abs().flatten() if rule == "magnitude" else torch.rand(w.numel(), generator=gen)
         keep = max(1, round(d * w.numel()))
