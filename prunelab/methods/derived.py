@@ -115,9 +115,8 @@ class Uniform(Derived):
     def prune(self, model, params: Params, data: PruneData) -> PruneResult:
         found = self.found(model, params, data)
         if found.masks:  # unstructured: the same overall density in every masked layer (largest weights)
-            kept = sum(int(m.sum()) for m in found.masks.values()) / sum(m.numel() for m in found.masks.values())
-            return _masked(found, sparsify(found.model, {**sparsity_pattern(found.masks), "ratios": {
-                k: kept for k in found.masks}}))
+            flat = {k: _density(found.masks) for k in found.masks}
+            return _masked(found, sparsify(found.model, {**sparsity_pattern(found.masks), "ratios": flat}))
         pruned = found.spec
         spec = self.make(model.arch_spec, pruned, params)
         info = {"of": pruned.name, "of_" + params.by: size(pruned, params.by), params.by: size(spec, params.by)}
@@ -163,7 +162,9 @@ def _random(module, k: int, gen: torch.Generator) -> list[int]:
 def _masked(found: PruneResult, masks: dict) -> PruneResult:
     """The inner method's masked model with other masks (of the same weights)."""
     found.model.masks = masks
-    kept = sum(int(m.sum()) for m in masks.values())
-    return PruneResult(found.model, info={"of_sparsity": found.info.get("sparsity"),
-                                          "sparsity": 1 - kept / sum(m.numel() for m in masks.values()),
+    return PruneResult(found.model, info={"of_sparsity": found.info.get("sparsity"), "sparsity": 1 - _density(masks),
                                           "kept": {k: int(m.sum()) for k, m in masks.items()}})
+
+
+def _density(masks: dict) -> float:
+    return sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())

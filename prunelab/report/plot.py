@@ -209,23 +209,32 @@ def plot_efficiency(rows: list[dict], path: str | Path) -> Path | None:
 
 
 def plot_pattern(patterns: list[dict], path: str | Path) -> Path:
-    """Kept ratio per unit (layer pattern) or per stage (stage pattern), one line per pattern."""
-    fig, ax = _figure(figsize=(8, 3.6), dpi=110)
-    names: list[str] = []
-    for i, p in enumerate(patterns):
-        if p["level"] == "stage":
-            for j, (kind, rs) in enumerate(sorted(p["ratios"].items())):
-                ax.plot(range(1, len(rs) + 1), rs, marker="o", ls=["-", "--"][j % 2], color=f"C{i}",
-                        label=f"{p['source']} ({kind})")
+    """Kept ratio per unit (layer patterns) or per stage (stage patterns; one panel per level), one
+    line per pattern."""
+    levels = sorted({p["level"] for p in patterns})
+    fig, axes = _figure(1, len(levels), figsize=(8 if levels == ["layer"] else 4.5 * len(levels), 3.6), dpi=110,
+                        squeeze=False)
+    for ax, level in zip(axes[0], levels):
+        names: list[str] = []
+        for i, p in enumerate(patterns):
+            if p["level"] != level:
+                continue
+            if level == "stage":
+                for j, (kind, rs) in enumerate(sorted(p["ratios"].items())):
+                    ax.plot(range(1, len(rs) + 1), rs, marker="o", ls=["-", "--"][j % 2], color=f"C{i}",
+                            label=f"{p['source']} ({kind})")
+            else:
+                keys = list(p["ratios"])
+                names = keys if len(keys) > len(names) else names
+                ax.plot(range(len(keys)), [p["ratios"][k] for k in keys], marker=".", color=f"C{i}", label=p["source"])
+        if level == "stage":
+            ax.set_xticks(range(1, 1 + max(len(rs) for p in patterns if p["level"] == level
+                                           for rs in p["ratios"].values())))
             ax.set_xlabel("stage", fontsize=8)
         else:
-            keys = list(p["ratios"])
-            names = keys if len(keys) > len(names) else names
-            ax.plot(range(len(keys)), [p["ratios"][k] for k in keys], marker=".", color=f"C{i}", label=p["source"])
-    if names:
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=90, fontsize=5)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("kept ratio", fontsize=8)
-    ax.legend(fontsize=6)
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, rotation=90, fontsize=5)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("kept ratio", fontsize=8)
+        ax.legend(fontsize=6)
     return _save(fig, path)
