@@ -229,16 +229,17 @@ def cmd_prune(args) -> int:
 def cmd_pattern(args) -> int:
     from .cli import _spec_from
     from .report import plot_pattern
-    from .search import average, pattern, save_pattern, spec_of
+    from .search import average, pattern_of, save_pattern
 
     for path, what in ((args.out, "--out"), (args.plot, "--plot")):
         if path is not None:
             writable_file(path, what)
     base = _spec_from(args.base, args.dataset, width=args.width)
-    each = [pattern(spec_of(ref, args.dataset), base, args.level) for ref in args.pruned]
+    each = [pattern_of(ref, base, args.level, args.dataset) for ref in args.pruned]
     mean = average(each) if len(each) > 1 else each[0]
-    print(f"{mean['source']} over {base.name} ({mean['level']} level, kept ratio)")
-    ratios = mean["ratios"] if mean["level"] == "layer" else \
+    print(f"{mean['source']} over {base.name} ({mean['level']} level, kept ratio)"
+          if mean["level"] != "weights" else f"{mean['source']} (density of each masked weight)")
+    ratios = mean["ratios"] if mean["level"] != "stage" else \
         {f"stage {i + 1} {kind}": r for kind, rs in mean["ratios"].items() for i, r in enumerate(rs)}
     for key, r in ratios.items():
         print(f"{key:32} {r:.3f}")

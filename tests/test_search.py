@@ -372,3 +372,28 @@ def test_wrappers_of_an_unstructured_method():
                  rw.params({"of": {"method": "magnitude"}, "target": 0.8}), PruneData("cifar10"))
     assert {k: int(m.sum()) for k, m in r.masks.items()} == {k: int(m.sum()) for k, m in found.items()}
     assert any(not torch.equal(r.masks[k], found[k]) for k in found)
+
+
+def test_guided_sparsification_from_a_masked_model_file(tmp_path, capsys):
+    import prunelab
+
+    small = build(resolve("vgg11", "cifar10", width=0.125), seed=0)
+    mag = methods.get("magnitude")
+    masked = mag.prune(small, mag.params({"target": 0.7}), PruneData("cifar10")).model
+    prunelab.save(masked, tmp_path / "m.pt")
+    out = tmp_path / "s.json"
+    assert main(["pattern", str(tmp_path / "m.pt"), "--base", "vgg11", "--out", str(out)]) == 0
+    assert "density of each masked weight" in capsys.readouterr().out
+    g = methods.get("guided")
+    params = g.params({"pattern": str(out), "target": 0.2})
+    assert g.kind == "unstructured" and g.planned_spec(small.arch_spec, params, "cifar10") is None
+    other = build(resolve("vgg13", "cifar10", width=0.125), seed=1)
+    r = g.prune(other, params, PruneData("cifar10"))
+    methods.check_result(g, other, r, None)
+    dens = [m.float().mean().item() for m in r.masks.values()]
+    kept = sum(int(m.sum()) for m in r.masks.values()) / sum(m.numel() for m in r.masks.values())
+    assert kept == pytest.approx(0.2, abs=0.01) and max(dens) - min(dens) > 0.05  # the pattern's unevenness
+    grid = _plan(tmp_path, f"{{method: guided, pattern: {out}}}", name="gs.yaml")
+    assert all(r.settings is None and r.arm.method.masked(r.arm.params) for r in grid.runs if r.regime != "baseline")
+    with pytest.raises(PrunelabError, match="level"):
+        g.params({"pattern": str(out), "level": "stage"})

@@ -10,6 +10,12 @@ the parameters, so the run identity follows the pattern.
 
 YAML: ``prune: {method: guided, pattern: patterns/vgg19-c10.json, level: stage}`` with
 ``targets: [0.3]`` (params kept, as a fraction of the base's).
+
+Guided sparsification: a sparsity pattern (``prunelab pattern`` of a masked model: the density of
+every masked weight) makes masks instead: each layer keeps its largest weights at the pattern's
+density times one factor, so that ``target`` of the weights are kept (by name, or by relative
+position of the conv on another architecture). The masks are made from the large model at the prune
+step; scratch regimes train under them.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from typing import Any
 from ..arch import ArchSpec, build
 from ..config import from_mapping
 from ..errors import PrunelabError
-from ..search import guided, load_pattern, size
+from ..search import guided, load_pattern, size, sparsify
 from ..search.fit import BY
 from ..search.pattern import LEVELS, check_pattern, digest, to_stage
 from . import register
@@ -47,20 +53,25 @@ class Guided(Method):
         if isinstance(p.pattern, str):
             p = dataclasses.replace(p, pattern=load_pattern(p.pattern))
         self.check(p)
+        self.kind = "unstructured" if _sparse(p) else "structured"  # guided sparsification: masks
         return p
 
     def check(self, params: Params) -> None:
         if params.pattern is None:
             raise PrunelabError("guided: 'pattern' must name a pattern file (make one with prunelab pattern)")
         check_pattern(params.pattern)
-        if params.pattern["level"] not in LEVELS:
-            raise PrunelabError(f"guided: pattern '{params.pattern['source']}' is a sparsity pattern, not a width one")
-        if params.level not in ("", *LEVELS) or (params.level == "layer" and params.pattern["level"] == "stage"):
-            raise PrunelabError(f"guided: level must be stage or layer (a stage pattern stays stage), not "
-                                f"{params.level!r}")
+        if params.level not in ("", *LEVELS) or (params.level and params.pattern["level"] not in ("layer", params.level)):
+            raise PrunelabError(f"guided: level must be stage or layer (a stage pattern stays stage, a sparsity "
+                                f"pattern is per weight), not {params.level!r}")
         if not 0 < params.target <= 1 or params.by not in BY:
             raise PrunelabError(f"guided: target (the fraction of params kept) must be in (0, 1] and by params or "
                                 f"macs, got {params.target} and {params.by!r}")
+
+    def planned_spec(self, base: ArchSpec, params: Params, dataset: str) -> ArchSpec | None:
+        if _sparse(params):
+            return None  # the masks are made at the prune step, from the large model's weights
+        return guided(base, self.chosen(params), params.target * size(base, params.by), params.by,
+                      name=self.label(base, params, dataset))
 
     def chosen(self, params: Params) -> dict:
         return to_stage(params.pattern) if params.level == "stage" else params.pattern
@@ -73,10 +84,13 @@ class Guided(Method):
         p = self.chosen(params)
         return f"{base.name}-guided{params.target:g}-{p['level']}-{digest(p)[:6]}"
 
-    def planned_spec(self, base: ArchSpec, params: Params, dataset: str) -> ArchSpec:
-        return guided(base, self.chosen(params), params.target * size(base, params.by), params.by,
-                      name=self.label(base, params, dataset))
-
     def prune(self, model, params: Params, data: PruneData) -> PruneResult:
+        if _sparse(params):  # the pattern's densities, scaled to keep `target` of the weights: largest ones
+            model.masks = sparsify(model, params.pattern, density=params.target)
+            return PruneResult(model, info={"pattern": params.pattern["source"], "sparsity": 1 - params.target})
         spec = self.planned_spec(model.arch_spec, params, data.dataset)
         return PruneResult(build(spec).to(next(model.parameters()).device), info={"pattern": params.pattern["source"]})
+
+
+def _sparse(params: Params) -> bool:
+    return params.pattern["level"] == "weights"

@@ -193,9 +193,12 @@ def sparsity_pattern(masks: dict[str, torch.Tensor], source: str = "masks") -> d
             "ratios": {k: max(float(m.float().mean()), 1e-12) for k, m in masks.items()}}
 
 
-def sparsify(model, p: dict, rule: str = "magnitude", gen: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def sparsify(model, p: dict, rule: str = "magnitude", gen: torch.Generator | None = None,
+             density: float | None = None) -> dict[str, torch.Tensor]:
     """Masks for ``model`` with the pattern's per-layer densities: by name where the names match,
-    else by relative position among the pattern's layers. Keeps the largest weights (or random ones)."""
+    else by relative position among the pattern's layers. Keeps the largest weights (or random ones).
+    ``density``: scale every layer's density by one factor so that this fraction of the masked
+    weights is kept overall (a layer keeps at most all of its weights)."""
     check_pattern(p)
     if rule not in ("magnitude", "random"):
         raise PrunelabError(f"sparsify: rule must be magnitude or random, not {rule!r}")
@@ -204,33 +207,48 @@ def sparsify(model, p: dict, rule: str = "magnitude", gen: torch.Generator | Non
     convs = [k for k, v in params.items() if k.endswith("weight") and v.dim() == 4]
     same = set(names) <= set(params) and convs == [k for k in names if params[k].dim() == 4]
     targets = names if same else convs
+    dens = {k: p["ratios"][k if same else names[min(len(names) - 1, int((i + .5) / len(targets) * len(names)))]]
+            for i, k in enumerate(targets)}
+    if density is not None:
+        dens = _scaled(dens, {k: params[k].numel() for k in targets}, density)
     masks = {}
-    for i, k in enumerate(targets):
-        d = p["ratios"][k if same else names[min(len(names) - 1, int((i + .5) / len(targets) * len(names)))]]
+    for k, d in dens.items():
         w = params[k].detach()
         score = w.abs().flatten() if rule == "magnitude" else torch.rand(w.numel(), generator=gen)
-        keep = max(1, round(d * w.numel()))
         m = torch.zeros(w.numel(), dtype=torch.bool)
-        m[torch.topk(score.cpu(), keep).indices] = True
+        m[torch.topk(score.cpu(), max(1, round(d * w.numel()))).indices] = True
         masks[k] = m.view_as(w)
     return masks
 
 
+def _scaled(dens: dict[str, float], sizes: dict[str, int], density: float) -> dict[str, float]:
+    """Densities times one factor g (each at most 1) that keep ``density`` of all weights (bisection)."""
+    if not 0 < density <= 1:
+        raise PrunelabError(f"sparsify: the density kept must be in (0, 1], got {density!r}")
+    total = sum(sizes.values())
+
+    def kept(g: float) -> float:
+        return sum(min(1.0, d * g) * sizes[k] for k, d in dens.items()) / total
+
+    lo, hi = 0.0, 1 / min(dens.values())
+    for _ in range(60):
+        lo, hi = ((lo + hi) / 2, hi) if kept((lo + hi) / 2) < density else (lo, (lo + hi) / 2)
+    return {k: min(1.0, d * hi) for k, d in dens.items()}
+
+
 # --- what the CLI reads ---------------------------------------------------------------------
-def spec_of(ref: str, dataset: str) -> ArchSpec:
-    """A pruned architecture from a prunelab model file (.pt), a spec .json file or a name."""
-    path = Path(ref)
-    if ref.endswith(".pt") or path.is_dir():
-        from ..fileio import torch_load
+def pattern_of(ref: str, base: ArchSpec, level: str, dataset: str) -> dict:
+    """The pattern of one pruned model over ``base`` (a model file or run folder, a spec .json file
+    or a name); a masked model file gives its per-layer densities (a sparsity pattern)."""
+    if ref.endswith(".pt") or Path(ref).is_dir():
+        from ..models_io import load
 
-        obj = torch_load(path / "model.pt" if path.is_dir() else path, "model file")
-        if not isinstance(obj.get("spec"), dict):
-            raise PrunelabError(f"{ref} is not a prunelab model file (it has no 'spec')")
-        return ArchSpec.from_dict(obj["spec"])
+        model = load(ref)
+        if getattr(model, "masks", None):
+            return sparsity_pattern(model.masks, model.arch_spec.name)
+        return pattern(model.arch_spec, base, level)
     if ref.endswith(".json"):
-        if not path.is_file():
+        if not Path(ref).is_file():
             raise PrunelabError(f"spec file not found: {ref}")
-        return ArchSpec.from_dict(read_json(path))
-    return resolve(ref, dataset)
-
-
+        return pattern(ArchSpec.from_dict(read_json(ref)), base, level)
+    return pattern(resolve(ref, dataset), base, level)
