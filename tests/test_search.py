@@ -323,8 +323,9 @@ def test_parameter_efficiency_plot(tmp_path):
     assert plot_efficiency(rows[:2], tmp_path / "none.png") is None
 
 
-@pytest.mark.parametrize("name", ["paper/search-cifar10.yaml", "paper/search-cifar100.yaml", "paper/guided-cifar10.yaml",
-                                  "paper/guided-transfer-cifar100.yaml", "small/search-fashion.yaml"])
+@pytest.mark.parametrize("name", ["paper/search-cifar10.yaml", "paper/search-cifar100.yaml",
+                                  "paper/guided-cifar10.yaml", "paper/guided-transfer-cifar100.yaml",
+                                  "small/search-fashion.yaml"])
 def test_search_experiment_files_plan(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # guided files read their pattern (made by prunelab pattern) from here
     base, pruned = slimming_like_vgg(1.0, 0.8, 0.3)

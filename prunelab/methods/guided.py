@@ -60,7 +60,8 @@ class Guided(Method):
         if params.pattern is None:
             raise PrunelabError("guided: 'pattern' must name a pattern file (make one with prunelab pattern)")
         check_pattern(params.pattern)
-        if params.level not in ("", *LEVELS) or (params.level and params.pattern["level"] not in ("layer", params.level)):
+        own = params.pattern["level"]
+        if params.level not in ("", *LEVELS) or (params.level and own not in ("layer", params.level)):
             raise PrunelabError(f"guided: level must be stage or layer (a stage pattern stays stage, a sparsity "
                                 f"pattern is per weight), not {params.level!r}")
         if not 0 < params.target <= 1 or params.by not in BY:

@@ -7,5 +7,5 @@ from .pattern import (average, guided, load_pattern, pattern, pattern_of, ratios
                       sparsity_pattern)
 from .units import channels, units
 
-__all__ = ["TOLERANCE", "average", "channels", "guided", "load_pattern", "pattern", "pattern_of", "ratios_for", "save_pattern",
-           "size", "sparsify", "sparsity_pattern", "uniform", "units"]
+__all__ = ["TOLERANCE", "average", "channels", "guided", "load_pattern", "pattern", "pattern_of", "ratios_for",
+           "save_pattern", "size", "sparsify", "sparsity_pattern", "uniform", "units"]

@@ -19,7 +19,7 @@ from ..arch import ArchSpec, resolve
 from ..errors import PrunelabError
 from ..fileio import atomic_write_json, read_json
 from .fit import _check_target, _hi, bisect, nudge, size
-from .units import SELECT, WIDTH, channels, check_pruned, units, with_counts
+from .units import SELECT, WIDTH, channels, check_pruned, kind_of, units, with_counts
 
 LEVELS = ("layer", "stage")
 
@@ -47,8 +47,7 @@ def to_stage(p: dict) -> dict:
         return p
     sums: dict[str, dict[int, list[float]]] = {WIDTH: {}, SELECT: {}}
     for key, (stage, _, role, n) in p["where"].items():
-        kind = SELECT if role in ("select", "trans", "head") else WIDTH
-        acc = sums[kind].setdefault(stage, [0.0, 0])
+        acc = sums[kind_of(role)].setdefault(stage, [0.0, 0])
         acc[0] += p["ratios"][key] * n
         acc[1] += n
     stages = 1 + max(s for d in sums.values() for s in d)

@@ -18,6 +18,12 @@ from ..arch.spec import sel_count
 from ..errors import PrunelabError
 
 WIDTH, SELECT = "width", "select"
+SELECT_ROLES = ("select", "trans", "head")
+
+
+def kind_of(role: str) -> str:
+    """``select`` for a role that reads part of a stream (an input selection), else ``width``."""
+    return SELECT if role in SELECT_ROLES else WIDTH
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class Unit:
 
     @property
     def kind(self) -> str:
-        return SELECT if self.role in ("select", "trans", "head") else WIDTH
+        return kind_of(self.role)
 
 
 def _vgg(spec: ArchSpec):
