@@ -279,6 +279,8 @@ def test_guided_identity_follows_pattern_content(tmp_path):
     ("{method: uniform, of: {method: nope}}", "unknown method"),
     ("{method: uniform, of: {method: slimming, lamb: 1}}", "unknown key 'lamb'"),
     ("{method: uniform, of: {method: slimming}, by: flops}", "params or macs"),
+    ("{method: random-widths, of: {method: slimming}, by: macs}", "unknown key 'by'"),
+    ("{method: uniform, of: {method: slimming, target: 0.3}}", "beside 'of'"),
     ("{method: guided, pattern: /nonexistent/p.json}", "pattern file not found"),
     ("{method: guided}", "pattern"),
 ])
@@ -351,6 +353,8 @@ def test_uniform_and_random_widths_run_through_a_grid(tmp_path):
     assert len(out.trained) == 3 and len(out.pruned) == 2  # one shared baseline, two prune steps
     slim, uni = (ArchSpec.from_dict(r.settings.arch) for r in grid.runs if r.regime == "scratch-e")
     assert uni.name == f"{slim.name}-uniform" and _near(size(uni), size(slim))
+    assert main(["report", str(tmp_path / "store"), "--plot", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r-params.png").stat().st_size > 1000  # accuracy against params: pruned vs uniform
     f.write_text(text.replace("PRUNE", f"{{method: random-widths, of: {SLIM}}}").replace("REGIMES", "[finetune]"))
     out = run_grid(plan(load_experiment(f)), store, progress=False)
     assert len(out.trained) == 1 and len(out.reused) == 1  # the baseline is reused

@@ -34,7 +34,11 @@ from .base import Method, PruneData, PruneResult
 class Params:
     of: dict = field(default_factory=dict)  # the inner method: {method: NAME, ...its parameters}
     target: Any = None  # forwarded to the inner method (when it has a target)
-    by: str = "params"  # uniform: match params or macs
+
+
+@dataclass(frozen=True)
+class UniformParams(Params):
+    by: str = "params"  # match the inner method's params or macs
 
 
 class Derived(Method):
@@ -66,8 +70,6 @@ class Derived(Method):
         return p
 
     def check(self, params: Params) -> None:
-        if params.by not in BY:
-            raise PrunelabError(f"{self.name}: by must be params or macs, not {params.by!r}")
         self.inner(params)
 
     def train_method(self, base: ArchSpec, params) -> tuple[dict | None, ArchSpec]:
@@ -80,7 +82,8 @@ class Derived(Method):
 
     def describe(self, params) -> str:
         m, ip = self.inner(params)
-        return f"{self.name}({m.describe(ip)}" + (f", by={params.by}" if params.by != "params" else "") + ")"
+        by = getattr(params, "by", "params")
+        return f"{self.name}({m.describe(ip)}" + (f", by={by}" if by != "params" else "") + ")"
 
     def label(self, base: ArchSpec, params, dataset: str) -> str:
         m, ip = self.inner(params)
@@ -101,11 +104,17 @@ class Derived(Method):
 class Uniform(Derived):
     """The uniformly scaled base with the params (or MACs) of the inner method's pruned model."""
 
+    Params = UniformParams
     inherits = False  # a uniform net has no inherited weights: scratch regimes only
     tickets = False
     suffix = "uniform"
 
-    def make(self, base: ArchSpec, pruned: ArchSpec, params: Params) -> ArchSpec:
+    def check(self, params: UniformParams) -> None:
+        if params.by not in BY:
+            raise PrunelabError(f"{self.name}: by must be params or macs, not {params.by!r}")
+        super().check(params)
+
+    def make(self, base: ArchSpec, pruned: ArchSpec, params: UniformParams) -> ArchSpec:
         return uniform(base, size(pruned, params.by), params.by, name=f"{pruned.name}-{self.suffix}")
 
     def planned_spec(self, base: ArchSpec, params: Params, dataset: str) -> ArchSpec | None:
