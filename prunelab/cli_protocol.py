@@ -74,6 +74,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
     p.add_argument("--plot", help="also write the PNG plot here")
 
+    p = sub.add_parser("pattern", help="kept ratio per layer or stage of pruned architectures (a pattern file)",
+                       description="The kept channels of pruned architectures over their base's, per layer or per "
+                                   "stage, averaged over the inputs: a pattern for guided pruning (method guided).",
+                       epilog="Example: prunelab pattern runs/pruned/slimming-s*.pt --base vgg19 --level stage "
+                              "--out vgg19-c10.json")
+    p.add_argument("pruned", nargs="+", help="pruned model files (.pt), spec .json files or preset names")
+    p.add_argument("--base", required=True, help="the unpruned architecture (name or spec .json)")
+    p.add_argument("--dataset", default="cifar10", help="dataset of the names (default: cifar10)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier of the base name")
+    p.add_argument("--level", choices=["layer", "stage"], default="layer")
+    p.add_argument("--out", help="write the (mean) pattern as JSON here")
+    p.add_argument("--plot", help="draw the patterns and their mean (PNG)")
+
     p = sub.add_parser("demo", help="the main job: the protocol on Fashion-MNIST in minutes",
                        description="Train a narrow VGG-11 on Fashion-MNIST, prune it with L1-norm filter pruning "
                                    "at two ratios, and compare Fine-tuned, Scratch-E and Scratch-B over 3 seeds. "
@@ -102,19 +115,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--arch", help="prunelab ImageNet architecture (e.g. resnet34, vgg16-bn; torchvision's vgg11_bn "
                                   "is vgg11-bn-torchvision; default: the one the checkpoint's keys and shapes match)")
     p.add_argument("--out", required=True, help="output model file")
-
-    p = sub.add_parser("pattern", help="kept ratio per layer or stage of pruned architectures (a pattern file)",
-                       description="The kept channels of pruned architectures over their base's, per layer or per "
-                                   "stage, averaged over the inputs: a pattern for guided pruning (method guided).",
-                       epilog="Example: prunelab pattern runs/pruned/slimming-s*.pt --base vgg19 --level stage "
-                              "--out vgg19-c10.json")
-    p.add_argument("pruned", nargs="+", help="pruned model files (.pt), spec .json files or preset names")
-    p.add_argument("--base", required=True, help="the unpruned architecture (name or spec .json)")
-    p.add_argument("--dataset", default="cifar10", help="dataset of the names (default: cifar10)")
-    p.add_argument("--width", type=float, default=1.0, help="width multiplier of the base name")
-    p.add_argument("--level", choices=["layer", "stage"], default="layer")
-    p.add_argument("--out", help="write the (mean) pattern as JSON here")
-    p.add_argument("--plot", help="draw the patterns and their mean (PNG)")
 
     from .cli import register
 

@@ -49,10 +49,10 @@ class Derived(Method):
     suffix = ""
 
     def inner(self, params: Params) -> tuple[Method, Any]:
-        of = dict(params.of)
-        ref = of.pop("method", None)
-        if ref is None:
+        if not params.of:
             raise PrunelabError(f"{self.name}: 'of' must name the inner method, e.g. of: {{method: slimming}}")
+        of = dict(params.of)
+        ref = of.pop("method", "l1-norm")  # as in a prune: entry
         m = get(ref)
         if isinstance(m, Derived):
             raise PrunelabError(f"{self.name}: the inner method '{ref}' is itself derived; name the method it wraps")
