@@ -111,7 +111,7 @@ def put(layout: dict, path: tuple, value) -> None:
 def _streams(spec_json: str) -> dict[str, int]:
     """Channels of the stream each selection reads (from a shapes-only build)."""
     model = build(ArchSpec.from_json(spec_json), device="meta")
-    return {("head" if path == "head" else path): m.select.num_channels for path, m in model.named_modules()
+    return {path: m.select.num_channels for path, m in model.named_modules()
             if isinstance(getattr(m, "select", None), ChannelSelection)}
 
 
