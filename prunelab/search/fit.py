@@ -58,26 +58,27 @@ def bisect(make: Callable[[float], ArchSpec], target: float, by: str, hi: float)
 
 
 def nudge(spec: ArchSpec, paths: list[tuple], target: float, by: str, passes: int) -> ArchSpec:
-    """Move the widths at ``paths`` one channel at a time toward ``target`` (each at most ``passes``
-    channels), stopping once within 2%; a one-line error says the closest reached otherwise."""
+    """Move the widths at ``paths`` one channel at a time toward ``target``, always the widest one
+    (the smallest relative change; each moves at most ``passes`` channels), until the size crosses
+    the target; the closest one within 2% wins, else a one-line error names the closest reached."""
     s0 = size(spec, by)
-    if _near(s0, target) or not paths:
+    if abs(s0 - target) <= TOLERANCE / 8 * target or not paths:
         return _within(spec, s0, target, by)
     step = 1 if s0 < target else -1
-    layout, best = copy.deepcopy(spec.layout), (spec, s0)
-    for _ in range(passes):
-        for p in paths:
-            v = get(layout, p) + step
-            if v < 1:
-                continue
-            put(layout, p, v)
-            cand = ArchSpec.from_dict({**spec.to_dict(), "layout": copy.deepcopy(layout)})
-            s = size(cand, by)
-            if abs(s - target) < abs(best[1] - target):
-                best = (cand, s)
-            if _near(s, target) or (s - target) * step > 0:
-                return _within(*best, target, by)
-    return _within(*best, target, by)
+    layout, best, moved = copy.deepcopy(spec.layout), (spec, s0), dict.fromkeys(paths, 0)
+    while True:
+        free = [p for p in paths if moved[p] < passes and get(layout, p) + step >= 1]
+        if not free:
+            return _within(*best, target, by)
+        p = max(free, key=lambda q: get(layout, q))
+        put(layout, p, get(layout, p) + step)
+        moved[p] += 1
+        cand = ArchSpec.from_dict({**spec.to_dict(), "layout": copy.deepcopy(layout)})
+        s = size(cand, by)
+        if abs(s - target) < abs(best[1] - target):
+            best = (cand, s)
+        if (s - target) * step >= 0:  # crossed: the closest is one of the last two
+            return _within(*best, target, by)
 
 
 def _within(spec: ArchSpec, s: int, target: float, by: str) -> ArchSpec:
@@ -109,4 +110,4 @@ def uniform(base: ArchSpec, target: float, by: str = "params", name: str | None 
     units(base)  # checks the family
     name = name or f"{base.name}-uniform"
     spec, _, _ = bisect(lambda g: scale_width(base, g, name=name, clamp=True), target, by, _hi(size(base, by), target))
-    return nudge(spec, _knobs(spec), target, by, passes=max(8, 256 // max(1, len(_knobs(spec)))))
+    return nudge(spec, _knobs(spec), target, by, passes=1 << 20)
