@@ -305,6 +305,7 @@ def test_pattern_and_arch_commands(tmp_path, capsys):
     assert main(["arch", "resnet56", "--uniform-params", "400000", "--json"]) == 0
     assert _near(json.loads(capsys.readouterr().out)["params"], 400000)
     for argv in (["pattern", "resnet56-B", "--base", "vgg16"], ["pattern", "x.json", "--base", "vgg16"],
+                 ["pattern", "", "--base", "vgg16"], ["pattern", "vgg16-A", "--base", "vgg16", "--width", "0"],
                  ["arch", "vgg16", "--pattern", str(out)], ["arch", "vgg16", "--uniform-params", "10"]):
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -239,6 +239,8 @@ def _scaled(dens: dict[str, float], sizes: dict[str, int], density: float) -> di
 def pattern_of(ref: str, base: ArchSpec, level: str, dataset: str) -> dict:
     """The pattern of one pruned model over ``base`` (a model file or run folder, a spec .json file
     or a name); a masked model file gives its per-layer densities (a sparsity pattern)."""
+    if not ref.strip():
+        raise PrunelabError("an empty name where a pruned model file, spec file or architecture name belongs")
     if ref.endswith(".pt") or Path(ref).is_dir():
         from ..models_io import load
 
