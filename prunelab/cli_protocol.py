@@ -74,6 +74,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
     p.add_argument("--plot", help="also write the PNG plot here")
 
+    p = sub.add_parser("pattern", help="kept ratio per layer or stage of pruned architectures (a pattern file)",
+                       description="The kept channels of pruned architectures over their base's, per layer or per "
+                                   "stage, averaged over the inputs: a pattern for guided pruning (method guided).",
+                       epilog="Example: prunelab pattern runs/pruned/slimming-s*.pt --base vgg19 --level stage "
+                              "--out vgg19-c10.json")
+    p.add_argument("pruned", nargs="+", help="pruned model files (.pt), spec .json files or preset names")
+    p.add_argument("--base", required=True, help="the unpruned architecture (name or spec .json)")
+    p.add_argument("--dataset", default="cifar10", help="dataset of the names (default: cifar10)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier of the base name")
+    p.add_argument("--level", choices=["layer", "stage"], default="layer")
+    p.add_argument("--out", help="write the (mean) pattern as JSON here")
+    p.add_argument("--plot", help="draw the patterns and their mean (PNG)")
+
     p = sub.add_parser("demo", help="the main job: the protocol on Fashion-MNIST in minutes",
                        description="Train a narrow VGG-11 on Fashion-MNIST, prune it with L1-norm filter pruning "
                                    "at two ratios, and compare Fine-tuned, Scratch-E and Scratch-B over 3 seeds. "
@@ -133,6 +146,7 @@ def add_parsers(sub) -> None:
     for name, fn in (("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
                      ("demo", cmd_demo), ("import-weights", cmd_import_weights), ("judge", cmd_judge)):
         register(name, fn)
+    register("pattern", cmd_pattern)
 
 
 def _guess_dataset(model_path: Path, spec) -> str:
@@ -235,6 +249,46 @@ def cmd_prune(args) -> int:
           f"({b.macs_nonzero / a.macs:.1%}){' nonzero (masked)' if result.masks else ''}")
     print(f"wrote {args.out}")
     return 0
+
+
+def cmd_pattern(args) -> int:
+    from .cli import _spec_from
+    from .report import plot_pattern
+    from .search import average, pattern_of, save_pattern
+
+    for path, what in ((args.out, "--out"), (args.plot, "--plot")):
+        if path is not None:
+            writable_file(path, what)
+    base = _spec_from(args.base, args.dataset, width=args.width)
+    each = [pattern_of(ref, base, args.level, args.dataset) for ref in args.pruned]
+    mean = average(each) if len(each) > 1 else each[0]
+    print(f"{mean['source']} over {base.name} ({mean['level']} level, kept ratio)"
+          if mean["level"] != "weights" else f"{mean['source']} (density of each masked weight)")
+    ratios = mean["ratios"] if mean["level"] != "stage" else \
+        {f"stage {i + 1} {kind}": r for kind, rs in mean["ratios"].items() for i, r in enumerate(rs)}
+    for key, r in ratios.items():
+        print(f"{key:32} {r:.3f}")
+    if args.out:
+        save_pattern(mean, args.out)
+        print(f"pattern: {args.out}", file=sys.stderr)
+    if args.plot:
+        plot_pattern(each + ([mean] if len(each) > 1 else []), args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def searched_arch(args, spec):
+    """``arch --uniform-params N`` / ``--guided-params N --pattern FILE``: that architecture instead
+    (N below 1: that fraction of the base's params)."""
+    from .search import guided, load_pattern, size, uniform
+
+    n = args.uniform_params or args.guided_params
+    if (args.guided_params is None) != (args.pattern is None) or (args.uniform_params and args.guided_params):
+        raise PrunelabError("use --uniform-params N, or --guided-params N with --pattern FILE")
+    if n is None:
+        return spec
+    target = n * size(spec) if n < 1 else n
+    return uniform(spec, target) if args.uniform_params else guided(spec, load_pattern(args.pattern), target)
 
 
 def cmd_export(args) -> int:
@@ -383,8 +437,8 @@ def _run_jobs(args, grid, store) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_prune, plot_sparsity,
-                         plot_weights, prune_groups, prune_markdown, to_csv, to_json, versions)
+    from .report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_efficiency, plot_prune,
+                         plot_sparsity, plot_weights, prune_groups, prune_markdown, to_csv, to_json, versions)
     from .runs import RunStore
 
     root = Path(args.dir) if args.dir else RunStore().root
@@ -409,7 +463,7 @@ def cmd_report(args) -> int:
         print(f"plot: {args.plot}", file=sys.stderr)
         stem = Path(args.plot).with_name(Path(args.plot).stem)
         for extra in (plot_prune(groups, f"{stem}-prune.png"), plot_sparsity(rows, f"{stem}-sparsity.png"),
-                      plot_weights(rows, root, f"{stem}-weights.png")):
+                      plot_weights(rows, root, f"{stem}-weights.png"), plot_efficiency(rows, f"{stem}-params.png")):
             if extra:
                 print(f"plot: {extra}", file=sys.stderr)
     return 0

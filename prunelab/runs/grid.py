@@ -268,11 +268,7 @@ def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
                 if planned is not None:
                     macs = method.planned_macs(base, params, exp.dataset) or spec_macs(planned.to_json())
                     budget = scratch_b_budget(e_base, spec_macs(base.to_json()), macs, cap)
-                train_method = None
-                tp = method.train_params(params)
-                large = method.train_spec(base, method.train_view(tp))
-                if method.hooks(method.train_view(tp)) is not None or large != base:
-                    train_method = {"name": method.name, "params": tp}
+                train_method, large = method.train_method(base, params)
                 if weights is not None and (method.train_fields or train_method is not None
                                             or method.prune_source(params) != "trained"):
                     raise PrunelabError(f"models[{i}]: method '{method.name}' shapes or uses the large model's "
