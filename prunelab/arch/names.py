@@ -9,6 +9,7 @@ import re
 
 from ..catalog import dataset_info
 from ..errors import PrunelabError
+from . import torchvision_family
 from .families import prunable_widths, with_widths
 from .size import max_layers
 from .spec import ArchSpec
@@ -236,13 +237,17 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
     if not isinstance(name, str):
         raise PrunelabError(f"architecture name must be a string, not {name!r}")
     found = (_cifar_base if info.style == "cifar" else _imagenet_base)(name)
-    if found is not None:
+    if name.startswith(torchvision_family.PREFIX):  # any torchvision classification model, for any dataset
+        tv = name[len(torchvision_family.PREFIX):]
+        spec = _spec(name, dataset, "torchvision", torchvision_family.layout(tv, info.channels, info.size, info.classes))
+    elif found is not None:
         spec = _spec(name, dataset, *found)
     else:
         spec = _preset(name, dataset)
         if spec is None:
             raise PrunelabError(
-                f"unknown architecture '{name}' for dataset '{dataset}' (known: {', '.join(known_names(dataset))})"
+                f"unknown architecture '{name}' for dataset '{dataset}' (known: {', '.join(known_names(dataset))}; "
+                f"or {torchvision_family.PREFIX}NAME, any torchvision classification model)"
             )
     if head is not None:
         if spec.family != "vgg":

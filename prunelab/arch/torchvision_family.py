@@ -1,0 +1,150 @@
+"""Any torchvision classification model as a prunelab architecture (family ``torchvision``).
+
+Named ``torchvision:NAME`` (NAME from ``torchvision.models.list_models(module=torchvision.models)``),
+built with ``weights=None`` (nothing is downloaded) for the dataset's classes; for inputs with other
+than 3 channels the first 3-channel conv reads ``in_channels`` instead. The prunable widths are the
+groups of Torch-Pruning's dependency graph over conv output channels (one per coupled group, e.g.
+one residual stream, keyed by the group's first conv in module order; the classifier is not one).
+Layout: ``{"model": NAME, "widths": {group root: width}}`` with every group listed. ``build``
+makes the full model, then removes the *last* channels of each narrowed group through the
+dependency graph, so a surgery result (any kept channels) loads into the spec's model.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+import torch
+import torch_pruning as tp
+import torchvision
+from torch import nn
+
+from ..errors import PrunelabError
+
+PREFIX = "torchvision:"
+# constructor arguments beyond num_classes: one output in training too (no auxiliary heads), no
+# init of torchvision's own (prunelab initialises every model)
+EXTRA = {"googlenet": {"aux_logits": False, "init_weights": False},
+         "inception_v3": {"aux_logits": False, "init_weights": False}}
+
+
+@functools.lru_cache(maxsize=1)
+def model_names() -> tuple[str, ...]:
+    return tuple(torchvision.models.list_models(module=torchvision.models))
+
+
+def check_name(name: str) -> None:
+    if name not in model_names():
+        raise PrunelabError(f"unknown torchvision classification model '{name}' "
+                            f"(known: {', '.join(model_names())})")
+
+
+def _first_rgb_conv(model: nn.Module) -> tuple[nn.Module, str, nn.Conv2d]:
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d) and m.in_channels == 3:
+            parent, _, attr = name.rpartition(".")
+            return model.get_submodule(parent), attr, m
+    raise PrunelabError("no conv reads the 3 input channels: cannot change the input channels")
+
+
+def _full(name: str, in_channels: int, num_classes: int) -> nn.Module:
+    """The full-width torchvision model (on the current default device), stem adapted."""
+    check_name(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **EXTRA.get(name, {}))
+    if in_channels != 3:
+        parent, attr, old = _first_rgb_conv(model)
+        setattr(parent, attr, nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
+                                        old.dilation, old.groups, old.bias is not None, old.padding_mode,
+                                        device=old.weight.device))
+    return model
+
+
+def _graph(model: nn.Module, spec_name: str, in_channels: int, size: int) -> tp.DependencyGraph:
+    """Torch-Pruning's dependency graph of ``model`` traced on one image (in eval mode: BN at 1x1)."""
+    was_training = model.training
+    p = next(model.parameters())
+    x = torch.zeros(1, in_channels, size, size, dtype=p.dtype, device=p.device)
+    try:
+        with torch.enable_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. Torch-Pruning on parameters outside modules (ViT's class token)
+            return tp.DependencyGraph().build_dependency(model.eval(), example_inputs=x)
+    except (RuntimeError, ValueError, AssertionError, IndexError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise PrunelabError(f"{spec_name} cannot run on a {in_channels}x{size}x{size} input ({first})")
+    finally:
+        model.train(was_training)
+
+
+def _groups(model: nn.Module, graph: tp.DependencyGraph) -> dict[str, nn.Conv2d]:
+    """Group root name -> root conv: every coupled group of conv output channels but the classifier's."""
+    order = {m: (i, n) for i, (n, m) in enumerate(model.named_modules())}
+    classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
+    roots = []
+    for group in graph.get_all_groups(ignored_layers=[classifier], root_module_types=[nn.Conv2d]):
+        convs = [item.dep.target.module for item in group
+                 if graph.is_out_channel_pruning_fn(item.dep.handler) and isinstance(item.dep.target.module, nn.Conv2d)]
+        roots.append(min(convs, key=lambda m: order[m][0]))
+    return {order[m][1]: m for m in sorted(roots, key=lambda m: order[m][0])}
+
+
+@functools.lru_cache(maxsize=64)
+def full_widths(name: str, in_channels: int, input_size: int, num_classes: int) -> dict[str, int]:
+    """Group root -> full width (traced once per model and input; on the meta device: no memory)."""
+    with torch.device("meta"):
+        model = _full(name, in_channels, num_classes)
+    groups = _groups(model, _graph(model, PREFIX + name, in_channels, input_size))
+    return {n: m.out_channels for n, m in groups.items()}
+
+
+def _table(spec) -> dict[str, int]:
+    return full_widths(spec.layout["model"], spec.in_channels, spec.input_size, spec.num_classes)
+
+
+def layout(name: str, in_channels: int, input_size: int, num_classes: int) -> dict:
+    """The full-width layout of torchvision model ``name``."""
+    return {"model": name, "widths": dict(full_widths(name, in_channels, input_size, num_classes))}
+
+
+def validate(spec) -> None:
+    L = spec.layout
+    if set(L) != {"model", "widths"}:
+        raise PrunelabError(f"{spec.name}: a torchvision layout has exactly the keys 'model' and 'widths'")
+    if not isinstance(L["model"], str):
+        raise PrunelabError(f"{spec.name}: layout 'model' must be a torchvision model name")
+    check_name(L["model"])
+    full, widths = _table(spec), L["widths"]
+    if not isinstance(widths, dict):
+        raise PrunelabError(f"{spec.name}: layout 'widths' must map group roots to widths")
+    for k, w in widths.items():
+        if k not in full:
+            raise PrunelabError(f"{spec.name}: '{k}' is not a prunable group of {L['model']} "
+                                f"(groups: {', '.join(list(full)[:6])}, ...)")
+        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= full[k]:
+            raise PrunelabError(f"{spec.name}: group '{k}' has width {w!r}; it must be an integer in [1, {full[k]}]")
+    missing = [k for k in full if k not in widths]
+    if missing:
+        raise PrunelabError(f"{spec.name}: layout 'widths' lacks group '{missing[0]}' ({len(missing)} missing)")
+
+
+def widths(spec) -> dict[str, int]:
+    return {k: spec.layout["widths"][k] for k in _table(spec)}
+
+
+def set_widths(layout: dict, new: dict[str, int]) -> None:
+    layout["widths"].update(new)
+
+
+def TorchvisionModel(spec) -> nn.Module:
+    """The torchvision model of ``spec``: full width, then each narrowed group's last channels removed."""
+    model = _full(spec.layout["model"], spec.in_channels, spec.num_classes)
+    full = _table(spec)
+    narrow = {k: w for k, w in spec.layout["widths"].items() if w < full[k]}
+    if narrow:
+        graph = _graph(model, spec.name, spec.in_channels, spec.input_size)
+        for root, w in narrow.items():
+            group = graph.get_pruning_group(model.get_submodule(root), tp.prune_conv_out_channels,
+                                            idxs=list(range(w, full[root])))
+            group.prune()
+    return model
