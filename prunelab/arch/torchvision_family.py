@@ -26,6 +26,9 @@ PREFIX = "torchvision:"
 # init of torchvision's own (prunelab initialises every model)
 EXTRA = {"googlenet": {"aux_logits": False, "init_weights": False},
          "inception_v3": {"aux_logits": False, "init_weights": False}}
+# vision transformers: their widths are attention heads and embeddings, not conv channels, and
+# Torch-Pruning's default dependency graph of them is not a sound pruning (or takes hours)
+TRANSFORMERS = ("vit_", "swin_", "maxvit_")
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,7 +39,10 @@ def model_names() -> tuple[str, ...]:
 def check_name(name: str) -> None:
     if name not in model_names():
         raise PrunelabError(f"unknown torchvision classification model '{name}' "
-                            f"(known: {', '.join(model_names())})")
+                            f"(known: {', '.join(n for n in model_names() if not n.startswith(TRANSFORMERS))})")
+    if name.startswith(TRANSFORMERS):
+        raise PrunelabError(f"{PREFIX}{name} is a vision transformer; the torchvision family prunes the conv "
+                            "channels of convolutional networks")
 
 
 def _first_rgb_conv(model: nn.Module) -> tuple[nn.Module, str, nn.Conv2d]:
@@ -68,13 +74,16 @@ def _graph(model: nn.Module, spec_name: str, in_channels: int, size: int) -> tp.
     x = torch.zeros(1, in_channels, size, size, dtype=p.dtype, device=p.device)
     try:
         with torch.enable_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. Torch-Pruning on parameters outside modules (ViT's class token)
+            warnings.simplefilter("ignore")  # e.g. Torch-Pruning on parameters outside modules
             return tp.DependencyGraph().build_dependency(model.eval(), example_inputs=x)
     except (RuntimeError, ValueError, AssertionError, IndexError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise PrunelabError(f"{spec_name} cannot run on a {in_channels}x{size}x{size} input ({first})")
+        raise PrunelabError(f"{spec_name} cannot run on a {in_channels}x{size}x{size} input ({_first_line(e)})")
     finally:
         model.train(was_training)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
 
 
 def _groups(model: nn.Module, graph: tp.DependencyGraph) -> dict[str, nn.Conv2d]:
@@ -82,20 +91,47 @@ def _groups(model: nn.Module, graph: tp.DependencyGraph) -> dict[str, nn.Conv2d]
     order = {m: (i, n) for i, (n, m) in enumerate(model.named_modules())}
     classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
     roots = []
-    for group in graph.get_all_groups(ignored_layers=[classifier], root_module_types=[nn.Conv2d]):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. Torch-Pruning's shape inference giving up on a reshape
+        groups = list(graph.get_all_groups(ignored_layers=[classifier], root_module_types=[nn.Conv2d]))
+    for group in groups:
         convs = [item.dep.target.module for item in group
                  if graph.is_out_channel_pruning_fn(item.dep.handler) and isinstance(item.dep.target.module, nn.Conv2d)]
         roots.append(min(convs, key=lambda m: order[m][0]))
     return {order[m][1]: m for m in sorted(roots, key=lambda m: order[m][0])}
 
 
+def _on_meta_or_cpu(make, spec_name: str):
+    """``make()`` on the meta device (shapes only: no memory, no compute); where the model or
+    Torch-Pruning needs real tensors (e.g. RegNet computes its widths with tensors), on the CPU.
+    Any failure of the model or Torch-Pruning is one line naming the model."""
+    try:
+        try:
+            with torch.device("meta"):
+                return make()
+        except PrunelabError:
+            raise
+        except Exception:  # noqa: BLE001 - third-party code that cannot run on meta: retry with real tensors
+            with torch.device("cpu"):
+                return make()
+    except PrunelabError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the model or Torch-Pruning failed: one line, not a traceback
+        raise PrunelabError(f"{spec_name}: Torch-Pruning cannot trace or prune this model "
+                            f"({type(e).__name__}: {_first_line(e)})")
+
+
 @functools.lru_cache(maxsize=64)
 def full_widths(name: str, in_channels: int, input_size: int, num_classes: int) -> dict[str, int]:
-    """Group root -> full width (traced once per model and input; on the meta device: no memory)."""
-    with torch.device("meta"):
+    """Group root -> full width (traced once per model and input, on the meta device where it can)."""
+    check_name(name)
+
+    def make():
         model = _full(name, in_channels, num_classes)
-    groups = _groups(model, _graph(model, PREFIX + name, in_channels, input_size))
-    return {n: m.out_channels for n, m in groups.items()}
+        groups = _groups(model, _graph(model, PREFIX + name, in_channels, input_size))
+        return {n: m.out_channels for n, m in groups.items()}
+
+    return _on_meta_or_cpu(make, PREFIX + name)
 
 
 def _table(spec) -> dict[str, int]:
@@ -137,14 +173,23 @@ def set_widths(layout: dict, new: dict[str, int]) -> None:
 
 
 def TorchvisionModel(spec) -> nn.Module:
-    """The torchvision model of ``spec``: full width, then each narrowed group's last channels removed."""
-    model = _full(spec.layout["model"], spec.in_channels, spec.num_classes)
-    full = _table(spec)
-    narrow = {k: w for k, w in spec.layout["widths"].items() if w < full[k]}
-    if narrow:
-        graph = _graph(model, spec.name, spec.in_channels, spec.input_size)
-        for root, w in narrow.items():
-            group = graph.get_pruning_group(model.get_submodule(root), tp.prune_conv_out_channels,
-                                            idxs=list(range(w, full[root])))
-            group.prune()
-    return model
+    """The torchvision model of ``spec``: full width, then each narrowed group's last channels removed
+    through the dependency graph. Built on the default device (``build``'s); asked for the meta
+    device, it is built on the CPU and moved there where the model or Torch-Pruning needs data."""
+
+    def make():
+        model = _full(spec.layout["model"], spec.in_channels, spec.num_classes)
+        full = _table(spec)
+        narrow = {k: w for k, w in spec.layout["widths"].items() if w < full[k]}
+        if narrow:
+            graph = _graph(model, spec.name, spec.in_channels, spec.input_size)
+            for root, w in narrow.items():
+                group = graph.get_pruning_group(model.get_submodule(root), tp.prune_conv_out_channels,
+                                                idxs=list(range(w, full[root])))
+                group.prune()
+        return model.to(device)
+
+    device = torch.empty(0).device
+    if device.type == "meta":
+        return _on_meta_or_cpu(make, spec.name)
+    return make()
