@@ -172,3 +172,5 @@ def test_prune_finetune_scratch_grid_end_to_end(tmp_path):
     assert results["finetune"]["params"] == pruned["params"] == results["scratch-b"]["params"] < base["params"] / 3
     assert results["scratch-b"]["epochs"] == int(base["macs"] / pruned["macs"]) == 3  # Scratch-B: same compute
     assert all(r["settings"]["arch"]["family"] == "torchvision" for r in results.values())
+    folders = sorted(p.name for p in store.root.iterdir() if p.name != "pruned")
+    assert len(folders) == 4 and all(f.startswith("torchvision_resnet18-") for f in folders)  # no ':' in paths
