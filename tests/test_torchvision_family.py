@@ -53,17 +53,20 @@ def test_the_widths_table_couples_each_residual_stream():
 
 
 def _zero_removed(model, kept):
-    """The full model with each group's removed channels zeroed after every BN of the group."""
+    """The full model with each group's removed channels zeroed: the output channels of every conv
+    and BN of the group (the activations after them map 0 to 0)."""
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, 3, 32, 32))
     for layer, idx in kept.items():
         conv = model.get_submodule(layer)
         drop = sorted(set(range(conv.out_channels)) - set(idx))
         for item in graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=drop):
-            bn = item.dep.target.module
-            if isinstance(bn, nn.BatchNorm2d):
+            m = item.dep.target.module
+            if isinstance(m, nn.BatchNorm2d) or (isinstance(m, nn.Conv2d)
+                                                 and graph.is_out_channel_pruning_fn(item.dep.handler)):
                 with torch.no_grad():
-                    bn.weight[item.idxs] = 0
-                    bn.bias[item.idxs] = 0
+                    m.weight[item.idxs] = 0
+                    if m.bias is not None:
+                        m.bias[item.idxs] = 0
     return model
 
 
@@ -87,13 +90,29 @@ def test_l1_ratio_prune_is_physically_smaller_and_rebuilds_from_its_spec():
     again.load_state_dict(pruned.state_dict())
     with torch.no_grad():
         assert torch.equal(again.eval()(x), pruned.eval()(x))
-    # surgery == the full model with the removed channels zeroed (random, not last, channels kept)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "resnext50_32x4d"])
+def test_surgery_equals_masked_full_model(name):
+    """Random (not last) channels kept in 2 of 3 groups; the surgery result loads into its spec's model
+    (prune_channels checks that) and computes what the full model with those channels zeroed does."""
+    spec = resolve(f"torchvision:{name}", "synthetic")
+    model = randomise_bn(build(spec, seed=1)).eval()
     g = torch.Generator().manual_seed(4)
-    kept = {k: sorted(torch.randperm(c, generator=g)[:c // 3].tolist()) for k, c in R18_GROUPS.items()}
+    kept = {k: sorted(torch.randperm(c, generator=g)[:max(1, c // 3)].tolist())
+            for i, (k, c) in enumerate(prunable_widths(spec).items()) if i % 3 != 2}
     cut = prune_channels(model, kept).double()
+    assert prunable_widths(cut.arch_spec) == {**prunable_widths(spec), **{k: len(v) for k, v in kept.items()}}
     full = _zero_removed(model, kept).double()
+    x = torch.randn(2, 3, 32, 32, generator=g, dtype=torch.float64)
     with torch.no_grad():
-        assert (cut(x.double()) - full(x.double())).abs().max().item() <= 1e-6
+        assert (cut(x) - full(x)).abs().max().item() <= 1e-9 * full(x).abs().max().item() + 1e-12
+
+
+def test_groups_through_grouped_convs_are_not_prunable():
+    # ResNeXt's grouped 3x3 convs couple each block's inner widths: only the residual streams remain
+    assert list(prunable_widths(resolve("torchvision:resnext50_32x4d", "cifar10"))) == \
+        ["conv1", "layer1.0.conv3", "layer2.0.conv3", "layer3.0.conv3", "layer4.0.conv3"]
 
 
 def test_depthwise_convs_follow_their_group_in_mobilenet_v2():

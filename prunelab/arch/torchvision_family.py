@@ -4,7 +4,8 @@ Named ``torchvision:NAME`` (NAME from ``torchvision.models.list_models(module=to
 built with ``weights=None`` (nothing is downloaded) for the dataset's classes; for inputs with other
 than 3 channels the first 3-channel conv reads ``in_channels`` instead. The prunable widths are the
 groups of Torch-Pruning's dependency graph over conv output channels (one per coupled group, e.g.
-one residual stream, keyed by the group's first conv in module order; the classifier is not one).
+one residual stream, keyed by the group's first conv in module order; neither the classifier nor a
+group that reaches a grouped, not depthwise, conv is one).
 Layout: ``{"model": NAME, "widths": {group root: width}}`` with every group listed. ``build``
 makes the full model, then removes the *last* channels of each narrowed group through the
 dependency graph, so a surgery result (any kept channels) loads into the spec's model.
@@ -86,8 +87,15 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
 
 
+def _grouped(m: nn.Module) -> bool:
+    """A grouped conv that is not depthwise (ResNeXt, RegNet): Torch-Pruning cannot remove arbitrary
+    channels of it (the channels of one conv group must go together)."""
+    return isinstance(m, nn.Conv2d) and 1 < m.groups < m.in_channels
+
+
 def _groups(model: nn.Module, graph: tp.DependencyGraph) -> dict[str, nn.Conv2d]:
-    """Group root name -> root conv: every coupled group of conv output channels but the classifier's."""
+    """Group root name -> root conv: every coupled group of conv output channels, but the
+    classifier's and those that reach a grouped conv."""
     order = {m: (i, n) for i, (n, m) in enumerate(model.named_modules())}
     classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
     roots = []
@@ -95,6 +103,8 @@ def _groups(model: nn.Module, graph: tp.DependencyGraph) -> dict[str, nn.Conv2d]
         warnings.simplefilter("ignore")  # e.g. Torch-Pruning's shape inference giving up on a reshape
         groups = list(graph.get_all_groups(ignored_layers=[classifier], root_module_types=[nn.Conv2d]))
     for group in groups:
+        if any(_grouped(item.dep.target.module) for item in group):
+            continue
         convs = [item.dep.target.module for item in group
                  if graph.is_out_channel_pruning_fn(item.dep.handler) and isinstance(item.dep.target.module, nn.Conv2d)]
         roots.append(min(convs, key=lambda m: order[m][0]))
