@@ -193,3 +193,17 @@ def test_prune_finetune_scratch_grid_end_to_end(tmp_path):
     assert all(r["settings"]["arch"]["family"] == "torchvision" for r in results.values())
     folders = sorted(p.name for p in store.root.iterdir() if p.name != "pruned")
     assert len(folders) == 4 and all(f.startswith("torchvision_resnet18-") for f in folders)  # no ':' in paths
+
+
+def test_import_weights_takes_any_torchvision_checkpoint(tmp_path):
+    import torchvision
+
+    from prunelab.arch.torchvision_import import import_weights
+
+    reference = torchvision.models.squeezenet1_1(weights=None).eval()
+    torch.save({"state_dict": reference.state_dict()}, tmp_path / "sq.pth")
+    model = import_weights(tmp_path / "sq.pth", "torchvision:squeezenet1_1").eval()
+    assert model.arch_spec == resolve("torchvision:squeezenet1_1", "imagenet")
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
