@@ -14,6 +14,15 @@ from prunelab.measure import count
 from prunelab.prune import parse_target, prune, prune_channels, target_spec
 
 R18 = "torchvision:resnet18"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: these many small convs run 4-5x slower with two threads on busy cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 # torchvision's ResNet-18: one group per residual stream (keyed by the conv that starts it: the stem,
 # then each stage's first block's conv2, coupled with its downsample and the later blocks' conv2)
 # and one per block-inner conv
@@ -101,12 +110,13 @@ def test_surgery_equals_masked_full_model(name):
     g = torch.Generator().manual_seed(4)
     kept = {k: sorted(torch.randperm(c, generator=g)[:max(1, c // 3)].tolist())
             for i, (k, c) in enumerate(prunable_widths(spec).items()) if i % 3 != 2}
-    cut = prune_channels(model, kept).double()
+    cut = prune_channels(model, kept)
     assert prunable_widths(cut.arch_spec) == {**prunable_widths(spec), **{k: len(v) for k, v in kept.items()}}
-    full = _zero_removed(model, kept).double()
-    x = torch.randn(2, 3, 32, 32, generator=g, dtype=torch.float64)
+    full = _zero_removed(model, kept)
+    x = torch.randn(2, 3, 32, 32, generator=g)
     with torch.no_grad():
-        assert (cut(x) - full(x)).abs().max().item() <= 1e-9 * full(x).abs().max().item() + 1e-12
+        want = full(x)
+        assert (cut(x) - want).abs().max().item() <= 1e-4 * want.abs().max().item()
 
 
 def test_groups_through_grouped_convs_are_not_prunable():

@@ -12,6 +12,7 @@ dependency graph, so a surgery result (any kept channels) loads into the spec's 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 
@@ -46,12 +47,12 @@ def check_name(name: str) -> None:
                             "channels of convolutional networks")
 
 
-def _first_rgb_conv(model: nn.Module) -> tuple[nn.Module, str, nn.Conv2d]:
-    for name, m in model.named_modules():
+def _first_rgb_conv(model: nn.Module, name: str) -> tuple[nn.Module, str, nn.Conv2d]:
+    for path, m in model.named_modules():
         if isinstance(m, nn.Conv2d) and m.in_channels == 3:
-            parent, _, attr = name.rpartition(".")
+            parent, _, attr = path.rpartition(".")
             return model.get_submodule(parent), attr, m
-    raise PrunelabError("no conv reads the 3 input channels: cannot change the input channels")
+    raise PrunelabError(f"{PREFIX}{name}: no conv reads 3 input channels, so none can read another number")
 
 
 def _full(name: str, in_channels: int, num_classes: int) -> nn.Module:
@@ -61,7 +62,7 @@ def _full(name: str, in_channels: int, num_classes: int) -> nn.Module:
         warnings.simplefilter("ignore", UserWarning)
         model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **EXTRA.get(name, {}))
     if in_channels != 3:
-        parent, attr, old = _first_rgb_conv(model)
+        parent, attr, old = _first_rgb_conv(model, name)
         setattr(parent, attr, nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
                                         old.dilation, old.groups, old.bias is not None, old.padding_mode,
                                         device=old.weight.device))
@@ -111,19 +112,19 @@ def _groups(model: nn.Module, graph: tp.DependencyGraph) -> dict[str, nn.Conv2d]
     return {order[m][1]: m for m in sorted(roots, key=lambda m: order[m][0])}
 
 
-def _on_meta_or_cpu(make, spec_name: str):
-    """``make()`` on the meta device (shapes only: no memory, no compute); where the model or
-    Torch-Pruning needs real tensors (e.g. RegNet computes its widths with tensors), on the CPU.
-    Any failure of the model or Torch-Pruning is one line naming the model."""
-    try:
+def _guarded(make, spec_name: str, meta: bool):
+    """``make()``, its failures (the model's or Torch-Pruning's) one line naming the model. With
+    ``meta``, on the meta device (shapes only: no memory, no compute) where the model and
+    Torch-Pruning can run there, else on the CPU (e.g. RegNet computes its widths with tensors)."""
+    if meta:
         try:
             with torch.device("meta"):
                 return make()
-        except PrunelabError:
-            raise
-        except Exception:  # noqa: BLE001 - third-party code that cannot run on meta: retry with real tensors
-            with torch.device("cpu"):
-                return make()
+        except Exception:  # noqa: BLE001 - third-party code that needs real tensors: retry on the CPU
+            pass
+    try:
+        with torch.device("cpu") if meta else contextlib.nullcontext():
+            return make()
     except PrunelabError:
         raise
     except Exception as e:  # noqa: BLE001 - the model or Torch-Pruning failed: one line, not a traceback
@@ -141,7 +142,7 @@ def full_widths(name: str, in_channels: int, input_size: int, num_classes: int) 
         groups = _groups(model, _graph(model, PREFIX + name, in_channels, input_size))
         return {n: m.out_channels for n, m in groups.items()}
 
-    return _on_meta_or_cpu(make, PREFIX + name)
+    return _guarded(make, PREFIX + name, meta=True)
 
 
 def _table(spec) -> dict[str, int]:
@@ -200,6 +201,4 @@ def TorchvisionModel(spec) -> nn.Module:
         return model.to(device)
 
     device = torch.empty(0).device
-    if device.type == "meta":
-        return _on_meta_or_cpu(make, spec.name)
-    return make()
+    return _guarded(make, spec.name, meta=device.type == "meta")
