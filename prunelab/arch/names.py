@@ -238,8 +238,9 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
         raise PrunelabError(f"architecture name must be a string, not {name!r}")
     found = (_cifar_base if info.style == "cifar" else _imagenet_base)(name)
     if name.startswith(torchvision_family.PREFIX):  # any torchvision classification model, for any dataset
-        tv = name[len(torchvision_family.PREFIX):]
-        spec = _spec(name, dataset, "torchvision", torchvision_family.layout(tv, info.channels, info.size, info.classes))
+        layout = torchvision_family.layout(name[len(torchvision_family.PREFIX):], info.channels, info.size,
+                                           info.classes)
+        spec = _spec(name, dataset, "torchvision", layout)
     elif found is not None:
         spec = _spec(name, dataset, *found)
     else:
