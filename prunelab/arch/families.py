@@ -18,7 +18,7 @@ from .spec import ArchSpec
 
 @dataclass(frozen=True)
 class Family:
-    model: type
+    model: Callable  # spec -> nn.Module: a model class, or a factory (torchvision)
     validate: Callable
     widths: Callable  # spec -> {conv module name: output width} of the prunable convs
     set_widths: Callable  # (layout, {name: width}) -> None, in place
