@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=_positive_float, default=1.0, help="width multiplier (CIFAR-style models)")
     p.add_argument("--json", action="store_true", help="print one JSON object (params, macs, spec, layers)")
     p.add_argument("--list", action="store_true", help="list every known name for the dataset")
+    p.add_argument("--uniform-params", type=_positive_float, metavar="N", help="the uniformly scaled net of N params "
+                   "(N < 1: that fraction of the base's), within 2%%")
+    p.add_argument("--guided-params", type=_positive_float, metavar="N", help="the net of N params guided by --pattern")
+    p.add_argument("--pattern", help="a pattern file (prunelab pattern) for --guided-params")
 
     p = sub.add_parser("train", help="train one model (resumable; results go to the run store)",
                        description="Train one architecture from random init (or from --init weights) and "
@@ -215,7 +219,9 @@ def cmd_arch(args) -> int:
         for n in known_names(args.dataset):
             print(n)
         return 0
-    spec = _spec_from(args.name, args.dataset, args.head, args.width)
+    from .cli_protocol import searched_arch
+
+    spec = searched_arch(args, _spec_from(args.name, args.dataset, args.head, args.width))
     c = count(build(spec, device="meta"))  # shapes suffice for counting
     if args.json:
         print(json.dumps({"name": spec.name, "dataset": args.dataset, "params": c.params, "macs": c.macs,

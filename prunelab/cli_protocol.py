@@ -74,6 +74,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
     p.add_argument("--plot", help="also write the PNG plot here")
 
+    p = sub.add_parser("pattern", help="kept ratio per layer or stage of pruned architectures (a pattern file)",
+                       description="The kept channels of pruned architectures over their base's, per layer or per "
+                                   "stage, averaged over the inputs: a pattern for guided pruning (method guided).",
+                       epilog="Example: prunelab pattern runs/pruned/slimming-s*.pt --base vgg19 --level stage "
+                              "--out vgg19-c10.json")
+    p.add_argument("pruned", nargs="+", help="pruned model files (.pt), spec .json files or preset names")
+    p.add_argument("--base", required=True, help="the unpruned architecture (name or spec .json)")
+    p.add_argument("--dataset", default="cifar10", help="dataset of the names (default: cifar10)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier of the base name")
+    p.add_argument("--level", choices=["layer", "stage"], default="layer")
+    p.add_argument("--out", help="write the (mean) pattern as JSON here")
+    p.add_argument("--plot", help="draw the patterns and their mean (PNG)")
+
     p = sub.add_parser("demo", help="the main job: the protocol on Fashion-MNIST in minutes",
                        description="Train a narrow VGG-11 on Fashion-MNIST, prune it with L1-norm filter pruning "
                                    "at two ratios, and compare Fine-tuned, Scratch-E and Scratch-B over 3 seeds. "
@@ -103,11 +116,37 @@ def add_parsers(sub) -> None:
                                   "is vgg11-bn-torchvision; default: the one the checkpoint's keys and shapes match)")
     p.add_argument("--out", required=True, help="output model file")
 
+    p = sub.add_parser("judge", help="judge a pruning method against Scratch-E/B, uniform and random baselines",
+                       description="Run a method's Fine-tuned arm and its baselines (Scratch-E, Scratch-B, a "
+                                   "uniform-width model of equal params, random channels at the method's widths) "
+                                   "over the file's seeds, then print per baseline the difference of means, its "
+                                   "95%% CI and a t-test p-value (paired by seed where both arms come from one "
+                                   "seed's large model, else Welch's), each arm's training compute and its "
+                                   "measured latency beside its MAC reduction. Resumable, like run. See docs/judge.md.",
+                       epilog="Example: prunelab judge experiments/small/judge-fashion.yaml --method my_method:MyMethod")
+    p.add_argument("file", help="experiment YAML file (its models, targets, data, recipes and seeds)")
+    p.add_argument("--method", help="the method to judge: a registered name, module:attribute or an entry point "
+                                    "(default: the file's prune)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the judged method (value read as YAML); repeatable")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the file's)")
+    p.add_argument("--baselines", help="comma-separated baselines to run (default: all of scratch-e, scratch-b, "
+                                       "uniform, random)")
+    p.add_argument("--uniform-regime", default="scratch-e",
+                   help="how the uniform model trains: scratch-e (default) or scratch-b")
+    p.add_argument("--latency-batch", type=int, default=32, metavar="N",
+                   help="images per batch of the latency measurement (default: 32)")
+    p.add_argument("--out", help="also write judge.md and judge.json into this folder")
+    p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_args(p)
+
     from .cli import register
 
     for name, fn in (("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
-                     ("demo", cmd_demo), ("import-weights", cmd_import_weights)):
+                     ("demo", cmd_demo), ("import-weights", cmd_import_weights), ("judge", cmd_judge)):
         register(name, fn)
+    register("pattern", cmd_pattern)
 
 
 def _guess_dataset(model_path: Path, spec) -> str:
@@ -212,6 +251,46 @@ def cmd_prune(args) -> int:
     return 0
 
 
+def cmd_pattern(args) -> int:
+    from .cli import _spec_from
+    from .report import plot_pattern
+    from .search import average, pattern_of, save_pattern
+
+    for path, what in ((args.out, "--out"), (args.plot, "--plot")):
+        if path is not None:
+            writable_file(path, what)
+    base = _spec_from(args.base, args.dataset, width=args.width)
+    each = [pattern_of(ref, base, args.level, args.dataset) for ref in args.pruned]
+    mean = average(each) if len(each) > 1 else each[0]
+    print(f"{mean['source']} over {base.name} ({mean['level']} level, kept ratio)"
+          if mean["level"] != "weights" else f"{mean['source']} (density of each masked weight)")
+    ratios = mean["ratios"] if mean["level"] != "stage" else \
+        {f"stage {i + 1} {kind}": r for kind, rs in mean["ratios"].items() for i, r in enumerate(rs)}
+    for key, r in ratios.items():
+        print(f"{key:32} {r:.3f}")
+    if args.out:
+        save_pattern(mean, args.out)
+        print(f"pattern: {args.out}", file=sys.stderr)
+    if args.plot:
+        plot_pattern(each + ([mean] if len(each) > 1 else []), args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def searched_arch(args, spec):
+    """``arch --uniform-params N`` / ``--guided-params N --pattern FILE``: that architecture instead
+    (N below 1: that fraction of the base's params)."""
+    from .search import guided, load_pattern, size, uniform
+
+    n = args.uniform_params or args.guided_params
+    if (args.guided_params is None) != (args.pattern is None) or (args.uniform_params and args.guided_params):
+        raise PrunelabError("use --uniform-params N, or --guided-params N with --pattern FILE")
+    if n is None:
+        return spec
+    target = n * size(spec) if n < 1 else n
+    return uniform(spec, target) if args.uniform_params else guided(spec, load_pattern(args.pattern), target)
+
+
 def cmd_export(args) -> int:
     from .export import export
     from .models_io import load
@@ -264,14 +343,17 @@ def cmd_plan(args) -> int:
     print(f"{'state':9} {'regime':10} {'seed':>4} {'epochs':>6}  arch")
     for r in rows:
         extra = ""
-        if r.get("rule"):
+        if r.get("imported"):
+            extra = f"   imported (sha256 {r['imported']['sha256'][:16]}…, evaluated: 0 epochs)"
+        elif r.get("rule"):
             extra = f"   (Scratch-B: {r['rule']})"
         elif r.get("budget") and regime(r["regime"]).budget:
             b = r["budget"]
             extra = f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{', cap %g' % b['cap'] if b['cap'] else ''})"
         state = "waiting" if r["run_id"] is None else r["state"]
         epochs = "rule" if r["epochs"] is None else r["epochs"]
-        print(f"{state:9} {r['regime']:10} {r['seed']:>4} {epochs:>6}  {r['arch']}{extra}")
+        seed = "all" if r.get("imported") else r["seed"]  # an imported baseline is shared by every seed
+        print(f"{state:9} {r['regime']:10} {seed:>4} {epochs:>6}  {r['arch']}{extra}")
     total = sum(r["train_macs"] for r in rows)
     left = sum(r["train_macs"] for r in rows if r["state"] != "finished")
     line = f"training compute: {total / 1e12:,.3f} TMACs in all, {left / 1e12:,.3f} TMACs to go"
@@ -355,8 +437,8 @@ def _run_jobs(args, grid, store) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_prune, plot_sparsity,
-                         plot_weights, prune_groups, prune_markdown, to_csv, to_json, versions)
+    from .report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_efficiency, plot_prune,
+                         plot_sparsity, plot_weights, prune_groups, prune_markdown, to_csv, to_json, versions)
     from .runs import RunStore
 
     root = Path(args.dir) if args.dir else RunStore().root
@@ -381,7 +463,7 @@ def cmd_report(args) -> int:
         print(f"plot: {args.plot}", file=sys.stderr)
         stem = Path(args.plot).with_name(Path(args.plot).stem)
         for extra in (plot_prune(groups, f"{stem}-prune.png"), plot_sparsity(rows, f"{stem}-sparsity.png"),
-                      plot_weights(rows, root, f"{stem}-weights.png")):
+                      plot_weights(rows, root, f"{stem}-weights.png"), plot_efficiency(rows, f"{stem}-params.png")):
             if extra:
                 print(f"plot: {extra}", file=sys.stderr)
     return 0
@@ -400,4 +482,32 @@ def cmd_demo(args) -> int:
                        config=args.config or DEMO_CONFIG, progress=not args.quiet)
     print(text)
     print(f"wrote {Path(args.out) / 'report.md'}, report.csv and report.png")
+    return 0
+
+
+def cmd_judge(args) -> int:
+    from .report.judge import judge_rows, markdown
+    from .runs import RunStore
+    from .runs.grid import load_experiment
+    from .runs.judge import BASELINES, judge_plan, measure_latency, method_entry, run_judgement, write_outputs
+
+    if args.out is not None:
+        writable_dir(args.out, "--out")
+    exp = load_experiment(args.file)
+    if args.seeds:
+        for s in args.seeds:
+            check_seed(s, "--seeds")
+        exp = dataclasses.replace(exp, seeds=list(dict.fromkeys(args.seeds)))
+    entry = method_entry(exp, args.method, _key_values(args.param, "--param"))
+    baselines = BASELINES if args.baselines is None else tuple(b.strip() for b in args.baselines.split(",")
+                                                                 if b.strip())
+    judgement = judge_plan(exp, entry, baselines, args.uniform_regime)
+    store = RunStore(args.store).writable()
+    results = run_judgement(judgement, store, data_dir=args.data, device=args.device, progress=not args.quiet)
+    rows = judge_rows(results, measure_latency(results, args.latency_batch, args.device))
+    text = markdown(rows)
+    print(json.dumps(rows, indent=2) if args.json else text, end="" if args.json else "\n")
+    if args.out is not None:
+        write_outputs(args.out, text, rows)
+        print(f"wrote {Path(args.out) / 'judge.md'} and judge.json", file=sys.stderr)
     return 0

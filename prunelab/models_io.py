@@ -38,7 +38,10 @@ def load(path: str | Path, expect: ArchSpec | None = None, device: str | torch.d
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
-    obj = torch_load(path, "model file")
+    return _from_object(torch_load(path, "model file"), path, expect).to(device)
+
+
+def _from_object(obj: dict, path: Path, expect: ArchSpec | None) -> nn.Module:
     if obj.get("format") != FORMAT or not isinstance(obj.get("spec"), dict) or not isinstance(
             obj.get("state_dict"), dict):
         raise PrunelabError(f"{path} is not a prunelab model file (it needs 'spec' and 'state_dict')")
@@ -54,4 +57,28 @@ def load(path: str | Path, expect: ArchSpec | None = None, device: str | torch.d
         raise PrunelabError(f"{path}: the weights contain NaN or infinity (a diverged model?)")
     if obj.get("masks"):
         model.masks = check_masks(model, obj["masks"], str(path))
-    return model.to(device)
+    return model
+
+
+def load_weights(path: str | Path, spec: ArchSpec, where: str = "weights") -> nn.Module:
+    """A model of ``spec`` holding the weights of ``path``: a prunelab model file (``prunelab
+    import-weights`` or ``train`` wrote it; its architecture must be ``spec``, whatever its name) or a
+    torchvision-format state_dict (mapped onto ``spec`` by ``arch.torchvision_import``). Read with
+    ``weights_only=True``; a file of another architecture is one line naming the difference."""
+    from dataclasses import replace
+
+    from .arch.torchvision_import import state_dict_of, to_model
+
+    path = Path(path)
+    obj = torch_load(path, "weights file", expect="a prunelab model file or a torchvision-format state_dict")
+    if obj.get("format") != FORMAT:
+        return to_model(state_dict_of(obj, path), spec, f"{where}: {path}")
+    model = _from_object(obj, path, None)
+    if replace(model.arch_spec, name=spec.name) != spec:
+        raise PrunelabError(f"{where}: {path} holds a model of architecture '{model.arch_spec.name}' "
+                            f"({model.arch_spec.in_channels}x{model.arch_spec.input_size}x"
+                            f"{model.arch_spec.input_size}, {model.arch_spec.num_classes} classes), not '{spec.name}'")
+    if masks_of(model):
+        raise PrunelabError(f"{where}: {path} holds a masked (pruned) model; a baseline must be dense")
+    model.arch_spec = spec
+    return model

@@ -266,3 +266,21 @@ def test_world_size_rules_and_identity():
         RunSettings(recipe=Recipe(epochs=2), **s).run_id()
     assert RunSettings(recipe=Recipe(epochs=2, sync_bn=True), **s).run_id() != \
         RunSettings(recipe=Recipe(epochs=2), **s).run_id()
+
+
+def test_an_evaluation_of_0_epochs_under_two_processes(tmp_path, capsys):
+    """train --init M --epochs 0 under torchrun: the test set is split over the ranks and the counts
+    summed, so the accuracy is the single process's; nothing trained, only rank 0 writes."""
+    import prunelab
+
+    prunelab.save(prunelab.build(prunelab.spec("vgg11", "synthetic", width=0.125), seed=3), tmp_path / "m.pt")
+    argv = [*TRAIN[:TRAIN.index("--epochs")], "--epochs", "0", *TRAIN[TRAIN.index("--epochs") + 2:],
+            "--init", str(tmp_path / "m.pt")]
+    store, out = tmp_path / "store", tmp_path / "out"
+    Group(out, store, [*argv, "--store", str(store)]).finish()
+    two = json.loads((_run_dir(store) / "result.json").read_text())
+    _rank0_only(out, store)
+    assert main([*argv, "--store", str(tmp_path / "one")]) == 0, capsys.readouterr().err
+    one = json.loads((_run_dir(tmp_path / "one") / "result.json").read_text())
+    assert two["run_id"] == one["run_id"] and two["epochs"] == 0 and two["train_macs"] == 0
+    assert two["final_top1"] == one["final_top1"] and two["final_top5"] == one["final_top5"]

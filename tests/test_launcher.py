@@ -117,8 +117,11 @@ def test_launcher_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
         (["run", str(tmp_path / "b.yaml"), "--launcher", "submitit", "--cluster", "local"],
          "launcher: unknown key 'timout_min'"),
         (["plan", str(tmp_path / "b.yaml")], "launcher: unknown key 'timout_min'"),
-        (run + ["--launcher", "submitit", "--cluster", "local", "--launcher-param", "gpus_per_node=2"],
-         "needs distributed training"),
+        (run + ["--launcher", "submitit", "--cluster", "local", "--launcher-param", "nodes=2"], "use nodes: 1"),
+        (run + ["--launcher", "submitit", "--cluster", "local", "--launcher-param", "gpus_per_node=2",
+                "--launcher-param", "tasks_per_node=3"], "one process per GPU: tasks_per_node must be"),
+        (run + ["--launcher", "submitit", "--cluster", "debug", "--launcher-param", "tasks_per_node=2"],
+         "a job of several tasks (gpus_per_node or tasks_per_node > 1) needs --cluster local or slurm"),
         (run + ["--launcher", "submitit", "--cluster", "local", "--launcher-param", "partiton=gpu"],
          "--launcher-param: unknown key 'partiton'"),
         (run + ["--cluster", "local"], "--cluster: only with --launcher submitit"),
@@ -149,3 +152,73 @@ def test_launcher_settings_reach_the_sbatch_script(tmp_path, monkeypatch):
     for line in ("--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=8", "--time=600", "--mem=32GB",
                  "--ntasks-per-node=1", "--nodes=1", "--exclude=node12", "module load cuda"):
         assert line in script, (line, script)
+    assert "--kill-on-bad-exit" not in script
+    four = launcher_settings({"partition": "gpu", "gpus_per_node": 4})  # one task per GPU, DDP over them
+    script = _executor(submitit, "slurm", tmp_path, four, "prunelab-x")._executor \
+        ._make_submission_file_text("python -m x", "uid")
+    for line in ("--gpus-per-node=4", "--ntasks-per-node=4", "--kill-on-bad-exit=1"):
+        assert line in script, (line, script)
+    prune = _executor(submitit, "slurm", tmp_path, four.for_prune_steps(), "prunelab-x")._executor \
+        ._make_submission_file_text("python -m x", "uid")
+    assert "--gpus-per-node=1" in prune and "--ntasks-per-node=1" in prune
+
+
+AUDIT = """
+import os, sys
+
+STORE = os.path.realpath(os.environ["AUDIT_STORE"])
+_busy = []
+
+
+def _audit(event, args):
+    if _busy or event not in ("open", "os.rename", "os.replace", "os.remove", "os.mkdir"):
+        return
+    path = args[0]
+    if event == "open" and not (isinstance(args[1], str) and any(c in args[1] for c in "wax+")
+                                or isinstance(args[2], int) and args[2] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)):
+        return
+    if isinstance(path, (str, bytes, os.PathLike)) and os.path.realpath(os.fsdecode(path)).startswith(STORE + os.sep):
+        _busy.append(1)
+        try:
+            with open(os.path.join(os.environ["AUDIT_OUT"], f"writes-{os.getpid()}.txt"), "a") as f:
+                f.write(f"{os.environ.get('RANK', '-')}/{os.environ.get('WORLD_SIZE', '-')} {event} {path}\\n")
+        finally:
+            _busy.pop()
+
+
+sys.addaudithook(_audit)
+"""
+
+
+def test_a_job_of_two_tasks_trains_its_run_with_ddp(job_env, capsys, monkeypatch):
+    """launcher: {tasks_per_node: 2} on the CPU (gloo; gpus_per_node: N does the same on N GPUs): every
+    run's job is two processes in one torch process group (submitit's TorchDistributedEnvironment),
+    rank 0 alone writes the store (seen by an audit hook in every job process), both report one outcome."""
+    import pickle
+
+    tmp = job_env
+    store, audit = tmp / "store", tmp / "audit"
+    audit.mkdir()
+    (tmp / "sitecustomize.py").write_text(AUDIT)  # on the jobs' PYTHONPATH (job_env)
+    monkeypatch.setenv("AUDIT_STORE", str(store))
+    monkeypatch.setenv("AUDIT_OUT", str(audit))
+    monkeypatch.setenv("PRUNELAB_DIST_TIMEOUT_MIN", "2")
+    (tmp / "g.yaml").write_text(GRID.replace("regimes: [finetune, scratch-e]", "regimes: [finetune]")
+                                .replace("parallel: 2", "parallel: 1, tasks_per_node: 2"))
+    argv = ["run", str(tmp / "g.yaml"), "--store", str(store), "--jobs-dir", str(tmp / "jobs"), "--device", "cpu",
+            "--launcher", "submitit", "--cluster", "local", "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "3 jobs in 3 waves (2 runs trained, 1 prune steps)" in err, err
+    assert len(list(store.glob("*/result.json"))) == 2
+    log = [json.loads(x) for x in (tmp / "jobs" / "jobs.jsonl").read_text().splitlines()]
+    runs = [e for e in log if e["event"] == "submitted" and e["kind"] == "run"]
+    for e in runs:  # both tasks of a run's job returned the same outcome of a 2-process group
+        outcomes = [pickle.loads((tmp / "jobs" / f"{e['job_id']}_{t}_result.pkl").read_bytes()) for t in (0, 1)]
+        assert outcomes[0] == outcomes[1] and outcomes[0][1]["world"] == 2 and outcomes[0][1]["status"] == "trained"
+    (prune,) = [e for e in log if e["event"] == "submitted" and e["kind"] == "prune"]
+    assert not (tmp / "jobs" / f"{prune['job_id']}_1_result.pkl").exists()  # a prune step: one task
+    writes = [ln.split(" ", 1) for f in audit.glob("writes-*.txt") for ln in f.read_text().splitlines()]
+    ranks = {who for who, _ in writes}
+    assert "0/2" in ranks and not any(w.startswith("1/") for w in ranks), ranks  # rank 1 wrote nothing
+    assert any("result.json" in what for who, what in writes if who == "0/2")

@@ -257,40 +257,56 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
             raise PrunelabError(f"unknown head '{head}' (use mlp or linear)")
         spec = spec.replace(layout={**spec.layout, "head": head})
     if width != 1.0:
+        if info.style == "imagenet":  # (prunelab.search scales ImageNet nets too, by their prunable widths)
+            raise PrunelabError(f"width multipliers apply to CIFAR-style models, not family '{spec.family}'")
         spec = scale_width(spec, width)
     return spec
 
 
-def _scale(w: int, m: float) -> int:
+def _scale(w: int, m: float, clamp: bool = False) -> int:
     k = int(round(w * m))
+    if k < 1 and clamp:
+        return 1
     if k < 1:
         raise PrunelabError(f"width multiplier {m:g} leaves a layer of {w} channels with none (the smallest "
                             f"multiplier for this model is about {0.5 / w:.3g})")
     return k
 
 
-def scale_width(spec: ArchSpec, m: float) -> ArchSpec:
-    """Every width of a CIFAR-style model times ``m`` (selections must be unpruned)."""
+def scale_width(spec: ArchSpec, m: float, name: str | None = None, clamp: bool = False) -> ArchSpec:
+    """Every width of a model times ``m``, rounded (selections must be unpruned): CIFAR-style models
+    (DenseNet: the growth rate and stem), ImageNet VGGs (convs and hidden FC layers) and ImageNet
+    ResNets (their branch widths; the residual streams stay). ``clamp``: a width that would round to
+    0 keeps 1 channel (else an error)."""
     if not (isinstance(m, (int, float)) and 0 < m <= 16):
         raise PrunelabError(f"width multiplier must be in (0, 16], got {m!r}")
     L = spec.to_dict()["layout"]
     f = spec.family
-    if f == "vgg":
-        L["cfg"] = [v if v == "M" else _scale(v, m) for v in L["cfg"]]
+
+    def sc(w):
+        return _scale(w, m, clamp)
+
+    if f in ("vgg", "vgg-imagenet"):
+        L["cfg"] = [v if v == "M" else sc(v) for v in L["cfg"]]
         if L["head"] == "mlp":
-            L["hidden"] = _scale(L["hidden"], m)
+            L["hidden"] = sc(L["hidden"])
+        if f == "vgg-imagenet":
+            L["fc"] = [sc(w) for w in L["fc"]]
     elif f == "resnet":
-        L["stem"] = _scale(L["stem"], m)
-        L["stages"] = [_scale(w, m) for w in L["stages"]]
-        L["inner"] = [[_scale(w, m) for w in st] for st in L["inner"]]
+        L["stem"] = sc(L["stem"])
+        L["stages"] = [sc(w) for w in L["stages"]]
+        L["inner"] = [[sc(w) for w in st] for st in L["inner"]]
     elif f == "preresnet":
-        L["stem"] = _scale(L["stem"], m)
-        L["planes"] = [_scale(p, m) for p in L["planes"]]
-        L["blocks"] = [[[None, _scale(a, m), _scale(b, m)] for _, a, b in st] for st in L["blocks"]]
+        L["stem"] = sc(L["stem"])
+        L["planes"] = [sc(p) for p in L["planes"]]
+        L["blocks"] = [[[None, sc(a), sc(b)] for _, a, b in st] for st in L["blocks"]]
     elif f == "densenet":
         bc = L["layers"][0][0][1] is not None
-        n, k = len(L["layers"][0]), _scale(L["growth"], m)
-        L = _densenet(n, k, bottleneck=bc, compression=0.5 if bc else 1.0, stem=_scale(L["stem"], m))
+        n, k = len(L["layers"][0]), sc(L["growth"])
+        L = _densenet(n, k, bottleneck=bc, compression=0.5 if bc else 1.0, stem=sc(L["stem"]))
+    elif f == "resnet-imagenet":
+        for blk in (b for st in L["stages"] for b in st):
+            blk["w"] = [sc(w) for w in blk["w"]]
     else:
-        raise PrunelabError(f"width multipliers apply to CIFAR-style models, not family '{f}'")
-    return ArchSpec.from_dict({**spec.to_dict(), "layout": L, "name": f"{spec.name}-w{m:g}"})
+        raise PrunelabError(f"width multipliers apply to VGG, ResNet, PreResNet and DenseNet models, not family '{f}'")
+    return ArchSpec.from_dict({**spec.to_dict(), "layout": L, "name": name or f"{spec.name}-w{m:g}"})

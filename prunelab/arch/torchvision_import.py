@@ -41,7 +41,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     layouts of torchvision's files and of the usual training scripts), wrappers' names dropped."""
     if Path(path).is_dir():
         raise PrunelabError(f"checkpoint {path} is a folder; give the checkpoint file")
-    obj = torch_load(path, "checkpoint", expect="a state_dict (a dictionary of tensors)")
+    return state_dict_of(torch_load(path, "checkpoint", expect="a state_dict (a dictionary of tensors)"), path)
+
+
+def state_dict_of(obj: dict, path: str | Path) -> dict[str, torch.Tensor]:
+    """``read_state_dict`` of a checkpoint already loaded (``obj``, read from ``path``)."""
     if "spec" in obj and str(obj.get("format", "")).startswith("prunelab-model"):
         raise PrunelabError(f"{path} is already a prunelab model file (prune, export or train --init it directly)")
     for entry in ("state_dict", "model"):

@@ -155,6 +155,16 @@ class Method:
         holds the ``train_fields`` only."""
         return base
 
+    def train_method(self, base: ArchSpec, params) -> tuple[dict | None, ArchSpec]:
+        """The method that shapes the large model's training (``{"name", "params"}``: its run
+        identity; None: the plain baseline) and the large model's architecture. A method derived
+        from another (``methods/derived.py``) reports the other's, so both share one large model."""
+        tp = self.train_params(params)
+        view = self.train_view(tp)
+        large = self.train_spec(base, view)
+        shaped = self.hooks(view) is not None or large != base
+        return ({"name": self.name, "params": tp} if shaped else None), large
+
     def hooks(self, params) -> Hooks | None:
         """Hooks for training the large model (None: the plain baseline is used). ``params``
         holds the ``train_fields`` only."""

@@ -162,3 +162,79 @@ def plot_weights(rows: list[dict], root: str | Path, path: str | Path, arms=("fi
         ax.set_title(f"{r['pruned']} ({100 * sparsity(r):.0f}% sparse)", fontsize=8)
         ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+SEARCH = ("uniform", "guided")  # methods whose rows make a parameter-efficiency plot
+
+
+def arm_label(method: str | None) -> str:
+    """A row's line in the parameter-efficiency plot: uniform, guided, random-widths, or pruned (method)."""
+    kind = (method or "").split("(")[0]
+    return kind if kind in (*SEARCH, "random-widths") else f"pruned ({method})"
+
+
+def plot_efficiency(rows: list[dict], path: str | Path) -> Path | None:
+    """Accuracy against params, one line per arm label (pruned, uniform, guided) and regime, with a
+    band of ± one std over seeds, one panel per experiment and large model (paper Section 5). None
+    when no row is a uniform or guided architecture."""
+    panels: dict[tuple, list[dict]] = {}
+    for r in rows:
+        panels.setdefault((r["experiment"], r["model"]), []).append(r)
+    panels = {k: rs for k, rs in panels.items() if any(arm_label(r["method"]) in SEARCH for r in rs)}
+    if not panels:
+        return None
+    styles = ["-", "--", ":", "-."]
+    fig, axes = _figure(1, len(panels), figsize=(5 * len(panels), 3.8), dpi=110, squeeze=False)
+    for ax, (key, rs) in zip(axes[0], sorted(panels.items())):
+        labels = sorted({arm_label(r["method"]) for r in rs})
+        for li, lab in enumerate(labels):
+            mine = sorted((r for r in rs if arm_label(r["method"]) == lab and r["pruned_params"]["n"]),
+                          key=lambda r: r["pruned_params"]["mean"])
+            for ri, arm in enumerate(columns(mine)):
+                pts = [(r["pruned_params"]["mean"] / 1e6, r["arms"][arm]) for r in mine
+                       if r["arms"].get(arm, {}).get("n")]
+                if not pts:
+                    continue
+                x, m = [p[0] for p in pts], [100 * p[1]["mean"] for p in pts]
+                s = [100 * p[1]["std"] for p in pts]
+                line, = ax.plot(x, m, marker="o", ms=3, ls=styles[ri % len(styles)], color=f"C{li}",
+                                label=f"{lab}: {title(arm)}")
+                ax.fill_between(x, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)],
+                                color=line.get_color(), alpha=0.15)
+        ax.set_xlabel("parameters (M)", fontsize=8)
+        ax.set_ylabel("top-1 accuracy (%)", fontsize=8)
+        ax.set_title(f"{key[0]}: {key[1]}", fontsize=8)
+        ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+def plot_pattern(patterns: list[dict], path: str | Path) -> Path:
+    """Kept ratio per unit (layer patterns) or per stage (stage patterns; one panel per level), one
+    line per pattern."""
+    levels = sorted({p["level"] for p in patterns})
+    fig, axes = _figure(1, len(levels), figsize=(8 if levels == ["layer"] else 4.5 * len(levels), 3.6), dpi=110,
+                        squeeze=False)
+    for ax, level in zip(axes[0], levels):
+        names: list[str] = []
+        for i, p in enumerate(patterns):
+            if p["level"] != level:
+                continue
+            if level == "stage":
+                for j, (kind, rs) in enumerate(sorted(p["ratios"].items())):
+                    ax.plot(range(1, len(rs) + 1), rs, marker="o", ls=["-", "--"][j % 2], color=f"C{i}",
+                            label=f"{p['source']} ({kind})")
+            else:
+                keys = list(p["ratios"])
+                names = keys if len(keys) > len(names) else names
+                ax.plot(range(len(keys)), [p["ratios"][k] for k in keys], marker=".", color=f"C{i}", label=p["source"])
+        if level == "stage":
+            ax.set_xticks(range(1, 1 + max(len(rs) for p in patterns if p["level"] == level
+                                           for rs in p["ratios"].values())))
+            ax.set_xlabel("stage", fontsize=8)
+        else:
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, rotation=90, fontsize=5)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("kept ratio", fontsize=8)
+        ax.legend(fontsize=6)
+    return _save(fig, path)

@@ -157,7 +157,9 @@ def aggregate(results: list[dict]) -> list[dict]:
         for k in ("params", "macs", "params_nonzero", "macs_nonzero"):
             row[f"pruned_{k}"] = stats(list(_per_seed(pruned_runs, k).values()))
         b, f = row["arms"]["baseline"], row["arms"]["finetune"]
-        both = b["train_macs"] is not None and f["train_macs"] is not None
+        # an imported baseline's training happened elsewhere: its cost is unknown here, not 0
+        imported = any(((r.get("settings") or {}).get("init") or {}).get("kind") == "weights" for r in full)
+        both = b["train_macs"] is not None and f["train_macs"] is not None and not imported
         row["pipeline_train_macs"] = (b["train_macs"] + f["train_macs"]) if both else None
         rows.append(row)
     return rows
@@ -169,23 +171,34 @@ def versions(rows: list[dict]) -> list[str]:
 
 # --- statistics ---------------------------------------------------------------------------------
 
-def compare(a: list[float], b: list[float]) -> dict:
-    """mean(a) - mean(b) with Welch's t-test p-value and 95% confidence interval (scipy)."""
-    out = {"diff": statistics.fmean(a) - statistics.fmean(b), "n": (len(a), len(b)), "p": None, "ci": None}
+def compare(a: list[float], b: list[float], paired: bool = False) -> dict:
+    """mean(a) - mean(b) with a t-test p-value and 95% confidence interval (scipy): Welch's
+    (``ttest_ind(equal_var=False)``), or with ``paired`` the paired test (``ttest_rel``; a[i] and
+    b[i] share a source of randomness, e.g. one seed's trained large model)."""
+    if paired and len(a) != len(b):
+        raise ValueError("a paired comparison needs one value of each arm per pair")
+    out = {"diff": statistics.fmean(a) - statistics.fmean(b), "n": (len(a), len(b)), "p": None, "ci": None,
+           "test": "paired" if paired else "welch"}
     if len(a) < 2 or len(b) < 2:
         out["note"] = f"n = {min(len(a), len(b))}: noise cannot be estimated"
         return out
     from scipy import stats as st
 
-    if statistics.stdev(a) == 0 and statistics.stdev(b) == 0:
-        out["note"] = "no variation within either arm: the t-test is undefined"
+    spread = [x - y for x, y in zip(a, b)] if paired else a + b
+    if (paired and statistics.stdev(spread) == 0) or (not paired and statistics.stdev(a) == 0
+                                                       and statistics.stdev(b) == 0):
+        out["note"] = f"no variation {'in the paired differences' if paired else 'within either arm'}: " \
+                      "the t-test is undefined"
         return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nearly identical values: scipy warns, the result stands
-        t = st.ttest_ind(a, b, equal_var=False)
+        t = st.ttest_rel(a, b) if paired else st.ttest_ind(a, b, equal_var=False)
         ci = t.confidence_interval(0.95)
     out.update(p=float(t.pvalue), ci=(float(ci.low), float(ci.high)))
     return out
+
+
+TESTS = {"welch": "Welch", "paired": "paired"}
 
 
 def _pts(v: float) -> str:
@@ -198,7 +211,7 @@ def describe(name: str, other: str, c: dict) -> str:
     if c.get("note"):
         return f"{s} ({c['note']})"
     lo, hi = c["ci"]
-    s += f", 95% CI [{_pts(lo)}, {_pts(hi)}], Welch p = {c['p']:.3g}"
+    s += f", 95% CI [{_pts(lo)}, {_pts(hi)}], {TESTS[c.get('test', 'welch')]} p = {c['p']:.3g}"
     if c["p"] >= 0.05:
         return s + ": not distinguishable"
     return s + f": {name} {'better' if c['diff'] > 0 else 'worse'}"

@@ -43,6 +43,9 @@ class ModelEntry:
     width: float = 1.0
     head: str | None = None
     prune: dict | list | None = None  # this model's method(s), instead of the file's `prune`
+    # an imported baseline: a prunelab model file or a torchvision-format state_dict of `arch`
+    # (relative to the experiment file); its evaluation is the baseline run, shared by every seed
+    weights: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Arm:
     budget: Budget | None  # Scratch-B's, where the architecture is planned
     train_method: dict | None  # the large model's training method (its hooks), or None
     large: ArchSpec  # the large model's architecture (the base, or the method's version of it)
+    weights: dict | None = None  # an imported baseline: {"path": ..., "sha256": ...}
 
     @property
     def group(self) -> str:
@@ -150,6 +154,10 @@ def load_experiment(path: str | Path) -> Experiment:
     raw = read_yaml(path)
     where = str(path)
     exp = from_mapping(Experiment, raw, where)
+    here = Path(path).parent
+    exp = dataclasses.replace(exp, models=[  # weights files relative to the experiment file
+        {**m, "weights": str(here / Path(m["weights"]).expanduser())}
+        if isinstance(m, dict) and isinstance(m.get("weights"), str) and m["weights"] else m for m in exp.models])
     dataset_info(exp.dataset)
     from .launch import launcher_settings
 
@@ -200,12 +208,42 @@ def _method_entries(prune, where: str = "prune") -> list[tuple[methods.Method, d
     return out
 
 
+def imported(exp: Experiment) -> list[int]:
+    """The indices of the models that start from imported weights (``weights: FILE``); every model
+    entry is checked on the way (unknown keys, wrong types)."""
+    models = [from_mapping(ModelEntry, raw, f"models[{i}]") for i, raw in enumerate(exp.models)]
+    return [i for i, m in enumerate(models) if m.weights]
+
+
+@functools.lru_cache(maxsize=8)
+def _check_weights(path: str, sha256: str, spec_json: str, where: str) -> None:
+    """Load the weights once per (file content, architecture): they must fit (one line otherwise)."""
+    from ..models_io import load_weights
+
+    load_weights(path, ArchSpec.from_json(spec_json), where)
+
+
+def _weights(m: ModelEntry, base: ArchSpec, where: str) -> dict:
+    from ..fileio import file_sha256
+
+    if not isinstance(m.weights, str) or not m.weights.strip():
+        raise PrunelabError(f"{where}: must name a weights file (a prunelab model file or a torchvision-format "
+                            "state_dict)")
+    path = Path(m.weights).resolve()
+    if not path.is_file():
+        raise PrunelabError(f"{where}: weights file not found: {path}")
+    sha = file_sha256(path)
+    _check_weights(str(path), sha, base.to_json(), where)
+    return {"path": str(path), "sha256": sha}
+
+
 def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
     arms = []
     entries = _method_entries(exp.prune)
     for i, raw in enumerate(exp.models):
         m = from_mapping(ModelEntry, raw, f"models[{i}]")
         base = resolve(m.arch, exp.dataset, head=m.head, width=m.width)
+        weights = None if m.weights is None else _weights(m, base, f"models[{i}].weights")
         for method, cfg in (entries if m.prune is None else _method_entries(m.prune, f"models[{i}].prune")):
             where = f"prune ({method.name})"
             if method.has_target():
@@ -230,13 +268,15 @@ def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
                 if planned is not None:
                     macs = method.planned_macs(base, params, exp.dataset) or spec_macs(planned.to_json())
                     budget = scratch_b_budget(e_base, spec_macs(base.to_json()), macs, cap)
-                train_method = None
-                tp = method.train_params(params)
-                large = method.train_spec(base, method.train_view(tp))
-                if method.hooks(method.train_view(tp)) is not None or large != base:
-                    train_method = {"name": method.name, "params": tp}
+                train_method, large = method.train_method(base, params)
+                if weights is not None and (method.train_fields or train_method is not None
+                                            or method.prune_source(params) != "trained"):
+                    raise PrunelabError(f"models[{i}]: method '{method.name}' shapes or uses the large model's "
+                                        "training (hooks, its initial weights), which an imported baseline "
+                                        f"(models[{i}].weights) did not have; use a method that prunes a trained "
+                                        "model (l1-norm, magnitude, thinet, ...) or train the baseline here")
                 arms.append(Arm(base, method, params, method.label(base, params, exp.dataset), planned, budget,
-                                train_method, large))
+                                train_method, large, weights))
     return arms
 
 
@@ -277,6 +317,20 @@ def _plan_one(exp: Experiment) -> Grid:
     if isinstance(cap, str):
         raise PrunelabError(f"scratch_b: cap must be a number >= 1, null or 'default', got {cap!r}")
     scratch_b_budget(1, 1, 1, cap)  # validates the cap
+    from_file = imported(exp)
+    if from_file:
+        where = f"models[{from_file[0]}].weights (an imported baseline)"
+        if sb.base_epochs is None and any(regime(n).budget for n in exp.regimes):
+            raise PrunelabError(f"{where}: Scratch-B's budget needs the imported model's training epochs: set "
+                                "scratch_b: {base_epochs: E_base}")
+        early = [n for n in exp.regimes if regime(n).init not in ("random", "inherit")]
+        if early or exp.rewind:
+            raise PrunelabError(f"{where}: {', '.join(early) or 'rewind'} starts from the large model's initial or "
+                                "early weights, which an imported model does not have: remove it (or train the "
+                                "baseline here)")
+    if recipe.epochs == 0 and len(from_file) < len(exp.models):
+        raise PrunelabError("recipe: 0 epochs would only evaluate randomly initialised large models, which means "
+                            "nothing; give epochs >= 1 (or start from trained weights: models: [{weights: FILE}])")
     e_base = recipe.epochs if sb.base_epochs is None else sb.base_epochs
     if isinstance(e_base, bool) or not isinstance(e_base, int) or e_base < 1:
         raise PrunelabError(f"scratch_b: base_epochs must be a positive whole number, got {e_base!r}")
@@ -294,18 +348,28 @@ def _plan_one(exp: Experiment) -> Grid:
             raise PrunelabError(f"recipes: '{name}' must be one of this file's regimes ({', '.join(exp.regimes)}) "
                                 "with a mapping of recipe keys")
         grid.recipe_for(name, scratch_b_budget(recipe.epochs, 2, 1, None))  # validates the keys
+    for name in exp.regimes:
+        if regime(name).init != "inherit" and grid.recipe_for(name, scratch_b_budget(e_base, 2, 1, None)).epochs == 0:
+            raise PrunelabError(f"{name}: 0 epochs would only evaluate a randomly initialised model, which means "
+                                "nothing; give epochs >= 1 (0 epochs is for inherited weights: finetune: {epochs: 0})")
     for arm in arms:
         bad = [n for n in exp.regimes if (regime(n).init == "inherit" and not arm.method.inherits)
                or (regime(n).init not in ("random", "inherit") and not arm.method.tickets)]
         if bad:
             raise PrunelabError(f"method '{arm.method.name}' gives no pruned weights or tickets for "
                                 f"{', '.join(bad)}: remove them from regimes")
+    seen: set[str] = set()
     for seed in exp.seeds:
-        seen: set[str] = set()
         for arm in arms:
             common = {"experiment": exp.name, "dataset": exp.dataset, "base": arm.base.name, "group": arm.group}
-            base_settings = RunSettings(arch=arm.large.to_dict(), data=data, recipe=recipe, seed=seed,
-                                        method=arm.train_method, labels={**common, "regime": "baseline"})
+            if arm.weights is not None:  # evaluated once, shared by every seed (their arms prune the same model)
+                evaluation = Recipe(epochs=0, precision=recipe.precision, channels_last=recipe.channels_last)
+                base_settings = RunSettings(arch=arm.base.to_dict(), data=data, recipe=evaluation, seed=exp.seeds[0],
+                                            init={"kind": "weights", "sha256": arm.weights["sha256"]},
+                                            labels={**common, "regime": "baseline"}, weights_file=arm.weights["path"])
+            else:
+                base_settings = RunSettings(arch=arm.large.to_dict(), data=data, recipe=recipe, seed=seed,
+                                            method=arm.train_method, labels={**common, "regime": "baseline"})
             if base_settings.run_id() not in seen:
                 seen.add(base_settings.run_id())
                 grid.runs.append(PlannedRun("baseline", seed, base_settings.labels, base_settings,
@@ -340,7 +404,7 @@ def _resolve_with(grid: Grid, run: PlannedRun, arch: dict, budget: Budget | None
     init = r.init_settings(run.prune.id, run.baseline.run_id(), masked, sparse=run.arm.method.kind == "unstructured",
                            rewind=grid.experiment.rewind)
     run.settings = RunSettings(arch=arch, data=grid.data, recipe=grid.recipe_for(run.regime, budget),
-                               seed=run.seed, init=init, labels=labels)
+                               seed=run.seed, init=init, labels=labels).check(f"{run.regime}")
     run.labels, run.budget = labels, budget
 
 
@@ -422,6 +486,8 @@ def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
             row["budget"] = r.budget.to_dict()
         if rule(grid, r):
             row["rule"] = rule(grid, r)
+        if r.settings is not None and r.settings.init.get("kind") == "weights":
+            row["imported"] = {"sha256": r.settings.init["sha256"], "file": r.settings.weights_file}
         row["train_macs"] = 3 * _cost(grid, r, grid.data.train_images())  # an estimate where not yet found
         rows.append(row)
     return rows
@@ -611,6 +677,7 @@ def _macs(grid: Grid, r: PlannedRun) -> float:
 def _cost(grid: Grid, r: PlannedRun, data) -> float:
     """Forward MACs x images of a run (``data``: a loaded dataset or the number of training images)."""
     grid = r.part or grid
-    epochs = expected_epochs(grid, r) or grid.recipe.epochs  # an unresolved Scratch-B spends about E_base
+    epochs = expected_epochs(grid, r)
+    epochs = grid.recipe.epochs if epochs is None else epochs  # an unresolved Scratch-B spends about E_base
     images = data if isinstance(data, int) else data.size("train")
     return _macs(grid, r) * epochs * images

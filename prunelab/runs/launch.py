@@ -9,21 +9,22 @@ step as in ``run_grid``). A job executes exactly one run (``execute_run``) or on
 (``prune_for``) in the hashed run store, so submitting a grid again submits only what is not
 finished, and a job whose run another worker holds waits for it (the store's file locks).
 
-One job is one task on at most one GPU. Training one run on several GPUs (``tasks_per_node`` =
-``gpus_per_node`` > 1, one process per GPU) needs distributed training in the engine: the job
-functions would then run in every task, under the distributed environment submitit sets
-(``submitit.helpers.TorchDistributedEnvironment().export()``), rank 0 writing the store; until
-then ``Launcher.check`` refuses such settings.
+A run's job may train on several GPUs of one node: ``gpus_per_node: N`` gives it N tasks (one
+process per GPU; ``tasks_per_node: N`` alone: N CPU processes over gloo). ``job_run`` then runs in
+every task: submitit's ``TorchDistributedEnvironment().export()`` sets torchrun's variables (RANK,
+WORLD_SIZE, MASTER_ADDR, LOCAL_RANK, ...), and the engine's DDP path (``train/distributed.py``)
+trains the run with rank 0 alone reading and writing the store. Prune steps are one-task jobs.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,7 +53,7 @@ class Launcher:
     constraint: str | None = None
     timeout_min: int = 1440  # a job past it is killed; the next `prunelab run` resumes its checkpoint
     nodes: int = 1
-    tasks_per_node: int = 1
+    tasks_per_node: int | None = None  # a run's processes (DDP); default: one per GPU (gpus_per_node), else 1
     gpus_per_node: int = 0
     cpus_per_task: int | None = None  # also the job's torch threads
     mem_gb: float | None = None
@@ -76,12 +77,22 @@ class Launcher:
             raise PrunelabError(f"{where}: 'setup' must list shell lines (text)")
         if not all(isinstance(k, str) and k for k in self.sbatch):
             raise PrunelabError(f"{where}: 'sbatch' must map option names to values")
-        if self.nodes > 1 or self.tasks_per_node > 1 or self.gpus_per_node > 1:
-            raise PrunelabError(f"{where}: a job trains one run in one process, on at most one GPU (training one run "
-                                "on several GPUs, tasks or nodes needs distributed training, which the engine does not "
-                                "have yet): use nodes: 1, tasks_per_node: 1, gpus_per_node: 0 or 1; the grid's runs "
-                                "still train in parallel, one job each")
+        if self.nodes > 1:
+            raise PrunelabError(f"{where}: a job trains one run on one node (its GPUs: gpus_per_node); use nodes: 1 "
+                                "(the grid's runs still train in parallel, one job each)")
+        if self.gpus_per_node > 1 and self.tasks_per_node not in (None, self.gpus_per_node):
+            raise PrunelabError(f"{where}: a job trains with one process per GPU: tasks_per_node must be "
+                                f"gpus_per_node ({self.gpus_per_node}) or left out, got {self.tasks_per_node}")
         return self
+
+    @property
+    def tasks(self) -> int:
+        """The processes of a run's job (DDP over them when more than one)."""
+        return self.tasks_per_node or max(1, self.gpus_per_node)
+
+    def for_prune_steps(self) -> "Launcher":
+        """A prune step's job: one process, on at most one GPU."""
+        return replace(self, tasks_per_node=1, gpus_per_node=min(1, self.gpus_per_node))
 
 
 def launcher_settings(mapping: dict | None, where: str = "launcher") -> Launcher:
@@ -114,36 +125,70 @@ def _job_start(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def _task_group():
+    """A job of several tasks: join them into one torch process group (submitit sets torchrun's
+    environment from the job's), left at the end; one task: nothing."""
+    from ..train import distributed as ddp
+
+    try:
+        import submitit
+
+        tasks = submitit.JobEnvironment().num_tasks
+    except Exception:  # noqa: BLE001 (not inside a submitit job: --cluster debug, or a direct call)
+        tasks = 1
+    if tasks <= 1:
+        yield
+        return
+    # every GPU stays visible: LOCAL_RANK picks this task's (a node that gives each task its own GPU: cuda:0)
+    submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+    ddp.init()
+    try:
+        yield
+    finally:
+        ddp.shutdown()
+
+
 def job_run(root: str, settings: RunSettings, roles: list[dict], save_init: bool, data_dir: str | None,
             device: str, threads: int | None = None, poll: float = 10.0) -> dict:
     """A job: train one run into the store (or reuse it, or resume its checkpoint).
 
-    (Distributed training of one run, later: this function runs in every task of the job, under
-    the environment submitit sets; the engine's DDP trains and rank 0 writes the store.)"""
-    from ..data import load as load_data
-
+    In a job of several tasks this runs in every task: they train the run together (DDP), rank 0
+    alone reading and writing the store; every task returns rank 0's outcome (with ``world``)."""
     _job_start(threads)
+    with _task_group():
+        return _job_run(root, settings, roles, save_init, data_dir, device, poll)
+
+
+def _job_run(root, settings, roles, save_init, data_dir, device, poll) -> dict:
+    from ..data import load as load_data
+    from ..train import distributed as ddp
+
     store = RunStore(root)
-    if store.result(settings) is not None:  # finished meanwhile (another worker)
+    world = {"world": ddp.world()} if ddp.active() else {}
+
+    def record():
         for labels in roles:
             store.add_role(settings, labels)
-        return {"status": "reused", "id": settings.run_id()}
-    data = load_data(settings.data, data_dir)
+
+    if ddp.on_rank0(lambda: store.result(settings)) is not None:  # finished meanwhile (another worker)
+        ddp.on_rank0(record)
+        return {"status": "reused", "id": settings.run_id(), **world}
+    data = ddp.everywhere(lambda: load_data(settings.data, data_dir))
     said = False
     while True:
         try:
             _, trained = execute_run(settings, store, data=data, device=device, save_init=save_init)
             break
         except Busy as e:  # another worker trains it: wait, then reuse it (or take it over if that worker died)
-            if not said:
+            if not said and ddp.is_main():
                 print(f"{e}; waiting for it", file=sys.stderr, flush=True)
-                said = True
+            said = True
             time.sleep(poll)
         except Broken as b:  # an input was set aside: the next wave makes it again
-            return {"status": "broken", "message": str(b)}
-    for labels in roles:
-        store.add_role(settings, labels)
-    return {"status": "trained" if trained else "reused", "id": settings.run_id()}
+            return {"status": "broken", "message": str(b), **world}
+    ddp.on_rank0(record)
+    return {"status": "trained" if trained else "reused", "id": settings.run_id(), **world}
 
 
 def job_prune(root: str, step: PruneStep, planned: ArchSpec | None, data: DataSettings, data_dir: str | None,
@@ -221,9 +266,11 @@ def _ready(grid: Grid, store: RunStore, job_args: dict) -> list[Item]:
 
 def _executor(submitit, cluster: str, folder: Path, launcher: Launcher, name: str):
     params: dict[str, Any] = {"name": name, "timeout_min": launcher.timeout_min, "nodes": launcher.nodes,
-                              "tasks_per_node": launcher.tasks_per_node}
+                              "tasks_per_node": launcher.tasks}
     if launcher.gpus_per_node:
         params["gpus_per_node"] = launcher.gpus_per_node
+    if launcher.tasks > 1 and cluster == "slurm":  # a task that fails ends its siblings (not a DDP hang)
+        params["slurm_srun_args"] = ["--kill-on-bad-exit=1"]
     if launcher.cpus_per_task:
         params["cpus_per_task"] = launcher.cpus_per_task
     if launcher.mem_gb:
@@ -275,7 +322,7 @@ def _collect(job) -> tuple[dict | None, str | None]:
     try:
         exc = job.exception()  # waits; (the debug executor runs the job here, without a debugger)
         if exc is None:
-            return job.result(), None
+            return job.results()[0], None  # (a job of several tasks: rank 0's)
     except Exception as e:  # the cluster's accounting failed, a result file is unreadable, ...
         exc = e
     return None, _error_line(exc)
@@ -326,8 +373,12 @@ def launch_grid(grid: Grid, store: RunStore, *, cluster: str = "slurm", jobs_dir
     jobs_dir = writable_dir(Path(jobs_dir) if jobs_dir else root / "jobs", "--jobs-dir").resolve()
     job_args = {"root": str(root), "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
                 "device": device, "threads": launcher.cpus_per_task}
+    if launcher.tasks > 1 and cluster == "debug":
+        raise PrunelabError("--cluster debug runs each job in this process: a job of several tasks (gpus_per_node or "
+                            "tasks_per_node > 1) needs --cluster local or slurm")
     name = "prunelab-" + re.sub(r"[^A-Za-z0-9._-]+", "_", grid.experiment.name)[:60]
-    executor = _executor(submitit, cluster, jobs_dir, launcher, name)
+    executors = {"run": _executor(submitit, cluster, jobs_dir, launcher, name),
+                 "prune": _executor(submitit, cluster, jobs_dir, launcher.for_prune_steps(), name)}
     store = RunStore(root)
     parallel = launcher.parallel or (1 if cluster == "local" else None)
     out = LaunchOutcome(jobs_dir)
@@ -359,8 +410,13 @@ def launch_grid(grid: Grid, store: RunStore, *, cluster: str = "slurm", jobs_dir
         for start in range(0, len(todo), size):
             chunk = todo[start:start + size]
             try:
-                with executor.batch():
-                    jobs = [executor.submit(it.fn, *it.args) for it in chunk]
+                submitted = {}
+                for kind, executor in executors.items():  # runs (DDP over the job's tasks) and prune steps
+                    if any(it.kind == kind for it in chunk):
+                        with executor.batch():
+                            submitted.update({id(it): executor.submit(it.fn, *it.args) for it in chunk
+                                              if it.kind == kind})
+                jobs = [submitted[id(it)] for it in chunk]
             except Exception as e:  # sbatch refused, the jobs folder vanished, ...
                 raise PrunelabError(f"submitting {len(chunk)} jobs failed ({type(e).__name__}: "
                                     f"{(str(e).strip().splitlines() or [''])[-1]}); jobs submitted before carry on")

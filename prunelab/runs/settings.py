@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..data import DataSettings
+from ..errors import PrunelabError
 from ..train import Recipe
+
+EVALUABLE = ("inherit", "weights")  # init kinds whose initial model is worth evaluating (0 epochs)
 
 
 def canonical(obj) -> dict:
@@ -52,6 +55,9 @@ class RunSettings:
     init: dict = field(default_factory=lambda: {"kind": "random"})  # or inherit / masks, see runs/store.py
     method: dict | None = None  # the method shaping the training: {"name": ..., "params": {...}}
     labels: dict = field(default_factory=dict, compare=False)  # cosmetic: not part of the identity
+    # where an init of kind "weights" (imported weights, named by their sha256 in ``init``) is read
+    # from: not part of the identity, so moving the file renames no run
+    weights_file: str | None = field(default=None, compare=False)
 
     def identity(self) -> dict:
         """What names the run (everything but the labels; defaults left out)."""
@@ -63,7 +69,22 @@ class RunSettings:
         return json.loads(json.dumps(d))
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        if d["weights_file"] is None:  # (the files of runs without imported weights stay as they were)
+            del d["weights_file"]
+        return d
+
+    def check(self, where: str = "run") -> "RunSettings":
+        """Refuse a run whose result would mean nothing (one line): 0 epochs evaluates the initial
+        model, which is meaningful for inherited or imported weights only."""
+        kind = self.init.get("kind", "random")
+        if self.recipe.epochs == 0 and kind not in EVALUABLE:
+            what = "randomly initialised" if kind == "random" else f"{kind}-initialised"
+            raise PrunelabError(f"{where}: 0 epochs would only evaluate a {what} model of "
+                                f"{self.arch.get('name', 'this architecture')}, which means nothing; give "
+                                "epochs >= 1 (0 epochs is for inherited or imported weights, e.g. "
+                                "finetune: {epochs: 0})")
+        return self
 
     def run_id(self) -> str:
         canon = json.dumps({"settings": self.identity(), "prunelab": __version__}, sort_keys=True,
@@ -88,4 +109,5 @@ class RunSettings:
             init=d.get("init", {"kind": "random"}),
             method=d.get("method"),
             labels=d.get("labels", {}),
+            weights_file=d.get("weights_file"),
         )

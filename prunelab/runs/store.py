@@ -247,6 +247,21 @@ def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore, data=N
     return load_model(path, expect=spec)
 
 
+def _init_weights(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None, device="cpu"):
+    """Imported weights (an experiment's ``models: [{weights: FILE}]``): the run is named by the file's
+    sha256, the file is read from ``settings.weights_file`` (a moved file keeps the run)."""
+    from ..models_io import load_weights
+
+    path, sha = settings.weights_file, settings.init.get("sha256")
+    if not path:
+        raise PrunelabError(f"run {settings.run_id()} starts from imported weights (sha256 {sha}); name their "
+                            "file in the experiment (models: [{weights: FILE}])")
+    if file_sha256(path) != sha:
+        raise PrunelabError(f"{path} is not the weights file this run was planned with (sha256 differs); plan "
+                            "the experiment again")
+    return load_weights(path, spec)
+
+
 def load_init(store: RunStore, run_id: str) -> torch.nn.Module:
     """A run's initial weights: its ``init.pt``, or, where that file is missing or broken, the same
     weights made again from its settings (a random init is a function of the spec and the seed)."""
@@ -296,6 +311,7 @@ INIT_KINDS: dict[str, Callable[..., torch.nn.Module]] = {  # (settings, spec, st
     "random": _init_random,
     "inherit": _init_inherit,
     "init": _init_from_large,
+    "weights": _init_weights,
 }
 
 
@@ -358,6 +374,7 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     ``data`` may pass an already loaded dataset to share between runs; ``save_init`` keeps the
     initial weights as ``init.pt`` (baselines: lottery tickets rewind to them).
     """
+    settings.check(f"run {settings.run_id()}")
     if ddp.active():
         return _execute_distributed(settings, store, data_dir=data_dir, device=device, force=force,
                                     progress=progress, data=data, save_init=save_init)
@@ -395,7 +412,7 @@ def _claim(d: Path, settings: RunSettings, store: RunStore, model, force: bool, 
     elif (done := store.result(settings)) is not None:
         return done
     _write_settings(d, settings)
-    if save_init and not (d / INIT).exists():
+    if save_init and settings.init == {"kind": "random"} and not (d / INIT).exists():  # (imported: the file)
         save_model(model, d / INIT)
     return None
 

@@ -1,4 +1,5 @@
-"""Several processes, one model: torch's DistributedDataParallel (DDP) under torchrun.
+"""Several processes, one model: torch's DistributedDataParallel (DDP) under torchrun (or in a
+submitit job of several tasks, whose environment ``runs/launch.py`` exports in torchrun's form).
 
 ``torchrun --nproc_per_node=N -m prunelab train|run ...`` starts N processes. ``init`` joins them
 into one process group from torchrun's environment (gloo for CPU tensors, NCCL for CUDA tensors;
@@ -42,6 +43,15 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0") or 0)
 
 
+def _cuda_index() -> int | None:
+    """This process's CUDA device: ``LOCAL_RANK`` among the visible ones, or the only one visible
+    (a scheduler that gives each task its own GPU); None where that does not identify one."""
+    n = torch.cuda.device_count()
+    if local_rank() < n:
+        return local_rank()
+    return 0 if n == 1 else None
+
+
 def init() -> None:
     """Join the process group torchrun describes (``MASTER_ADDR``, ``RANK``, ``WORLD_SIZE``...).
 
@@ -56,8 +66,8 @@ def init() -> None:
     except ValueError:
         raise PrunelabError("$PRUNELAB_DIST_TIMEOUT_MIN must be a number of minutes")
     cuda = torch.cuda.is_available()
-    if cuda and local_rank() < torch.cuda.device_count():
-        torch.cuda.set_device(local_rank())
+    if cuda and _cuda_index() is not None:
+        torch.cuda.set_device(_cuda_index())
     # CPU tensors (objects, flags, CPU training) over gloo, CUDA tensors over NCCL
     dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", timeout=datetime.timedelta(minutes=minutes))
 
@@ -91,10 +101,10 @@ def local_device(device: torch.device) -> torch.device:
     """This process's device: ``cuda`` means ``cuda:LOCAL_RANK`` (one process per device)."""
     if device.type != "cuda" or not active():
         return device
-    if local_rank() >= torch.cuda.device_count():
+    if _cuda_index() is None:
         raise PrunelabError(f"LOCAL_RANK {local_rank()} but {torch.cuda.device_count()} CUDA devices: start at most "
-                            "one process per device (torchrun --nproc_per_node)")
-    return torch.device("cuda", local_rank())
+                            "one process per device (torchrun --nproc_per_node, or gpus_per_node of a job)")
+    return torch.device("cuda", _cuda_index())
 
 
 def local_batch(batch_size: int, world_size: int) -> int:

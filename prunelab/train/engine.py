@@ -296,6 +296,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     if recipe.compile and not torch.cuda.is_available():
         # a CUDA build of torch on a machine without a GPU warns about CUDA_HOME when inductor starts
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    if recipe.epochs == 0:  # an evaluation of the initial model (inherited or imported weights)
+        return _evaluate_only(model, data, amp, shard)
     opt = make_optimizer(model, recipe, hooks)
     dtype = input_dtype(model, amp)
     run_dir = Path(run_dir) if run_dir else None
@@ -445,6 +447,21 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     best = max(vals, key=lambda v: (v[0], -v[1])) if vals else (None, None)
     return TrainResult(final["test_top1"], final["test_top5"], best[0], best[1], recipe.epochs,
                        images_seen, wall, history)
+
+
+def _evaluate_only(model: nn.Module, data, amp, shard) -> TrainResult:
+    """A run of 0 epochs: its initial model's test (and validation) accuracy; nothing trained, no
+    checkpoint, no images seen (its ``train_macs`` is 0)."""
+    t0 = time.perf_counter()
+    val, val_epoch = None, None
+    if data.size("val"):
+        val, _, _ = evaluate(model, data, "val", amp=amp, shard=shard)
+        val_epoch = 0
+    top1, top5, _ = evaluate(model, data, "test", amp=amp, shard=shard)
+    wall = time.perf_counter() - t0
+    if shard is not None:  # rank 0's clock, as in training
+        wall = ddp.broadcast(wall)
+    return TrainResult(top1, top5, val, val_epoch, 0, 0, wall, [])
 
 
 def _sync_batchnorm(model: nn.Module):

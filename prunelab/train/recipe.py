@@ -12,7 +12,7 @@ MAX_EPOCHS = 100_000
 
 @dataclass(frozen=True)
 class Recipe:
-    epochs: int
+    epochs: int  # 0: evaluate the initial model only (inherited or imported weights; see RunSettings.check)
     batch_size: int = 64
     lr: float = 0.1
     momentum: float = 0.9
@@ -40,7 +40,7 @@ class Recipe:
                 raise PrunelabError(f"recipe: '{name}' must be a {'whole' if integer else ''} number "
                                     f"{'>= 0' if zero_ok else '> 0'}, got {v!r}".replace("  ", " "))
 
-        positive("epochs", integer=True)
+        positive("epochs", integer=True, zero_ok=True)
         if self.epochs > MAX_EPOCHS:
             raise PrunelabError(f"recipe: {self.epochs} epochs is more than {MAX_EPOCHS:,}; is it a typo?")
         positive("batch_size", integer=True)
@@ -63,13 +63,15 @@ class Recipe:
                 raise PrunelabError(f"recipe: milestone {m!r} must be a positive fraction or epoch")
             if m >= 1 and m != int(m):
                 raise PrunelabError(f"recipe: milestone {m!r} must be a fraction below 1 or a whole epoch")
-        if self.warmup_epochs >= self.epochs and self.warmup_lr == 0:
+        if self.epochs and self.warmup_epochs >= self.epochs and self.warmup_lr == 0:
             raise PrunelabError(f"recipe: every one of the {self.epochs} epochs would train at learning rate 0 "
                                 f"(warmup_epochs {self.warmup_epochs} at warmup_lr 0)")
 
     def questionable(self) -> list[str]:
         """Valid settings that are probably a mistake (the CLI prints each as a warning)."""
         out = []
+        if self.epochs == 0:  # an evaluation: no schedule applies
+            return out
         ms = [m if m >= 1 else m * self.epochs for m in self.milestones]
         if self.schedule == "step" and list(self.milestones) != sorted(self.milestones, key=lambda m: m if m >= 1
                                                                          else m * self.epochs):
@@ -103,6 +105,8 @@ class Recipe:
 
     def scaled(self, epochs: int) -> "Recipe":
         """The same recipe over another number of epochs; epoch milestones scale with it."""
+        if self.epochs == 0:  # (an evaluation has no schedule to scale)
+            return _replace(self, epochs=epochs)
         ms = tuple(m if m < 1 else int(m * epochs / self.epochs) for m in self.milestones)
         return _replace(self, epochs=epochs, milestones=ms)
 
