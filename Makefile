@@ -27,8 +27,11 @@ test: $(STAMP) data
 
 # the longer small-scale experiments behind docs/results.md (every method family: a few hours on 2 cores)
 e2e: $(STAMP) data
-	for f in experiments/small/*.yaml; do $(VENV)/bin/prunelab run $$f --store runs-e2e || exit 1; done
+	for f in experiments/small/*.yaml; do case $$f in */judge-*) continue;; esac; \
+		$(VENV)/bin/prunelab run $$f --store runs-e2e || exit 1; done
 	$(VENV)/bin/prunelab report runs-e2e --plot runs-e2e/report.png | tee runs-e2e/report.md
+	cd examples && PYTHONPATH=. ../$(VENV)/bin/prunelab judge ../experiments/small/judge-fashion.yaml --method max_norm:MaxNorm \
+		--store ../runs-e2e --out ../runs-e2e/judge-maxnorm | tee ../runs-e2e/judge-maxnorm.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) runs runs-e2e .pytest_cache

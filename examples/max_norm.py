@@ -4,8 +4,8 @@ Filter pruning by the largest absolute weight of each filter (its L-infinity nor
 sum (L1). Everything else (targets, surgery, Torch-Pruning's couplings) comes from prunelab's
 L1-norm method, so the method is its score and nothing more.
 
-    prunelab judge experiments/small/judge-fashion.yaml --method max_norm:MaxNorm
-    (run from this folder, or with it on PYTHONPATH)
+    cd examples
+    PYTHONPATH=. prunelab judge ../experiments/small/judge-fashion.yaml --method max_norm:MaxNorm
 """
 from dataclasses import dataclass
 from typing import Any
