@@ -149,6 +149,20 @@ def _table(spec) -> dict[str, int]:
     return full_widths(spec.layout["model"], spec.in_channels, spec.input_size, spec.num_classes)
 
 
+def full(spec) -> dict[str, int]:
+    """Group root -> the full (unpruned) width of ``spec``'s model."""
+    return dict(_table(spec))
+
+
+@functools.lru_cache(maxsize=4096)
+def estimate(spec) -> tuple[int, int]:
+    """(conv and linear layers, parameters) of a validated spec: exact, from a shapes-only model."""
+    with torch.device("meta"):
+        model = TorchvisionModel(spec)
+    return (sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules()),
+            sum(p.numel() for p in model.parameters()))
+
+
 def layout(name: str, in_channels: int, input_size: int, num_classes: int) -> dict:
     """The full-width layout of torchvision model ``name``."""
     return {"model": name, "widths": dict(full_widths(name, in_channels, input_size, num_classes))}
