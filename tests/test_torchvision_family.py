@@ -150,7 +150,7 @@ def test_depthwise_convs_follow_their_group_in_mobilenet_v2():
     (lambda: resolve(R18, "cifar10").replace(layout={"model": "resnet18", "widths": {"conv1": 8}}),
      "lacks group 'layer1.0.conv1'"),
     (lambda: resolve(R18, "cifar10").replace(layout={"model": "resnet18"}), "exactly the keys 'model' and 'widths'"),
-    (lambda: resolve(R18, "cifar10", width=0.5), "width multipliers apply to .* not family .torchvision."),
+    (lambda: resolve(R18, "cifar10", width=2), "group 'conv1' has width 128; .* \\[1, 64\\]"),
 ])
 def test_bad_names_and_widths_are_one_line_errors(make, msg):
     with pytest.raises(PrunelabError, match=msg) as e:
@@ -217,3 +217,18 @@ def test_import_weights_takes_any_torchvision_checkpoint(tmp_path):
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
+
+
+def test_width_multiplier_exact_size_and_uniform_scaling():
+    from prunelab.arch.size import estimate
+    from prunelab.search.fit import size, uniform
+
+    narrow = resolve(R18, "cifar10", width=0.5)
+    assert narrow.name == "torchvision:resnet18-w0.5"
+    assert prunable_widths(narrow) == {k: c // 2 for k, c in R18_GROUPS.items()}
+    assert estimate(narrow) == (21, count(build(narrow, device="meta")).params)  # 20 convs + fc
+    # the uniform-width baseline of `prunelab judge`: every group scaled by one factor to a size
+    base = resolve(R18, "cifar10")
+    target = size(target_spec(base, parse_target(0.3), "cifar10"))
+    same = uniform(base, target)
+    assert abs(size(same) / target - 1) <= 0.02 and set(prunable_widths(same).values()) != set(R18_GROUPS.values())

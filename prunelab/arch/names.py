@@ -307,6 +307,9 @@ def scale_width(spec: ArchSpec, m: float, name: str | None = None, clamp: bool =
     elif f == "resnet-imagenet":
         for blk in (b for st in L["stages"] for b in st):
             blk["w"] = [sc(w) for w in blk["w"]]
+    elif f == "torchvision":  # every group; ``clamp`` also keeps each within its full width
+        full = torchvision_family.full(spec)
+        L["widths"] = {k: min(sc(w), full[k]) if clamp else sc(w) for k, w in L["widths"].items()}
     else:
         raise PrunelabError(f"width multipliers apply to VGG, ResNet, PreResNet and DenseNet models, not family '{f}'")
     return ArchSpec.from_dict({**spec.to_dict(), "layout": L, "name": name or f"{spec.name}-w{m:g}"})
