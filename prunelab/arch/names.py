@@ -257,7 +257,7 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
             raise PrunelabError(f"unknown head '{head}' (use mlp or linear)")
         spec = spec.replace(layout={**spec.layout, "head": head})
     if width != 1.0:
-        if info.style == "imagenet":  # (prunelab.search scales ImageNet nets too, by their prunable widths)
+        if info.style == "imagenet" and spec.family != "torchvision":  # (prunelab.search scales them too)
             raise PrunelabError(f"width multipliers apply to CIFAR-style models, not family '{spec.family}'")
         spec = scale_width(spec, width)
     return spec
