@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import PrunelabError
-from . import densenet, imagenet_resnet, preresnet, resnet, vgg
+from . import densenet, imagenet_resnet, preresnet, resnet, torchvision_family, vgg
 from .layers import init_weights
 from .size import check_size
 from .spec import ArchSpec
@@ -18,7 +18,7 @@ from .spec import ArchSpec
 
 @dataclass(frozen=True)
 class Family:
-    model: type
+    model: Callable  # spec -> nn.Module: a model class, or a factory (torchvision)
     validate: Callable
     widths: Callable  # spec -> {conv module name: output width} of the prunable convs
     set_widths: Callable  # (layout, {name: width}) -> None, in place
@@ -40,6 +40,8 @@ FAMILIES: dict[str, Family] = {
         imagenet_resnet.ImageNetResNet, imagenet_resnet.validate, imagenet_resnet.widths, imagenet_resnet.set_widths,
         imagenet_resnet.set_selections,
     ),
+    "torchvision": Family(torchvision_family.TorchvisionModel, torchvision_family.validate,
+                          torchvision_family.widths, torchvision_family.set_widths),
 }
 
 

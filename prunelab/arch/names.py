@@ -9,6 +9,7 @@ import re
 
 from ..catalog import dataset_info
 from ..errors import PrunelabError
+from . import torchvision_family
 from .families import prunable_widths, with_widths
 from .size import max_layers
 from .spec import ArchSpec
@@ -236,13 +237,18 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
     if not isinstance(name, str):
         raise PrunelabError(f"architecture name must be a string, not {name!r}")
     found = (_cifar_base if info.style == "cifar" else _imagenet_base)(name)
-    if found is not None:
+    if name.startswith(torchvision_family.PREFIX):  # any torchvision classification model, for any dataset
+        layout = torchvision_family.layout(name[len(torchvision_family.PREFIX):], info.channels, info.size,
+                                           info.classes)
+        spec = _spec(name, dataset, "torchvision", layout)
+    elif found is not None:
         spec = _spec(name, dataset, *found)
     else:
         spec = _preset(name, dataset)
         if spec is None:
             raise PrunelabError(
-                f"unknown architecture '{name}' for dataset '{dataset}' (known: {', '.join(known_names(dataset))})"
+                f"unknown architecture '{name}' for dataset '{dataset}' (known: {', '.join(known_names(dataset))}; "
+                f"or {torchvision_family.PREFIX}NAME, any torchvision classification model)"
             )
     if head is not None:
         if spec.family != "vgg":
@@ -251,7 +257,7 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
             raise PrunelabError(f"unknown head '{head}' (use mlp or linear)")
         spec = spec.replace(layout={**spec.layout, "head": head})
     if width != 1.0:
-        if info.style == "imagenet":  # (prunelab.search scales ImageNet nets too, by their prunable widths)
+        if info.style == "imagenet" and spec.family != "torchvision":  # (prunelab.search scales them too)
             raise PrunelabError(f"width multipliers apply to CIFAR-style models, not family '{spec.family}'")
         spec = scale_width(spec, width)
     return spec
@@ -301,6 +307,9 @@ def scale_width(spec: ArchSpec, m: float, name: str | None = None, clamp: bool =
     elif f == "resnet-imagenet":
         for blk in (b for st in L["stages"] for b in st):
             blk["w"] = [sc(w) for w in blk["w"]]
+    elif f == "torchvision":  # every group; ``clamp`` also keeps each within its full width
+        full = torchvision_family.full(spec)
+        L["widths"] = {k: min(sc(w), full[k]) if clamp else sc(w) for k, w in L["widths"].items()}
     else:
         raise PrunelabError(f"width multipliers apply to VGG, ResNet, PreResNet and DenseNet models, not family '{f}'")
     return ArchSpec.from_dict({**spec.to_dict(), "layout": L, "name": name or f"{spec.name}-w{m:g}"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from ..errors import PrunelabError
+from . import torchvision_family
 from .spec import sel_count
 
 MAX_LAYERS = 5000  # ResNet-1202 has 1,203 conv and linear layers
@@ -95,7 +96,7 @@ def _resnet_imagenet(L, spec):
 
 
 ESTIMATES = {"vgg": _vgg, "vgg-imagenet": _vgg, "resnet": _resnet, "preresnet": _preresnet, "densenet": _densenet,
-             "resnet-imagenet": _resnet_imagenet}
+             "resnet-imagenet": _resnet_imagenet, "torchvision": lambda L, spec: torchvision_family.estimate(spec)}
 
 
 def estimate(spec) -> tuple[int, int]:

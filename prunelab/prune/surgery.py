@@ -121,7 +121,11 @@ def prune_channels(model: nn.Module, kept: dict[str, list[int]], name: str | Non
             group = graph.get_pruning_group(module, fn, idxs=drop)
             if not graph.check_pruning_group(group):
                 raise PrunelabError(f"{spec.name}: Torch-Pruning refuses to prune '{layer}' (it would empty a layer)")
-            group.prune()
+            try:
+                group.prune()
+            except (RuntimeError, IndexError, ValueError) as e:  # a coupling Torch-Pruning cannot cut
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+                raise PrunelabError(f"{spec.name}: Torch-Pruning cannot remove those channels of '{layer}' ({first})")
     chosen = _select_inputs(work, selections or {})
     target = with_widths(spec, {layer: len(idx) for layer, idx in kept.items()}, name=name, selections=chosen)
     pruned = build(target)

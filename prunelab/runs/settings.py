@@ -90,10 +90,11 @@ class RunSettings:
         canon = json.dumps({"settings": self.identity(), "prunelab": __version__}, sort_keys=True,
                            separators=(",", ":"))
         digest = hashlib.sha256(canon.encode()).hexdigest()[:12]
-        name = self.arch.get("name", self.arch["family"])
+        safe = r"[^A-Za-z0-9._-]+"  # folder names without ':' (torchvision:NAME, module:attribute) or spaces
+        name = re.sub(safe, "_", self.arch.get("name", self.arch["family"]))
         kind = self.init.get("kind", "random") + ("-masked" if self.init.get("masks") else "")
         if self.method is not None:
-            kind += "-" + re.sub(r"[^A-Za-z0-9._-]+", "_", self.method["name"])
+            kind += "-" + re.sub(safe, "_", self.method["name"])
         return f"{name}-{kind}-e{self.recipe.epochs}-s{self.seed}-{digest}"
 
     @classmethod

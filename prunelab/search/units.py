@@ -86,8 +86,13 @@ def _resnet_imagenet(spec: ArchSpec):
                     yield Unit(f"layer{s + 1}.{b}.conv{j + 1}", ("stages", s, b, "w", j), s, b, f"conv{j + 1}")
 
 
+def _torchvision(spec: ArchSpec):  # one stage: the dependency groups in module order
+    for b, key in enumerate(prunable_widths(spec)):
+        yield Unit(key, ("widths", key), 0, b, "conv")
+
+
 UNITS = {"vgg": _vgg, "vgg-imagenet": _vgg, "resnet": _resnet, "preresnet": _preresnet, "densenet": _densenet,
-         "resnet-imagenet": _resnet_imagenet}
+         "resnet-imagenet": _resnet_imagenet, "torchvision": _torchvision}
 FAMILIES = tuple(UNITS)
 
 
