@@ -551,9 +551,9 @@ add(C("other", RUN, files={"e.yaml": exp(launcher="{partiton: gpu}")}, why="laun
 add(C("other", PLAN, files={"e.yaml": exp(launcher="[gpu]")}, why="launcher: section a list, not a mapping (plan)"))
 add(C("other", SUB, files={"e.yaml": exp(launcher="{partition: ''}")}, why="launcher: an empty partition"))
 add(C("numbers", SUB, files={"e.yaml": exp(launcher="{timeout_min: 0}")}, why="launcher: timeout_min 0"))
-add(C("numbers", SUB, files={"e.yaml": exp(launcher="{gpus_per_node: 2}")},
-      why="launcher: gpus_per_node 2 (one run on several GPUs needs DDP, not there yet)"))
-add(C("numbers", SUB, files={"e.yaml": exp(launcher="{tasks_per_node: 4}")}, why="launcher: tasks_per_node 4"))
+add(C("numbers", SUB, files={"e.yaml": exp(launcher="{nodes: 2}")}, why="launcher: nodes 2 (a run's job is one node)"))
+add(C("numbers", SUB, files={"e.yaml": exp(launcher="{gpus_per_node: 2, tasks_per_node: 4}")},
+      why="launcher: tasks_per_node 4 with gpus_per_node 2 (one process per GPU)"))
 add(C("numbers", SUB, files={"e.yaml": exp(launcher="{cpus_per_task: true}")}, why="launcher: cpus_per_task true"))
 add(C("numbers", SUB, files={"e.yaml": exp(launcher="{mem_gb: -4}")}, why="launcher: mem_gb negative"))
 add(C("numbers", SUB, files={"e.yaml": exp(launcher="{parallel: 0}")}, why="launcher: parallel 0"))

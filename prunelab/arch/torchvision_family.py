@@ -17,8 +17,6 @@ import functools
 import warnings
 
 import torch
-import torch_pruning as tp
-import torchvision
 from torch import nn
 
 from ..errors import PrunelabError
@@ -35,6 +33,8 @@ TRANSFORMERS = ("vit_", "swin_", "maxvit_")
 
 @functools.lru_cache(maxsize=1)
 def model_names() -> tuple[str, ...]:
+    import torchvision  # imported on first use: it costs seconds at every start of the CLI
+
     return tuple(torchvision.models.list_models(module=torchvision.models))
 
 
@@ -57,6 +57,8 @@ def _first_rgb_conv(model: nn.Module, name: str) -> tuple[nn.Module, str, nn.Con
 
 def _full(name: str, in_channels: int, num_classes: int) -> nn.Module:
     """The full-width torchvision model (on the current default device), stem adapted."""
+    import torchvision
+
     check_name(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -71,6 +73,8 @@ def _full(name: str, in_channels: int, num_classes: int) -> nn.Module:
 
 def _graph(model: nn.Module, spec_name: str, in_channels: int, size: int) -> tp.DependencyGraph:
     """Torch-Pruning's dependency graph of ``model`` traced on one image (in eval mode: BN at 1x1)."""
+    import torch_pruning as tp
+
     was_training = model.training
     p = next(model.parameters())
     x = torch.zeros(1, in_channels, size, size, dtype=p.dtype, device=p.device)
@@ -201,6 +205,7 @@ def TorchvisionModel(spec) -> nn.Module:
     """The torchvision model of ``spec``: full width, then each narrowed group's last channels removed
     through the dependency graph. Built on the default device (``build``'s); asked for the meta
     device, it is built on the CPU and moved there where the model or Torch-Pruning needs data."""
+    import torch_pruning as tp
 
     def make():
         model = _full(spec.layout["model"], spec.in_channels, spec.num_classes)
