@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from .table import _pts, compare, stats
+from .table import _mean, _num, _pts, compare, stats
 
 JUDGED = "finetune"
 TITLES = {"unpruned": "Unpruned (large model)", "finetune": "Fine-tuned (the method)", "scratch-e": "Scratch-E",
@@ -57,8 +57,7 @@ def _arm(rs: list[dict], by_id: dict, latency: dict) -> dict:
     a["baseline_runs"] = [r["labels"].get("baseline_run") for r in rs]
     a["from_baseline"] = all(r["labels"].get("from_baseline") for r in rs)
     for k in ("params", "macs", "params_nonzero", "macs_nonzero", "train_macs"):
-        vals = [r[k] for r in rs if r.get(k) is not None]
-        a[k] = statistics.fmean(vals) if vals else None
+        a[k] = _mean(rs, k)
     pipeline = [_pipeline(r, by_id) for r in rs]
     a["pipeline_train_macs"] = statistics.fmean(pipeline) if pipeline and None not in pipeline else None
     ms = [latency[r.get("run_id")] for r in rs if r.get("run_id") in latency]
@@ -124,10 +123,6 @@ def sentence(c: dict) -> str:
     return s + f": the method is significantly {c['verdict']} than {title} (p < {ALPHA:g})"
 
 
-def _num(v, scale: float, digits: int) -> str:
-    return "-" if v is None else f"{v / scale:.{digits}f}"
-
-
 def _ratio(large, v) -> str:
     return "" if not large or not v else f" ({large / v:.2f}x)"
 
@@ -152,7 +147,7 @@ def markdown(rows: list[dict]) -> str:
             out.append(f"| {TITLES.get(name, name)} | {acc} | {_num(a['params'], 1e6, 3)} | "
                        f"{_num(macs, 1e6, 2)}{_ratio(large.get('macs'), macs)} | "
                        f"{_num(a['latency_ms'], 1, 2)}{_ratio(large.get('latency_ms'), a['latency_ms'])} | "
-                       f"{_num(a['train_macs'], 1e12, 3)}T | {_num(a['pipeline_train_macs'], 1e12, 3)}T |")
+                       f"{_num(a['train_macs'], 1e12, 3, 'T')} | {_num(a['pipeline_train_macs'], 1e12, 3, 'T')} |")
         out += ["", "The method (Fine-tuned) against each baseline:", ""]
         out += [f"- {sentence(c)}" for c in r["comparisons"]] or ["- no baseline has finished runs"]
         out.append("")
