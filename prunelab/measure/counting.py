@@ -7,6 +7,7 @@ layer's MACs by its weight density.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -90,3 +91,12 @@ def count(model: nn.Module, input_size: int | None = None, in_channels: int | No
         macs_nonzero=total - sum(lc.macs - lc.macs_nonzero for lc in layers),
         layers=layers,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def spec_macs(spec_json: str) -> int:
+    """Forward MACs of one image for a spec (given as canonical JSON, so it can be cached), counted on
+    a shapes-only (meta) model."""
+    from ..arch import ArchSpec, build  # (arch does not import measure)
+
+    return count(build(ArchSpec.from_json(spec_json), device="meta")).macs

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import methods
-from ..arch import ArchSpec, build, resolve
+from ..arch import ArchSpec, resolve
 from ..catalog import dataset_info
 from ..config import from_mapping, read_yaml
 from ..data import DataSettings
 from ..errors import PrunelabError
-from ..measure import count
+from ..measure import spec_macs
 from ..progress import progress_bar
 from ..protocol import SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
 from ..train import Recipe, resolve_device
@@ -658,12 +658,6 @@ def grid_results(grid: Grid, store: RunStore) -> list[dict]:
             if res is not None:
                 out.append({**res, "labels": r.labels})
     return out
-
-
-@functools.lru_cache(maxsize=None)
-def spec_macs(spec_json: str) -> int:
-    """Forward MACs of one image for a spec (given as canonical JSON, so it can be cached)."""
-    return count(build(ArchSpec.from_json(spec_json), device="meta")).macs
 
 
 def _macs(grid: Grid, r: PlannedRun) -> float:

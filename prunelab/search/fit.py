@@ -7,30 +7,24 @@ toward the target.
 from __future__ import annotations
 
 import copy
-import functools
 from typing import Callable
 
-from ..arch import ArchSpec, build
+from ..arch import ArchSpec
 from ..arch.names import scale_width
 from ..arch.size import estimate
 from ..errors import PrunelabError
-from ..measure import count
+from ..measure import spec_macs
 from .units import WIDTH, get, put, units
 
 TOLERANCE = 0.02
 BY = ("params", "macs")
 
 
-@functools.lru_cache(maxsize=4096)
-def _macs(spec_json: str) -> int:
-    return count(build(ArchSpec.from_json(spec_json), device="meta")).macs
-
-
 def size(spec: ArchSpec, by: str = "params") -> int:
     """Parameters (from the spec, exact) or forward MACs of one image."""
     if by not in BY:
         raise PrunelabError(f"size must be measured by params or macs, not {by!r}")
-    return estimate(spec)[1] if by == "params" else _macs(spec.to_json())
+    return estimate(spec)[1] if by == "params" else spec_macs(spec.to_json())
 
 
 def _check_target(target, what: str) -> None:
