@@ -193,19 +193,14 @@ def _distributed(args) -> int:
 # --- arch -------------------------------------------------------------------------------------
 
 def _spec_from(name: str, dataset: str, head=None, width=1.0):
-    from .arch import ArchSpec, resolve
+    """A name for the dataset, or a spec .json file as it is (whatever dataset it was made for)."""
+    from .arch import resolve
+    from .arch.names import spec_file
 
     if name.endswith(".json"):
-        path = Path(name)
-        if not path.is_file():
-            raise PrunelabError(f"spec file not found: {path}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError) as e:
-            raise PrunelabError(f"cannot read spec file {path}: {e}")
         if width != 1.0 or head is not None:
             raise PrunelabError("--width and --head apply to architecture names, not to a spec file")
-        return ArchSpec.from_json(text)
+        return spec_file(name)
     return resolve(name, dataset, head=head, width=width)
 
 

@@ -86,6 +86,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--level", choices=["layer", "stage"], default="layer")
     p.add_argument("--out", help="write the (mean) pattern as JSON here")
     p.add_argument("--plot", help="draw the patterns and their mean (PNG)")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="only the pruned files whose prune step had this method, seed or parameter (repeatable; "
+                        "read from the .json beside each file), e.g. --where lam=0.02 --where target=0.7")
 
     p = sub.add_parser("demo", help="the main job: the protocol on Fashion-MNIST in minutes",
                        description="Train a narrow VGG-11 on Fashion-MNIST, prune it with L1-norm filter pruning "
@@ -260,7 +263,8 @@ def cmd_pattern(args) -> int:
         if path is not None:
             writable_file(path, what)
     base = _spec_from(args.base, args.dataset, width=args.width)
-    each = [pattern_of(ref, base, args.level, args.dataset) for ref in args.pruned]
+    refs = _where(args.pruned, args.where)
+    each = [pattern_of(ref, base, args.level, args.dataset) for ref in refs]
     mean = average(each) if len(each) > 1 else each[0]
     print(f"{mean['source']} over {base.name} ({mean['level']} level, kept ratio)"
           if mean["level"] != "weights" else f"{mean['source']} (density of each masked weight)")
@@ -275,6 +279,41 @@ def cmd_pattern(args) -> int:
         plot_pattern(each + ([mean] if len(each) > 1 else []), args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
     return 0
+
+
+def _where(refs: list[str], conditions: list[str]) -> list[str]:
+    """The pruned files whose prune step matches every KEY=VALUE (method, seed, or a parameter of the
+    method, its default included), from the .json written beside each pruned file."""
+    import yaml
+
+    from . import methods
+    from .fileio import read_json
+
+    wanted = {}
+    for c in conditions:
+        key, eq, value = c.partition("=")
+        if not eq or not key.strip():
+            raise PrunelabError(f"--where takes KEY=VALUE (e.g. lam=0.02), not {c!r}")
+        wanted[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    if not wanted:
+        return refs
+    kept = []
+    for ref in refs:
+        side = Path(ref).with_suffix(".json")
+        if not ref.endswith(".pt") or not side.is_file():
+            raise PrunelabError(f"--where reads the .json beside each pruned .pt file; {ref} has none")
+        step = read_json(side).get("prune") or {}
+        try:
+            defaults = {f.name: f.default for f in dataclasses.fields(methods.get(step.get("method", "")).Params)}
+        except PrunelabError:  # a plug-in not importable here: its stored parameters only
+            defaults = {}
+        have = {**defaults, **(step.get("params") or {}), "method": step.get("method"), "seed": step.get("seed")}
+        if all(have.get(k) == v for k, v in wanted.items()):
+            kept.append(ref)
+    if not kept:
+        raise PrunelabError(f"no pruned file of the {len(refs)} given matches --where {' '.join(conditions)}")
+    print(f"{len(kept)} of {len(refs)} pruned files match --where {' '.join(conditions)}", file=sys.stderr)
+    return kept
 
 
 def searched_arch(args, spec):

@@ -166,6 +166,8 @@ def test_apg_drives_some_block_scales_to_exact_zero_and_sgd_none():
     with torch.no_grad():
         assert ((r.model.eval()(x) - model(x)).abs().max() / model(x).abs().max()).item() <= 1e-5
     assert count(r.model).params < count(model).params
+    r.model.train()(x).square().mean().backward()  # the found model trains (fine-tune, scratch)
+    assert all(p.grad is not None for p in r.model.parameters())
 
 
 def test_sss_trains_its_scales_with_apg_in_the_engine():

@@ -48,8 +48,8 @@ class Block(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        if not self.branch:
-            return self.relu(identity)
+        if not self.branch:  # (not in place: x may be the previous block's output, which autograd keeps)
+            return torch.relu(identity)
         out = self.relu(self.bn1(self.conv1(self.select(x))))
         out = self.bn2(self.conv2(out))
         if self.convs == 3:

@@ -6,6 +6,7 @@ Names are exact and case-sensitive. The dataset picks the definition: CIFAR-styl
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from ..catalog import dataset_info
 from ..errors import PrunelabError
@@ -236,6 +237,10 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
     info = dataset_info(dataset)
     if not isinstance(name, str):
         raise PrunelabError(f"architecture name must be a string, not {name!r}")
+    if name.endswith(".json"):
+        if width != 1.0 or head is not None:
+            raise PrunelabError("width and head apply to architecture names, not to a spec file")
+        return spec_file(name, dataset)
     found = (_cifar_base if info.style == "cifar" else _imagenet_base)(name)
     if name.startswith(torchvision_family.PREFIX):  # any torchvision classification model, for any dataset
         layout = torchvision_family.layout(name[len(torchvision_family.PREFIX):], info.channels, info.size,
@@ -260,6 +265,25 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
         if info.style == "imagenet" and spec.family != "torchvision":  # (prunelab.search scales them too)
             raise PrunelabError(f"width multipliers apply to CIFAR-style models, not family '{spec.family}'")
         spec = scale_width(spec, width)
+    return spec
+
+
+def spec_file(path: str | Path, dataset: str | None = None) -> ArchSpec:
+    """An architecture from a spec .json file (``prunelab arch NAME --json`` writes one); with a
+    dataset, its input channels, size and classes must be the dataset's."""
+    path = Path(path)
+    if not path.is_file():
+        raise PrunelabError(f"spec file not found: {path}")
+    try:
+        spec = ArchSpec.from_json(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, OSError) as e:
+        raise PrunelabError(f"cannot read spec file {path}: {e}")
+    if dataset is not None:
+        info = dataset_info(dataset)
+        have = (spec.in_channels, spec.input_size, spec.num_classes)
+        if have != (info.channels, info.size, info.classes):
+            raise PrunelabError(f"spec file {path} is for {have[0]}-channel {have[1]}px inputs and {have[2]} classes; "
+                                f"dataset '{dataset}' has {info.channels}, {info.size}px and {info.classes}")
     return spec
 
 

@@ -38,7 +38,7 @@ UNSET = "default"
 
 @dataclass(frozen=True)
 class ModelEntry:
-    arch: str
+    arch: str  # a name, or an architecture spec .json file (relative to the experiment file)
     targets: list | None = None
     width: float = 1.0
     head: str | None = None
@@ -150,14 +150,21 @@ class Grid:
         return rec
 
 
+def _relative(m, here: Path):
+    """A model entry's files (weights, an architecture given as a spec .json) relative to the experiment file."""
+    if not isinstance(m, dict):
+        return m
+    files = {k: str(here / Path(m[k]).expanduser()) for k in ("weights", "arch")
+             if isinstance(m.get(k), str) and m[k] and (k == "weights" or m[k].endswith(".json"))}
+    return {**m, **files}
+
+
 def load_experiment(path: str | Path) -> Experiment:
     raw = read_yaml(path)
     where = str(path)
     exp = from_mapping(Experiment, raw, where)
     here = Path(path).parent
-    exp = dataclasses.replace(exp, models=[  # weights files relative to the experiment file
-        {**m, "weights": str(here / Path(m["weights"]).expanduser())}
-        if isinstance(m, dict) and isinstance(m.get("weights"), str) and m["weights"] else m for m in exp.models])
+    exp = dataclasses.replace(exp, models=[_relative(m, here) for m in exp.models])
     dataset_info(exp.dataset)
     from .launch import launcher_settings
 
