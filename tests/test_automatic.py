@@ -270,6 +270,30 @@ def test_plan_of_the_paper_files_for_automatic_pruning(capsys):
     assert all(r["epochs"] == 100 for r in rows("table5-sss-imagenet.yaml") if r["regime"] == "scratch-e")
 
 
+def test_small_sss_file_builds_its_resnet_from_a_spec_file(tmp_path, capsys):
+    """The small Table 5 trains an ImageNet-layout ResNet given as a spec .json beside the experiment
+    file; a spec made for other inputs is refused in one line."""
+    import json
+    from pathlib import Path
+
+    from prunelab.cli import main
+
+    small = Path(__file__).parents[1] / "experiments" / "small"
+    assert main(["plan", str(small / "sss-fashion.yaml"), "--json", "--store", str(tmp_path / "s")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    base = [r for r in rows if r["regime"] == "baseline"]
+    assert len(base) == 9 and {r["arch"] for r in base} == {"resnet20-imagenet-fashion-scaled"}
+    sb = [r for r in rows if r["regime"] == "scratch-b"]
+    assert len(sb) == 9 and all(r["epochs"] is None and "MACs(found by sss)" in r["rule"] for r in sb)
+    spec = json.loads((small / "resnet20-imagenet-fashion.json").read_text())
+    (tmp_path / "cifar.json").write_text(json.dumps({**spec, "in_channels": 3, "input_size": 32}))
+    (tmp_path / "e.yaml").write_text((small / "sss-fashion.yaml").read_text().replace(
+        "resnet20-imagenet-fashion.json", "cifar.json"))
+    assert main(["plan", str(tmp_path / "e.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is for 3-channel 32px inputs" in err and "fashion-mnist" in err
+
+
 def test_sfp_grid_scratch_arms_carry_the_masks_and_the_planned_budget(tmp_path, capsys):
     import json
 

@@ -312,6 +312,32 @@ def test_pattern_and_arch_commands(tmp_path, capsys):
         assert err.count("\n") == 1 and "error" in err
 
 
+def test_pattern_where_picks_the_prune_steps_of_one_setting(tmp_path, capsys):
+    import prunelab
+
+    base = resolve("vgg11", "cifar10", width=0.125)
+    for name, keep, step in (("a", 0.5, {"method": "slimming", "params": {"lam": 0.02}, "seed": 0}),
+                             ("b", 0.3, {"method": "slimming", "params": {"lam": 0.02, "target": 0.7}, "seed": 0}),
+                             ("c", 0.9, {"method": "slimming", "params": {"lam": 0.0}, "seed": 1})):
+        spec = with_widths(base, {k: max(1, int(v * keep)) for k, v in prunable_widths(base).items()}, name=name)
+        prunelab.save(build(spec, seed=0), tmp_path / f"{name}.pt")
+        (tmp_path / f"{name}.json").write_text(json.dumps({"prune": step}))
+    files = [str(tmp_path / f"{n}.pt") for n in "abc"]
+    for where, picked in ((["lam=0.02"], "a, b"), (["lam=0.02", "target=0.5"], "a"),  # target: the default
+                          (["seed=1"], "c"), (["method=slimming", "target=0.7"], "b")):
+        argv = ["pattern", *files, "--base", "vgg11", "--width", "0.125"] + [a for w in where for a in ("--where", w)]
+        assert main(argv) == 0
+        out = capsys.readouterr().out.splitlines()[0]
+        assert (out.startswith(f"mean of {len(picked.split(', '))}: {picked} over") if "," in picked
+                else out.startswith(f"{picked} over")), out
+    (tmp_path / "d.pt").write_bytes((tmp_path / "a.pt").read_bytes())  # no .json beside it
+    for where in (["lam=7"], ["lam"], ["=1"]):
+        assert main(["pattern", *files, "--base", "vgg11", "--width", "0.125", "--where", *where]) == 2
+    assert main(["pattern", str(tmp_path / "d.pt"), "--base", "vgg11", "--width", "0.125", "--where", "lam=0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4 and all("error" in line for line in err) and "has none" in err[-1]
+
+
 def test_parameter_efficiency_plot(tmp_path):
     from prunelab.report import plot_efficiency
 
@@ -328,12 +354,14 @@ def test_parameter_efficiency_plot(tmp_path):
 
 @pytest.mark.parametrize("name", ["paper/search-cifar10.yaml", "paper/search-cifar100.yaml",
                                   "paper/guided-cifar10.yaml", "paper/guided-transfer-cifar100.yaml",
-                                  "small/search-fashion.yaml"])
+                                  "small/search-fashion.yaml", "small/guided-fashion.yaml",
+                                  "small/guided-transfer-fashion.yaml"])
 def test_search_experiment_files_plan(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # guided files read their pattern (made by prunelab pattern) from here
-    base, pruned = slimming_like_vgg(1.0, 0.8, 0.3)
-    for path in ("patterns/vgg19-cifar10-slim0.7.json",):
-        Path(path).parent.mkdir(exist_ok=True)
+    for path, args in (("patterns/vgg19-cifar10-slim0.7.json", (1.0, 0.8, 0.3)),
+                       ("runs-e2e/patterns/vgg11-fashion-slim0.7.json", (0.25, 0.8, 0.3, 11, "fashion-mnist"))):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        base, pruned = slimming_like_vgg(*args)
         save_pattern(pattern(pruned, base, "layer"), path)
     grid = plan(load_experiment(ROOT / "experiments" / name))
     methods_seen = {r.labels.get("method", "").split("(")[0] for r in grid.runs if r.regime != "baseline"}
