@@ -123,7 +123,7 @@ def add_parsers(sub) -> None:
                        description="Run a method's Fine-tuned arm and its baselines (Scratch-E, Scratch-B, a "
                                    "uniform-width model of equal params, random channels at the method's widths) "
                                    "over the file's seeds, then print per baseline the difference of means, its "
-                                   "95%% CI and a t-test p-value (paired by seed where both arms come from one "
+                                   "95% CI and a t-test p-value (paired by seed where both arms come from one "
                                    "seed's large model, else Welch's), each arm's training compute and its "
                                    "measured latency beside its MAC reduction. Resumable, like run. See docs/judge.md.",
                        epilog="Example: prunelab judge experiments/small/judge-fashion.yaml --method my_method:MyMethod")

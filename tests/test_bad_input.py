@@ -98,8 +98,8 @@ def _judge(case, code, err):
     errors = [ln for ln in lines if "warning:" not in ln]
     if case["expect"] == "error":
         assert code == 2 and len(errors) == 1, (code, err)
-    else:  # questionable: a warning and success, or a one-line refusal
-        assert (code == 0 and any("warning:" in ln for ln in lines)) or (code == 2 and len(errors) == 1), (code, err)
+    else:  # questionable but valid: a warning line, and success
+        assert code == 0 and any("warning:" in ln for ln in lines), (code, err)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.get("pipe_head")], ids=_ids)
@@ -131,7 +131,7 @@ def test_bad_input(case, fix, tmp_path, monkeypatch, capsys):
 PIPES = [c for c in CASES if c.get("pipe_head")]
 
 
-@pytest.mark.parametrize("case", [PIPES[0], PIPES[-1]], ids=_ids)
+@pytest.mark.parametrize("case", PIPES, ids=_ids)
 def test_a_closed_pipe_ends_quietly(case, fix, tmp_path):
     for rel, content in case.get("files", {}).items():
         (tmp_path / rel).write_text(content)
@@ -144,6 +144,7 @@ def test_a_closed_pipe_ends_quietly(case, fix, tmp_path):
 
 def test_the_table_covers_every_command_and_category():
     commands = {c["argv"][0] for c in CASES}
-    assert {"arch", "train", "runs", "prune", "plan", "run", "report", "demo", "export", "import-weights"} <= commands
+    assert {"arch", "train", "runs", "prune", "plan", "run", "report", "demo", "export", "import-weights", "pattern",
+            "judge"} <= commands
     assert {"paths", "numbers", "shapes", "files", "pipes"} <= {c["category"] for c in CASES}
     assert len(CASES) >= 120

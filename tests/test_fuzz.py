@@ -123,7 +123,8 @@ def _options(command: str) -> list[str]:
     return [o for a in sub._actions for o in a.option_strings if o not in ("-h", "--help")]
 
 
-COMMANDS = ["arch", "train", "runs", "prune", "plan", "run", "report", "demo", "export"]
+COMMANDS = ["arch", "train", "runs", "prune", "plan", "run", "report", "demo", "export", "import-weights", "pattern",
+            "judge"]
 
 
 @pytest.fixture(scope="module")
@@ -148,4 +149,5 @@ def test_generated_argument_vectors(command, data, files, capsys, no_work, tmp_p
             str(tmp_path / "new" / "out"), "a=b", "target=0.5"]
     tokens = data.draw(st.lists(st.one_of(st.sampled_from(_options(command)), st.sampled_from(pool),
                                           st.text(max_size=4)), max_size=6))
-    outcome(capsys, [command, *tokens, "--quiet"] if command in ("train", "run", "demo") else [command, *tokens])
+    quiet = ["--quiet"] if command in ("train", "run", "demo", "judge") else []
+    outcome(capsys, [command, *tokens, *quiet])

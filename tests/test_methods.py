@@ -45,7 +45,13 @@ def _mtimes(store: Path) -> dict:
     return {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file() and p.suffix in (".json", ".pt")}
 
 
-def test_plugin_method_through_a_grid_with_hooks_and_found_architectures(tmp_path, capsys):
+def test_plugin_method_through_a_grid_with_hooks_and_found_architectures(tmp_path, capsys, monkeypatch):
+    import plugin_slim
+
+    trained = []  # the run each call of the plug-in's sparsity hook came from (its model's spec name)
+    hook = plugin_slim.BNL1.after_backward
+    monkeypatch.setattr(plugin_slim.BNL1, "after_backward",
+                        lambda self, model: (trained.append(model.arch_spec.name), hook(self, model))[1])
     cfg = _grid(tmp_path)
     store = tmp_path / "store"
     assert main(["plan", str(cfg), "--store", str(store)]) == 0
@@ -56,6 +62,7 @@ def test_plugin_method_through_a_grid_with_hooks_and_found_architectures(tmp_pat
     assert main(["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]) == 0
     table = capsys.readouterr().out
     assert "Fine-tuned" in table and "missing" not in table and "Method: plugin_slim:BNSlim(lam=0.001)." in table
+    assert trained and set(trained) == {"vgg11-w0.125"}  # the hook acted on the large models, and only there
 
     grid = plan(load_experiment(cfg))
     rows = plan_rows(grid, RunStore(store))
