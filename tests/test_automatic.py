@@ -26,8 +26,12 @@ def test_slimming_equals_the_full_model_with_pruned_bn_outputs_zeroed(name, widt
     with torch.no_grad():  # spread |gamma| over orders of magnitude, as sparsity training leaves them
         for bn, _, _ in channel_groups(model):
             bn.weight.mul_(10 ** (-3 * torch.rand(bn.num_features, generator=g, dtype=torch.float64)))
+        emptied = [(bn, key) for bn, kind, key in channel_groups(model) if kind != "out"][1]
+        emptied[0].weight.mul_(1e-6)  # every scale of one selection below the threshold: the floor must act
     r = _slim(model, 0.6)
     assert r.selections and (r.kept or name == "densenet40")  # DenseNet-40 layers have no bottleneck conv
+    assert emptied[1] in r.info["floor"]  # ... and kept that selection's largest channel
+    assert r.selections[emptied[1]] == [int(emptied[0].weight.abs().argmax())]
     full = model
     with torch.no_grad():
         for bn, kind, key in channel_groups(full):
@@ -200,22 +204,36 @@ def test_sfp_zeroes_exactly_the_lowest_norm_filters_each_epoch_and_prunes_them()
     sfp = methods.get("sfp")
     spec = resolve("resnet20", "synthetic", width=0.5)
     model = build(spec, seed=0)
-    with torch.no_grad():  # hand-set filter norms: filter f of every conv has norm proportional to a known value
+    def lowest_l2(conv, frac=0.3):  # computed here, independently of the method's code
+        norms = conv.weight.detach().flatten(1).double().norm(dim=1)
+        return sorted(torch.argsort(norms)[: int(conv.out_channels * frac)].tolist())
+
+    with torch.no_grad():  # hand-set filters of known L2 norms, whose L1 order differs from their L2 order
         g = torch.Generator().manual_seed(0)
-        order = {}
+        order, l1_differs = {}, False
         for name, conv in soft_pruned(model, "all").items():
-            vals = torch.randperm(conv.out_channels, generator=g).double() + 1
-            conv.weight.mul_(0).add_(vals.view(-1, 1, 1, 1).float() / conv.weight[0].numel() ** 0.5)
+            vals = torch.randperm(conv.out_channels, generator=g).float() + 1
+            conv.weight.zero_()
+            for f, v in enumerate(vals):
+                if f % 2:  # flat: L2 = v, L1 = v * sqrt(numel)
+                    conv.weight[f] = v / conv.weight[f].numel() ** 0.5
+                else:  # one spike: L2 = L1 = v
+                    conv.weight[f].view(-1)[0] = v
             order[name] = sorted(torch.argsort(vals)[: int(conv.out_channels * 0.3)].tolist())
+            assert lowest_l2(conv) == order[name]
+            l1 = conv.weight.flatten(1).abs().sum(1)
+            l1_differs |= sorted(torch.argsort(l1)[: len(order[name])].tolist()) != order[name]
+        assert l1_differs  # an L1 criterion would zero other filters: the test tells the norms apart
     hooks = SoftZero(0.3, "all")
     hooks.after_epoch(model, 0)
     for name, conv in soft_pruned(model, "all").items():
         zero = (conv.weight.flatten(1).abs().sum(1) == 0).nonzero().flatten().tolist()
-        assert zero == order[name], name  # exactly the int(C * 0.3) lowest-norm filters
+        assert zero == order[name], name  # exactly the int(C * 0.3) lowest-L2 filters
 
     class Record(SoftZero):  # which filters were lowest when each epoch ended, before zeroing
         def after_epoch(self, model, epoch):
-            self.last = {n: lowest_filters(c, self.target) for n, c in soft_pruned(model, self.layers).items()}
+            self.last = {n: lowest_l2(c, self.target) for n, c in soft_pruned(model, self.layers).items()}
+            assert self.last == {n: lowest_filters(c, self.target) for n, c in soft_pruned(model, self.layers).items()}
             super().after_epoch(model, epoch)
 
     data = load(DataSettings("synthetic", synthetic_size=(64, 32)))
