@@ -180,15 +180,19 @@ def test_vgg16_presets_are_reached_exactly():
     # -Tiny prunes the last conv too (its consumer is the one linear layer)
     gap = _imagenet_small("vgg16")
     gap = gap.replace(layout={**gap.layout, "cfg": gap.layout["cfg"][:-1], "head": "gap"}, name="vgg16-gap")
-    r = _prune("thinet", build(gap, seed=0), data, target="vgg16-thinet-tiny", images=2, locations=1)
+    gap_model = build(gap, seed=0)
+    r = _prune("thinet", gap_model, data, target="vgg16-thinet-tiny", images=2, locations=1)
     assert r.model.arch_spec.layout == resolve("vgg16-thinet-tiny", "imagenet").layout and "features.28" in r.kept
+    r = _prune("thinet", gap_model, data, target="vgg16-thinet-gap", images=2, locations=1, max_samples=2)
+    assert r.model.arch_spec.layout == resolve("vgg16-thinet-gap", "imagenet").layout
 
 
 def test_resnet50_presets_are_reached_exactly():
     data = _data("imagenet", 2, 32)
     model = build(_imagenet_small("resnet50"), seed=0)
-    r = _prune("thinet", model, data, target="resnet50-thinet-50", images=2, locations=1, max_samples=1)
-    assert r.model.arch_spec.layout == resolve("resnet50-thinet-50", "imagenet").layout and not r.selections
+    for target in ("resnet50-thinet-30", "resnet50-thinet-50", "resnet50-thinet-70"):
+        r = _prune("thinet", model, data, target=target, images=2, locations=1, max_samples=1)
+        assert r.model.arch_spec.layout == resolve(target, "imagenet").layout and not r.selections, target
     # resnet50-2x: the first two convs of each bottleneck and its input channel selection
     r = _prune("regression", model, data, target="resnet50-2x", images=2, locations=1, max_samples=1)
     preset = resolve("resnet50-2x", "imagenet")
