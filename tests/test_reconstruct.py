@@ -10,6 +10,7 @@ from prunelab.arch import ArchSpec, build, prunable_widths, resolve
 from prunelab.cli import main
 from prunelab.data import TensorData
 from prunelab.data.sources import synthetic
+from prunelab.measure import count
 from prunelab.errors import PrunelabError
 from prunelab.prune import parse_target, reconstruct, select
 from prunelab.prune.criteria import l1_norm
@@ -201,6 +202,9 @@ def test_resnet50_presets_are_reached_exactly():
     want = [b["select"] for st in preset.layout["stages"] for b in st]
     assert [len(s) for s in got] == want and len(r.selections) == 16
     assert r.model.arch_spec.name == "resnet50-2x" and r.model.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 1000)
+    reg = methods.get("regression")  # the MACs known before pruning are those of the found model
+    assert reg.planned_macs(model.arch_spec, reg.params({"target": "resnet50-2x"}), "imagenet") == \
+        count(r.model).macs
     m = methods.get("regression")
     assert m.planned_spec(model.arch_spec, m.params({"target": "resnet50-2x"}), "imagenet") is None
     assert m.label(model.arch_spec, m.params({"target": "resnet50-2x"}), "imagenet") == "resnet50-2x"
@@ -241,8 +245,8 @@ def test_prune_cli(tmp_path, capsys):
 
 
 def test_plan_of_the_imagenet_thinet_and_regression_files(capsys):
-    """Tables 2 and 3: Scratch-B = int(90 x MAC ratio), capped at 2 x 90 = 180 epochs; ResNet-50-2x's
-    architecture is found by each seed's prune step, so its Scratch-B shows the capped rule."""
+    """Tables 2 and 3: Scratch-B = int(90 x MAC ratio), capped at 2 x 90 = 180 epochs, ResNet-50-2x's
+    too (its input selections are found by each seed's prune step, but not their counts)."""
     import json
     from pathlib import Path
 
@@ -265,5 +269,7 @@ def test_plan_of_the_imagenet_thinet_and_regression_files(capsys):
         if ratio >= 2:
             assert r["epochs"] == 180
     assert any(r["epochs"] < 180 for r in planned)  # ThiNet-70 (ratio 1.57) stays under the cap
+    # ResNet-50-2x: its input selections are found per seed, but their counts (and so the MACs) are fixed
     found = [r for r in rows("table3-regression-resnet50.yaml") if r["regime"] == "scratch-b"]
-    assert found and all(r["epochs"] is None and "capped at 2" in r["rule"] for r in found)
+    assert found and all(r["arch"] == "found: resnet50-2x" and "rule" not in r for r in found)
+    assert all(r["epochs"] == int(90 * r["budget"]["mac_ratio"]) == 134 for r in found)

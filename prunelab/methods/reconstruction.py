@@ -6,7 +6,8 @@ responses (``reference``) or the current model's.
 """
 from __future__ import annotations
 
-from ..arch import ArchSpec
+from ..arch import ArchSpec, resolve
+from ..measure import spec_macs
 from ..prune import parse_target
 from ..prune.reconstruct import FAMILIES, check_sampling, planned, prune_to_target
 from .base import Method, PruneData, PruneResult
@@ -29,6 +30,14 @@ class ReconstructionMethod(Method):
 
     def planned_spec(self, base: ArchSpec, params, dataset: str) -> ArchSpec | None:
         return planned(base, parse_target(params.target), dataset)
+
+    def planned_macs(self, base: ArchSpec, params, dataset: str) -> float | None:
+        """A preset with input selections (ResNet-50-2x): which channels are found per seed, but how
+        many is fixed, and so are the MACs (Scratch-B's epochs are known before pruning)."""
+        target = parse_target(params.target)
+        if planned(base, target, dataset) is not None:
+            return None
+        return spec_macs(base.replace(layout=resolve(target.preset, dataset).layout).to_json())
 
     def label(self, base: ArchSpec, params, dataset: str) -> str:
         return parse_target(params.target).label(base)

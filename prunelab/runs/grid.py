@@ -272,8 +272,9 @@ def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
                 params = method.params(mp, where)
                 planned = method.planned_spec(base, params, exp.dataset) if method.kind == "structured" else None
                 budget = None
-                if planned is not None:
-                    macs = method.planned_macs(base, params, exp.dataset) or spec_macs(planned.to_json())
+                macs = method.planned_macs(base, params, exp.dataset) if method.kind == "structured" else None
+                if planned is not None or macs is not None:  # (a found architecture may have known MACs)
+                    macs = macs or spec_macs(planned.to_json())
                     budget = scratch_b_budget(e_base, spec_macs(base.to_json()), macs, cap)
                 train_method, large = method.train_method(base, params)
                 if weights is not None and (method.train_fields or train_method is not None
@@ -465,7 +466,7 @@ def prune_for(step: PruneStep, store: RunStore, data_settings: DataSettings, pla
 def rule(grid: Grid, run: PlannedRun) -> str | None:
     """How an unresolved run's epochs will be set (Scratch-B of a found architecture)."""
     grid = run.part or grid
-    if run.settings is not None or not regime(run.regime).budget:
+    if run.settings is not None or not regime(run.regime).budget or run.arm.budget is not None:
         return None
     cap = f", capped at {grid.cap:g} x E_base" if grid.cap else ""
     return (f"{SCRATCH_B_RULE.replace('E_base', str(grid.e_base)).replace('large', run.arm.base.name)}"
@@ -477,7 +478,7 @@ def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
     if run.settings is not None:
         return run.settings.recipe.epochs
     if regime(run.regime).budget:
-        return None
+        return None if run.arm.budget is None else grid.recipe_for(run.regime, run.arm.budget).epochs
     return grid.recipe_for(run.regime, None).epochs
 
 
@@ -489,8 +490,9 @@ def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
                "base": r.base, "method": r.labels.get("method"), "pruned": r.labels.get("pruned"),
                "run_id": r.settings.run_id() if known else None,
                "state": store.status(r.settings) if known else "waiting for its prune step"}
-        if r.budget is not None:
-            row["budget"] = r.budget.to_dict()
+        budget = r.budget if r.settings is not None or not regime(r.regime).budget else r.arm.budget
+        if budget is not None:  # (an unresolved Scratch-B whose found architecture has known MACs: the arm's)
+            row["budget"] = budget.to_dict()
         if rule(grid, r):
             row["rule"] = rule(grid, r)
         if r.settings is not None and r.settings.init.get("kind") == "weights":
@@ -668,8 +670,8 @@ def grid_results(grid: Grid, store: RunStore) -> list[dict]:
 
 
 def _macs(grid: Grid, r: PlannedRun) -> float:
-    if r.settings is None:  # not found yet: estimate with the large model
-        return spec_macs(r.arm.base.to_json())
+    if r.settings is None:  # not found yet: its known MACs, or an estimate with the large model's
+        return r.arm.budget.macs_pruned if r.arm.budget is not None else spec_macs(r.arm.base.to_json())
     if r.budget is not None:
         return r.budget.macs_pruned
     return spec_macs(ArchSpec.from_dict(r.settings.arch).to_json())
