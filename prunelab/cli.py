@@ -194,8 +194,7 @@ def _distributed(args) -> int:
 
 def _spec_from(name: str, dataset: str, head=None, width=1.0):
     """A name for the dataset, or a spec .json file as it is (whatever dataset it was made for)."""
-    from .arch import resolve
-    from .arch.names import spec_file
+    from .arch import resolve, spec_file
 
     if name.endswith(".json"):
         if width != 1.0 or head is not None:

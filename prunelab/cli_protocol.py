@@ -284,17 +284,10 @@ def cmd_pattern(args) -> int:
 def _where(refs: list[str], conditions: list[str]) -> list[str]:
     """The pruned files whose prune step matches every KEY=VALUE (method, seed, or a parameter of the
     method, its default included), from the .json written beside each pruned file."""
-    import yaml
-
     from . import methods
     from .fileio import read_json
 
-    wanted = {}
-    for c in conditions:
-        key, eq, value = c.partition("=")
-        if not eq or not key.strip():
-            raise PrunelabError(f"--where takes KEY=VALUE (e.g. lam=0.02), not {c!r}")
-        wanted[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    wanted = _key_values(conditions, "--where")
     if not wanted:
         return refs
     kept = []
@@ -304,11 +297,13 @@ def _where(refs: list[str], conditions: list[str]) -> list[str]:
             raise PrunelabError(f"--where reads the .json beside each pruned .pt file; {ref} has none")
         step = read_json(side).get("prune") or {}
         try:
-            defaults = {f.name: f.default for f in dataclasses.fields(methods.get(step.get("method", "")).Params)}
+            defaults = {f.name: f.default for f in dataclasses.fields(methods.get(step.get("method", "")).Params)
+                        if f.default is not dataclasses.MISSING}
         except PrunelabError:  # a plug-in not importable here: its stored parameters only
             defaults = {}
         have = {**defaults, **(step.get("params") or {}), "method": step.get("method"), "seed": step.get("seed")}
-        if all(have.get(k) == v for k, v in wanted.items()):
+        if all(k in have and isinstance(have[k], bool) == isinstance(v, bool) and have[k] == v  # (True is not 1)
+               for k, v in wanted.items()):
             kept.append(ref)
     if not kept:
         raise PrunelabError(f"no pruned file of the {len(refs)} given matches --where {' '.join(conditions)}")
@@ -380,15 +375,17 @@ def cmd_plan(args) -> int:
         return 0
     print(f"{grid.experiment.name}: {len(rows)} runs")
     print(f"{'state':9} {'regime':10} {'seed':>4} {'epochs':>6}  arch")
+    several = len({r["method"] for r in rows if r["method"]}) > 1  # then name each arm's method and parameters
     for r in rows:
-        extra = ""
+        extra = f"   [{r['method']}]" if several and r["method"] else ""
         if r.get("imported"):
-            extra = f"   imported (sha256 {r['imported']['sha256'][:16]}…, evaluated: 0 epochs)"
+            extra += f"   imported (sha256 {r['imported']['sha256'][:16]}…, evaluated: 0 epochs)"
         elif r.get("rule"):
-            extra = f"   (Scratch-B: {r['rule']})"
+            extra += f"   (Scratch-B: {r['rule']})"
         elif r.get("budget") and regime(r["regime"]).budget:
             b = r["budget"]
-            extra = f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{', cap %g' % b['cap'] if b['cap'] else ''})"
+            cap = f", cap {b['cap']:g}" if b["cap"] else ""
+            extra += f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{cap})"
         state = "waiting" if r["run_id"] is None else r["state"]
         epochs = "rule" if r["epochs"] is None else r["epochs"]
         seed = "all" if r.get("imported") else r["seed"]  # an imported baseline is shared by every seed

@@ -303,6 +303,9 @@ def test_small_sss_file_builds_its_resnet_from_a_spec_file(tmp_path, capsys):
     assert len(base) == 9 and {r["arch"] for r in base} == {"resnet20-imagenet-fashion-scaled"}
     sb = [r for r in rows if r["regime"] == "scratch-b"]
     assert len(sb) == 9 and all(r["epochs"] is None and "MACs(found by sss)" in r["rule"] for r in sb)
+    assert main(["plan", str(small / "sss-fashion.yaml"), "--store", str(tmp_path / "s")]) == 0
+    text = capsys.readouterr().out  # three settings of one method: each arm's row names its own
+    assert all(text.count(f"[sss(lam={lam})]") == 9 for lam in (0.05, 0.2, 0.5))
     spec = json.loads((small / "resnet20-imagenet-fashion.json").read_text())
     (tmp_path / "cifar.json").write_text(json.dumps({**spec, "in_channels": 3, "input_size": 32}))
     (tmp_path / "e.yaml").write_text((small / "sss-fashion.yaml").read_text().replace(

@@ -10,8 +10,8 @@ from prunelab.arch import ArchSpec, build, prunable_widths, resolve
 from prunelab.cli import main
 from prunelab.data import TensorData
 from prunelab.data.sources import synthetic
-from prunelab.measure import count
 from prunelab.errors import PrunelabError
+from prunelab.measure import count
 from prunelab.prune import parse_target, reconstruct, select
 from prunelab.prune.criteria import l1_norm
 from prunelab.prune.reconstruct import prune_to_target

@@ -89,9 +89,6 @@ def test_three_workers_finish_one_grid_together(tmp_path):
     results = list(store.glob("*/result.json"))
     assert len(results) == 2 + 2 * 2 * 3  # per seed: a baseline and 2 targets x 3 regimes
     assert sum(trained) == len(results), (trained, errs)  # every run trained exactly once
-    # ... and shared: the workers start together and each seed's baseline is runnable at once, so a
-    # second worker takes one while the first trains the other (14 runs take far longer than a start)
-    assert sum(t > 0 for t in trained) >= 2, trained
     for r in results:
         hist = [json.loads(x) for x in (r.parent / "metrics.jsonl").read_text().splitlines()]
         assert [h["epoch"] for h in hist] == list(range(1, len(hist) + 1))

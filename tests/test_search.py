@@ -323,7 +323,7 @@ def test_pattern_where_picks_the_prune_steps_of_one_setting(tmp_path, capsys):
         prunelab.save(build(spec, seed=0), tmp_path / f"{name}.pt")
         (tmp_path / f"{name}.json").write_text(json.dumps({"prune": step}))
     files = [str(tmp_path / f"{n}.pt") for n in "abc"]
-    for where, picked in ((["lam=0.02"], "a, b"), (["lam=0.02", "target=0.5"], "a"),  # target: the default
+    for where, picked in ((["lam=0.02"], "a, b"), (["lam=2e-2", "target=0.5"], "a"),  # target: the default
                           (["seed=1"], "c"), (["method=slimming", "target=0.7"], "b")):
         argv = ["pattern", *files, "--base", "vgg11", "--width", "0.125"] + [a for w in where for a in ("--where", w)]
         assert main(argv) == 0
@@ -331,11 +331,11 @@ def test_pattern_where_picks_the_prune_steps_of_one_setting(tmp_path, capsys):
         assert (out.startswith(f"mean of {len(picked.split(', '))}: {picked} over") if "," in picked
                 else out.startswith(f"{picked} over")), out
     (tmp_path / "d.pt").write_bytes((tmp_path / "a.pt").read_bytes())  # no .json beside it
-    for where in (["lam=7"], ["lam"], ["=1"]):
+    for where in (["lam=7"], ["lam"], ["=1"], ["lam=[1"], ["seed=true"]):  # (True is not seed 1)
         assert main(["pattern", *files, "--base", "vgg11", "--width", "0.125", "--where", *where]) == 2
     assert main(["pattern", str(tmp_path / "d.pt"), "--base", "vgg11", "--width", "0.125", "--where", "lam=0"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 4 and all("error" in line for line in err) and "has none" in err[-1]
+    assert len(err) == 6 and all("error" in line for line in err) and "has none" in err[-1]
 
 
 def test_parameter_efficiency_plot(tmp_path):
@@ -356,16 +356,15 @@ def test_parameter_efficiency_plot(tmp_path):
                                   "paper/guided-cifar10.yaml", "paper/guided-transfer-cifar100.yaml",
                                   "small/search-fashion.yaml", "small/guided-fashion.yaml",
                                   "small/guided-transfer-fashion.yaml"])
-def test_search_experiment_files_plan(name, tmp_path, monkeypatch):
+def test_search_experiment_files_compare_with_uniform(name, tmp_path, monkeypatch):
+    from helpers import fake_guided_patterns
+
     monkeypatch.chdir(tmp_path)  # guided files read their pattern (made by prunelab pattern) from here
-    for path, args in (("patterns/vgg19-cifar10-slim0.7.json", (1.0, 0.8, 0.3)),
-                       ("runs-e2e/patterns/vgg11-fashion-slim0.7.json", (0.25, 0.8, 0.3, 11, "fashion-mnist"))):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        base, pruned = slimming_like_vgg(*args)
-        save_pattern(pattern(pruned, base, "layer"), path)
+    fake_guided_patterns(tmp_path)
     grid = plan(load_experiment(ROOT / "experiments" / name))
     methods_seen = {r.labels.get("method", "").split("(")[0] for r in grid.runs if r.regime != "baseline"}
-    assert methods_seen & {"uniform", "guided"}
+    assert "uniform" in methods_seen and methods_seen - {"uniform"} & {"slimming", "guided"}
+    assert {r.regime for r in grid.runs} - {"baseline"} <= {"scratch-e", "scratch-b"}  # architectures: scratch only
 
 
 def test_uniform_and_random_widths_run_through_a_grid(tmp_path):

@@ -129,6 +129,19 @@ def test_a_sweep_plans_one_grid_per_value(tmp_path):
     assert by_lr == {0.1: {"tiny-lottery[lr=0.1]"}, 0.01: {"tiny-lottery[lr=0.01]"}}
 
 
+def test_a_later_levels_scratch_b_waits_for_its_own_prune_step(tmp_path):
+    """Level 1 of iterative structured pruning to a planned target has known epochs; level 2 prunes
+    level 1's ticket further, so its Scratch-B budget is a rule until that prune step has run."""
+    from prunelab.runs.grid import plan_rows
+
+    cfg = tmp_path / "iter.yaml"
+    cfg.write_text(LOTTERY.replace("{method: magnitude}", "{method: l1-norm}")
+                   .replace("[winning-ticket, random-init, scratch-e]", "[winning-ticket, scratch-b]"))
+    rows = [r for r in plan_rows(plan(load_experiment(cfg)), RunStore(tmp_path / "s")) if r["regime"] == "scratch-b"]
+    assert [r["epochs"] is None for r in rows] == [False, True]
+    assert "rule" in rows[1] and "budget" not in rows[1] and rows[0]["budget"]["mac_ratio"] > 1
+
+
 def test_a_killed_iterative_lottery_resumes_at_the_level_it_reached(tmp_path, capsys):
     import os
     import signal

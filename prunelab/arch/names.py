@@ -237,10 +237,6 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
     info = dataset_info(dataset)
     if not isinstance(name, str):
         raise PrunelabError(f"architecture name must be a string, not {name!r}")
-    if name.endswith(".json"):
-        if width != 1.0 or head is not None:
-            raise PrunelabError("width and head apply to architecture names, not to a spec file")
-        return spec_file(name, dataset)
     found = (_cifar_base if info.style == "cifar" else _imagenet_base)(name)
     if name.startswith(torchvision_family.PREFIX):  # any torchvision classification model, for any dataset
         layout = torchvision_family.layout(name[len(torchvision_family.PREFIX):], info.channels, info.size,
@@ -278,6 +274,8 @@ def spec_file(path: str | Path, dataset: str | None = None) -> ArchSpec:
         spec = ArchSpec.from_json(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, OSError) as e:
         raise PrunelabError(f"cannot read spec file {path}: {e}")
+    except PrunelabError as e:
+        raise PrunelabError(f"spec file {path}: {e}")
     if dataset is not None:
         info = dataset_info(dataset)
         have = (spec.in_channels, spec.input_size, spec.num_classes)

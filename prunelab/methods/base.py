@@ -180,8 +180,10 @@ class Method:
         return None
 
     def planned_macs(self, base: ArchSpec, params, dataset: str) -> float | None:
-        """The effective MACs of the planned model when masks make them lower than its spec's
-        (then Scratch-B's budget uses them); None: the spec's MACs."""
+        """The MACs Scratch-B's budget uses, where the spec's do not tell them: a planned model's
+        effective MACs when masks make them lower than its spec's, or the MACs of an architecture
+        found per seed whose size is fixed beforehand (``regression``'s ResNet-50-2x: which input
+        channels are found, not how many); None: the planned spec's MACs, or unknown until found."""
         return None
 
     def masked(self, params) -> bool:

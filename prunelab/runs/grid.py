@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import methods
-from ..arch import ArchSpec, resolve
+from ..arch import ArchSpec, resolve, spec_file
 from ..catalog import dataset_info
 from ..config import from_mapping, read_yaml
 from ..data import DataSettings
@@ -83,7 +83,7 @@ class Arm:
     params: Any
     label: str  # the pruned model's name in tables
     planned: ArchSpec | None  # None: found per seed by the prune step
-    budget: Budget | None  # Scratch-B's, where the architecture is planned
+    budget: Budget | None  # Scratch-B's, where the architecture is planned (or its MACs are known)
     train_method: dict | None  # the large model's training method (its hooks), or None
     large: ArchSpec  # the large model's architecture (the base, or the method's version of it)
     weights: dict | None = None  # an imported baseline: {"path": ..., "sha256": ...}
@@ -244,12 +244,21 @@ def _weights(m: ModelEntry, base: ArchSpec, where: str) -> dict:
     return {"path": str(path), "sha256": sha}
 
 
+def _base(m: ModelEntry, dataset: str, where: str) -> ArchSpec:
+    """A model entry's architecture: a name for the dataset, or a spec .json file made for its inputs."""
+    if isinstance(m.arch, str) and m.arch.endswith(".json"):
+        if m.width != 1.0 or m.head is not None:
+            raise PrunelabError(f"{where}: width and head apply to architecture names, not to a spec file")
+        return spec_file(m.arch, dataset)
+    return resolve(m.arch, dataset, head=m.head, width=m.width)
+
+
 def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
     arms = []
     entries = _method_entries(exp.prune)
     for i, raw in enumerate(exp.models):
         m = from_mapping(ModelEntry, raw, f"models[{i}]")
-        base = resolve(m.arch, exp.dataset, head=m.head, width=m.width)
+        base = _base(m, exp.dataset, f"models[{i}]")
         weights = None if m.weights is None else _weights(m, base, f"models[{i}].weights")
         for method, cfg in (entries if m.prune is None else _method_entries(m.prune, f"models[{i}].prune")):
             where = f"prune ({method.name})"
@@ -463,10 +472,16 @@ def prune_for(step: PruneStep, store: RunStore, data_settings: DataSettings, pla
     return run_prune_step(step, store, pdata, planned)
 
 
+def _known_budget(run: PlannedRun) -> Budget | None:
+    """Scratch-B's budget of a run not resolved yet, where the MACs of what its prune step will find
+    are known before (ResNet-50-2x's found selections); a later level prunes further: unknown."""
+    return run.arm.budget if run.arm is not None and run.level == 1 else None
+
+
 def rule(grid: Grid, run: PlannedRun) -> str | None:
     """How an unresolved run's epochs will be set (Scratch-B of a found architecture)."""
     grid = run.part or grid
-    if run.settings is not None or not regime(run.regime).budget or run.arm.budget is not None:
+    if run.settings is not None or not regime(run.regime).budget or _known_budget(run) is not None:
         return None
     cap = f", capped at {grid.cap:g} x E_base" if grid.cap else ""
     return (f"{SCRATCH_B_RULE.replace('E_base', str(grid.e_base)).replace('large', run.arm.base.name)}"
@@ -478,7 +493,7 @@ def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
     if run.settings is not None:
         return run.settings.recipe.epochs
     if regime(run.regime).budget:
-        return None if run.arm.budget is None else grid.recipe_for(run.regime, run.arm.budget).epochs
+        return None if _known_budget(run) is None else grid.recipe_for(run.regime, _known_budget(run)).epochs
     return grid.recipe_for(run.regime, None).epochs
 
 
@@ -490,7 +505,7 @@ def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
                "base": r.base, "method": r.labels.get("method"), "pruned": r.labels.get("pruned"),
                "run_id": r.settings.run_id() if known else None,
                "state": store.status(r.settings) if known else "waiting for its prune step"}
-        budget = r.budget if r.settings is not None or not regime(r.regime).budget else r.arm.budget
+        budget = r.budget if r.settings is not None or not regime(r.regime).budget else _known_budget(r)
         if budget is not None:  # (an unresolved Scratch-B whose found architecture has known MACs: the arm's)
             row["budget"] = budget.to_dict()
         if rule(grid, r):
@@ -671,7 +686,8 @@ def grid_results(grid: Grid, store: RunStore) -> list[dict]:
 
 def _macs(grid: Grid, r: PlannedRun) -> float:
     if r.settings is None:  # not found yet: its known MACs, or an estimate with the large model's
-        return r.arm.budget.macs_pruned if r.arm.budget is not None else spec_macs(r.arm.base.to_json())
+        known = _known_budget(r)
+        return known.macs_pruned if known is not None else spec_macs(r.arm.base.to_json())
     if r.budget is not None:
         return r.budget.macs_pruned
     return spec_macs(ArchSpec.from_dict(r.settings.arch).to_json())
