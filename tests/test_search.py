@@ -367,7 +367,7 @@ def test_search_experiment_files_compare_with_uniform(name, tmp_path, monkeypatc
     assert {r.regime for r in grid.runs} - {"baseline"} <= {"scratch-e", "scratch-b"}  # architectures: scratch only
 
 
-def test_uniform_and_random_widths_run_through_a_grid(tmp_path):
+def test_uniform_and_random_widths_run_through_a_grid(tmp_path, capsys):
     from prunelab.arch import ArchSpec
     from prunelab.runs import RunStore
     from prunelab.runs.grid import run_grid
@@ -381,7 +381,14 @@ def test_uniform_and_random_widths_run_through_a_grid(tmp_path):
     assert len(out.trained) == 3 and len(out.pruned) == 2  # one shared baseline, two prune steps
     slim, uni = (ArchSpec.from_dict(r.settings.arch) for r in grid.runs if r.regime == "scratch-e")
     assert uni.name == f"{slim.name}-uniform" and _near(size(uni), size(slim))
+    capsys.readouterr()
     assert main(["report", str(tmp_path / "store"), "--plot", str(tmp_path / "r.png")]) == 0
+    section = capsys.readouterr().out.split("against the uniformly scaled one of equal params")[1].split("\n\n")[1]
+    runs = {r.labels["pruned"]: store.result(r.settings)["final_top1"] for r in grid.runs if r.regime == "scratch-e"}
+    (pruned, top1), (_, top1_uniform) = sorted(runs.items())
+    assert section.splitlines() == [  # one seed: no p-value, said plainly
+        f"- {pruned}, Scratch-E: pruned − uniform: {100 * (top1 - top1_uniform):+.2f} points "
+        "(n = 1: noise cannot be estimated)"]
     assert (tmp_path / "r-params.png").stat().st_size > 1000  # accuracy against params: pruned vs uniform
     f.write_text(text.replace("PRUNE", f"{{method: random-widths, of: {SLIM}}}").replace("REGIMES", "[finetune]"))
     out = run_grid(plan(load_experiment(f)), store, progress=False)

@@ -240,6 +240,30 @@ def verdicts(row: dict) -> list[str]:
     return [describe(title(arm), title(ref), c) for arm, c in comparisons(row)]
 
 
+def uniform_pairs(rows: list[dict]) -> list[tuple[dict, dict]]:
+    """(pruned row, the row of its uniformly scaled architecture of equal params): the ``uniform``
+    method's rows (``of`` another method) beside the other method's rows (paper Section 5)."""
+    rows_by = {(r["experiment"], r["dataset"], r["model"], r["version"], r["pruned"]): r for r in rows}
+    pairs = []
+    for r in rows:
+        name = str(r["pruned"])
+        inner = rows_by.get((r["experiment"], r["dataset"], r["model"], r["version"], name[: -len("-uniform")]))
+        if name.endswith("-uniform") and inner is not None:
+            pairs.append((inner, r))
+    return pairs
+
+
+def uniform_verdicts(rows: list[dict]) -> list[tuple[dict, str]]:
+    """Per pair and scratch regime both trained: the pruned architecture against the uniform one."""
+    out = []
+    for pruned, uniform in uniform_pairs(rows):
+        for arm in arm_regimes():
+            a, b = pruned["arms"].get(arm) or {}, uniform["arms"].get(arm) or {}
+            if a.get("n") and b.get("n"):  # (a uniform model trains from scratch only)
+                out.append((pruned, f"{title(arm)}: {describe('pruned', 'uniform', compare(a['values'], b['values']))}"))
+    return out
+
+
 def verdict(row: dict) -> str | None:
     """Did the paper's claim (Scratch-B is at least as good as Fine-tuned) hold for this row?
     None when either arm is missing."""
@@ -338,6 +362,10 @@ def markdown(rows: list[dict]) -> str:
         tickets = any(reference(r) == "random-init" for r in rows)
         out += ["", "Each arm against Fine-tuned" + (" (lottery-ticket rows: against Random init)" if tickets else "")
                 + " (difference of means, Welch's t-test):", "", *lines]
+    lines = [f"- {r['experiment'] + ': ' if ecol else ''}{r['pruned']}, {v}" for r, v in uniform_verdicts(rows)]
+    if lines:
+        out += ["", "Each pruned architecture against the uniformly scaled one of equal params, trained alike "
+                    "(paper Section 5; difference of means, Welch's t-test):", "", *lines]
     return "\n".join(out) + "\n"
 
 
