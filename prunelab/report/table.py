@@ -260,7 +260,8 @@ def uniform_verdicts(rows: list[dict]) -> list[tuple[dict, str]]:
         for arm in arm_regimes():
             a, b = pruned["arms"].get(arm) or {}, uniform["arms"].get(arm) or {}
             if a.get("n") and b.get("n"):  # (a uniform model trains from scratch only)
-                out.append((pruned, f"{title(arm)}: {describe('pruned', 'uniform', compare(a['values'], b['values']))}"))
+                c = compare(a["values"], b["values"])
+                out.append((pruned, f"{title(arm)}: {describe('pruned', 'uniform', c)}"))
     return out
 
 
