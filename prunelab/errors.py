@@ -31,5 +31,10 @@ def check_seed(seed, what: str = "seed") -> int:
     return seed
 
 
+def first_line(e: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (third-party errors can span pages), or its type."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]
+
+
 def warn(message: str) -> None:
     log.warning(message)

@@ -19,7 +19,7 @@ import warnings
 import torch
 from torch import nn
 
-from ..errors import PrunelabError
+from ..errors import PrunelabError, first_line
 
 PREFIX = "torchvision:"
 # constructor arguments beyond num_classes: one output in training too (no auxiliary heads), no
@@ -83,13 +83,9 @@ def _graph(model: nn.Module, spec_name: str, in_channels: int, size: int) -> tp.
             warnings.simplefilter("ignore")  # e.g. Torch-Pruning on parameters outside modules
             return tp.DependencyGraph().build_dependency(model.eval(), example_inputs=x)
     except (RuntimeError, ValueError, AssertionError, IndexError) as e:
-        raise PrunelabError(f"{spec_name} cannot run on a {in_channels}x{size}x{size} input ({_first_line(e)})")
+        raise PrunelabError(f"{spec_name} cannot run on a {in_channels}x{size}x{size} input ({first_line(e)})")
     finally:
         model.train(was_training)
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
 
 
 def _grouped(m: nn.Module) -> bool:
@@ -133,7 +129,7 @@ def _guarded(make, spec_name: str, meta: bool):
         raise
     except Exception as e:  # noqa: BLE001 - the model or Torch-Pruning failed: one line, not a traceback
         raise PrunelabError(f"{spec_name}: Torch-Pruning cannot trace or prune this model "
-                            f"({type(e).__name__}: {_first_line(e)})")
+                            f"({type(e).__name__}: {first_line(e)})")
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..arch import ArchSpec, build, linear_widths, prunable_widths, with_widths
 from ..arch.layers import ChannelSelection
-from ..errors import PrunelabError
+from ..errors import PrunelabError, first_line
 
 
 def _check_indices(spec: ArchSpec, what: str, idx, n: int) -> None:
@@ -124,8 +124,8 @@ def prune_channels(model: nn.Module, kept: dict[str, list[int]], name: str | Non
             try:
                 group.prune()
             except (RuntimeError, IndexError, ValueError) as e:  # a coupling Torch-Pruning cannot cut
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-                raise PrunelabError(f"{spec.name}: Torch-Pruning cannot remove those channels of '{layer}' ({first})")
+                raise PrunelabError(f"{spec.name}: Torch-Pruning cannot remove those channels of '{layer}' "
+                                    f"({first_line(e)})")
     chosen = _select_inputs(work, selections or {})
     target = with_widths(spec, {layer: len(idx) for layer, idx in kept.items()}, name=name, selections=chosen)
     pruned = build(target)
