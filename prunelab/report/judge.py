@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from .table import _mean, _num, _pts, compare, stats
+from .table import _mean, _num, _pts, compare, imported, stats
 
 JUDGED = "finetune"
 TITLES = {"unpruned": "Unpruned (large model)", "finetune": "Fine-tuned (the method)", "scratch-e": "Scratch-E",
@@ -72,7 +72,7 @@ def _pipeline(r: dict, by_id: dict) -> float | None:
     if own is None or not r["labels"].get("from_baseline"):
         return own
     base = by_id.get(r["labels"].get("baseline_run")) or {}
-    if ((base.get("settings") or {}).get("init") or {}).get("kind") == "weights" or base.get("train_macs") is None:
+    if imported(base) or base.get("train_macs") is None:
         return None
     return own + base["train_macs"]
 

@@ -56,6 +56,12 @@ def load_results(root: str | Path, skipped: list[str] | None = None) -> list[dic
     return out
 
 
+def imported(result: dict) -> bool:
+    """Whether a run evaluated imported weights (a large model trained elsewhere: its training cost
+    is unknown here)."""
+    return ((result.get("settings") or {}).get("init") or {}).get("kind") == "weights"
+
+
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -158,8 +164,7 @@ def aggregate(results: list[dict]) -> list[dict]:
             row[f"pruned_{k}"] = stats(list(_per_seed(pruned_runs, k).values()))
         b, f = row["arms"]["baseline"], row["arms"]["finetune"]
         # an imported baseline's training happened elsewhere: its cost is unknown here, not 0
-        imported = any(((r.get("settings") or {}).get("init") or {}).get("kind") == "weights" for r in full)
-        both = b["train_macs"] is not None and f["train_macs"] is not None and not imported
+        both = b["train_macs"] is not None and f["train_macs"] is not None and not any(imported(r) for r in full)
         row["pipeline_train_macs"] = (b["train_macs"] + f["train_macs"]) if both else None
         rows.append(row)
     return rows
