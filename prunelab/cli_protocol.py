@@ -147,9 +147,9 @@ def add_parsers(sub) -> None:
     from .cli import register
 
     for name, fn in (("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
-                     ("demo", cmd_demo), ("import-weights", cmd_import_weights), ("judge", cmd_judge)):
+                     ("demo", cmd_demo), ("import-weights", cmd_import_weights), ("judge", cmd_judge),
+                     ("pattern", cmd_pattern)):
         register(name, fn)
-    register("pattern", cmd_pattern)
 
 
 def _guess_dataset(model_path: Path, spec) -> str:
