@@ -8,7 +8,7 @@ Public API::
     print(prunelab.count(model).macs)                  # params / MACs
     model = prunelab.load("runs/<run>/model.pt")       # a trained (or pruned) model with its spec
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .arch import ArchSpec, resolve as spec  # noqa: E402
 from .arch import build  # noqa: E402

@@ -73,6 +73,9 @@ def add_parsers(sub) -> None:
     p.add_argument("dir", nargs="?", help="folder to search for result.json (default: the run store)")
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
     p.add_argument("--plot", help="also write the PNG plot here")
+    p.add_argument("--inits", action="store_true",
+                   help="also show how each arm started: per weight its std at step 0 (over kept entries), the "
+                        "mean BN scale, and the init kind")
 
     p = sub.add_parser("pattern", help="kept ratio per layer or stage of pruned architectures (a pattern file)",
                        description="The kept channels of pruned architectures over their base's, per layer or per "
@@ -373,7 +376,9 @@ def cmd_plan(args) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{grid.experiment.name}: {len(rows)} runs")
+    shared = sum(bool(r.get("shared")) for r in rows)
+    print(f"{grid.experiment.name}: {len(rows) - shared} runs" + (f" ({len(rows)} rows: {shared} runs are shared "
+                                                                  "by several arms and counted once)" if shared else ""))
     print(f"{'state':9} {'regime':10} {'seed':>4} {'epochs':>6}  arch")
     several = len({r["method"] for r in rows if r["method"]}) > 1  # then name each arm's method and parameters
     for r in rows:
@@ -386,6 +391,8 @@ def cmd_plan(args) -> int:
             b = r["budget"]
             cap = f", cap {b['cap']:g}" if b["cap"] else ""
             extra += f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{cap})"
+        if r.get("shared"):
+            extra += "   (the same run as above: counted once)"
         state = "waiting" if r["run_id"] is None else r["state"]
         epochs = "rule" if r["epochs"] is None else r["epochs"]
         seed = "all" if r.get("imported") else r["seed"]  # an imported baseline is shared by every seed
@@ -494,6 +501,10 @@ def cmd_report(args) -> int:
     print({"md": markdown, "csv": to_csv, "json": to_json}[args.format](rows), end="")
     if args.format == "md":
         print(prune_markdown(groups), end="")
+        if args.inits:
+            from .report.inits import inits_markdown
+
+            print(inits_markdown(rows), end="")
     if args.plot is not None:
         plot(rows, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)

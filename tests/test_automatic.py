@@ -139,7 +139,7 @@ def test_apg_drives_some_block_scales_to_exact_zero_and_sgd_none():
         model = build(sss.train_spec(_mini_resnet(), sss.train_view({})), seed=0)
         gates = list(scales(model).values())
         hooks = APGScales(lam)
-        recipe = Recipe(epochs=1, lr=0.1, momentum=0.9, weight_decay=1e-4)
+        recipe = Recipe(epochs=1, lr=0.01, momentum=0.9, weight_decay=1e-4, schedule="constant")
         groups = hooks.param_groups(model, recipe)
         assert groups[1]["weight_decay"] == 0.0 and len(groups[1]["params"]) == 6  # no weight decay on scales
         opt = hooks.optimizer(groups, recipe) if name == "apg" else torch.optim.SGD(gates, lr=0.1, momentum=0.9)

@@ -141,7 +141,7 @@ def test_golden_run_id():
         RunSettings(arch=s.arch, data=s.data, recipe=Recipe(epochs=2, batch_size=32, lr=1.0), seed=1).run_id()
 
 
-GOLDEN = "vgg11-w0.125-random-e2-s1-284af0aa07a9"
+GOLDEN = "vgg11-w0.125-random-e2-s1-552bb9197d9d"  # prunelab 0.3.0 (0.2.0: ...-284af0aa07a9)
 
 
 def test_method_registry_and_errors(monkeypatch):

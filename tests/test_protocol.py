@@ -32,7 +32,15 @@ def test_budget_arithmetic_and_cap():
             scratch_b_budget(10, 100, 30, bad)
     base = Recipe(epochs=160, milestones=(0.5, 0.75))
     rb = regime_recipe("scratch-b", base, Recipe(epochs=40, lr=0.001, schedule="constant"), b33)
-    assert rb.epochs == 33 and rb.milestone_epochs() == [16, 25]  # schedule scaled with the run
+    # the schedule scaled with the run, steps at int(0.5 x 33) and int(0.75 x 33) as the reference's main_B.py
+    assert rb.epochs == 33 and rb.milestone_epochs() == [16, 24]
+    assert Recipe(epochs=243).milestone_epochs() == [121, 182]  # int(), not round() (122)
+    assert Recipe(epochs=10, milestones=(0.3, 0.7)).milestone_epochs() == [3, 7]  # decimal fractions land whole
+    # whole-epoch steps stretch in equal stages (the SSS README's Scratch-B table; ImageNet main_B.py)
+    sss = Recipe(epochs=100, milestones=(30, 60, 90))
+    assert [sss.scaled(e).milestone_epochs() for e in (117, 145, 179)] == [[35, 70, 105], [43, 86, 129],
+                                                                          [53, 106, 159]]
+    assert Recipe(epochs=90, milestones=(30, 60)).scaled(134).milestone_epochs() == [44, 88]
     assert regime_recipe("scratch-e", base, base) is base
 
 

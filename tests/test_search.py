@@ -386,8 +386,9 @@ def test_uniform_and_random_widths_run_through_a_grid(tmp_path, capsys):
     section = capsys.readouterr().out.split("against the uniformly scaled one of equal params")[1].split("\n\n")[1]
     runs = {r.labels["pruned"]: store.result(r.settings)["final_top1"] for r in grid.runs if r.regime == "scratch-e"}
     (pruned, top1), (_, top1_uniform) = sorted(runs.items())
-    assert section.splitlines() == [  # one seed: no p-value, said plainly
-        f"- {pruned}, Scratch-E: pruned − uniform: {100 * (top1 - top1_uniform):+.2f} points "
+    method = next(r.labels["method"] for r in grid.runs if r.labels.get("pruned") == pruned)
+    assert section.splitlines() == [  # one seed: no p-value, said plainly; two methods: each line names its own
+        f"- {pruned} [{method}], Scratch-E: pruned − uniform: {100 * (top1 - top1_uniform):+.2f} points "
         "(n = 1: noise cannot be estimated)"]
     assert (tmp_path / "r-params.png").stat().st_size > 1000  # accuracy against params: pruned vs uniform
     f.write_text(text.replace("PRUNE", f"{{method: random-widths, of: {SLIM}}}").replace("REGIMES", "[finetune]"))

@@ -106,6 +106,9 @@ class Method:
     kind: str = "structured"
     Params: type = NoParams
     train_fields: tuple[str, ...] = ()
+    # the train fields that set the large model's initial state (``initial_state``): scratch arms of
+    # its pruned architectures start in that state too (slimming: the BN scales' gamma_init)
+    state_fields: tuple[str, ...] = ()
     inherits: bool = True  # False: the method gives no pruned weights (only scratch regimes apply)
     tickets: bool = True  # False: its pruned model is no subset of the large one's (no winning ticket)
     families: tuple[str, ...] | None = None  # the model families it can prune (None: any)
@@ -169,6 +172,10 @@ class Method:
         """Hooks for training the large model (None: the plain baseline is used). ``params``
         holds the ``train_fields`` only."""
         return None
+
+    def initial_state(self, model: nn.Module, params) -> None:
+        """Put a freshly initialised model in the method's initial state (``state_fields``; its
+        hooks' ``prepare`` does it for the large model, ``protocol.inits`` for the scratch arms)."""
 
     # --- pruning ---------------------------------------------------------------------------
     def prune_source(self, params) -> str:

@@ -1,7 +1,8 @@
 """Network Slimming (Liu et al. 2017): an L1 penalty on every BatchNorm scale while the large model
 trains, then one global threshold on |gamma| finds the pruned architecture.
 
-Training: BN scales start at ``gamma_init`` (0.5, as in the slimming reference) and, after every
+Training: BN scales start at ``gamma_init`` (0.5, as in the slimming reference; its Scratch-E/B
+models start there too, so prunelab's do: ``state_fields``) and, after every
 backward, gamma's gradient gets ``lam * sign(gamma)`` (paper: 1e-4 for VGG, 1e-5 for PreResNet-164,
 DenseNet-40 and ImageNet VGG-11-BN). Pruning: sort all N scales ascending, ``thre =
 sorted[int(N * target)]``, keep the channels whose |gamma| is strictly greater (ties at the
@@ -38,20 +39,29 @@ class Params:
     min_channels: int = 1  # every layer keeps at least this many channels
 
 
+def scales(model: nn.Module) -> list[torch.Tensor]:
+    return [m.weight for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine]
+
+
+@torch.no_grad()
+def fill_scales(model: nn.Module, gamma_init: float) -> None:
+    """Every BN scale at ``gamma_init``: the reference's ``m.weight.data.fill_(0.5)`` in
+    network-slimming/models/{vgg,preresnet,densenet}.py and imagenet/network-slimming/vgg.py (BN1d
+    too), which its scratch runs (main_E.py, main_B.py) build as well."""
+    for w in scales(model):
+        w.fill_(gamma_init)
+
+
 class BNScaleL1(Hooks):
     """gamma <- gamma_init at the start; grad(gamma) += lam * sign(gamma) after every backward."""
 
     def __init__(self, lam: float, gamma_init: float):
         self.lam, self.gamma_init = lam, gamma_init
 
-    @staticmethod
-    def scales(model: nn.Module) -> list[torch.Tensor]:
-        return [m.weight for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine]
+    scales = staticmethod(scales)
 
-    @torch.no_grad()
     def prepare(self, model: nn.Module) -> None:
-        for w in self.scales(model):
-            w.fill_(self.gamma_init)
+        fill_scales(model, self.gamma_init)
 
     @torch.no_grad()
     def after_backward(self, model: nn.Module) -> None:
@@ -96,6 +106,7 @@ class Slimming(Method):
     kind = "structured"
     Params = Params
     train_fields = ("lam", "gamma_init")
+    state_fields = ("gamma_init",)
     families = ("vgg", "vgg-imagenet", "preresnet", "densenet")
 
     def check(self, params: Params) -> None:
@@ -107,6 +118,9 @@ class Slimming(Method):
 
     def hooks(self, params) -> Hooks:
         return BNScaleL1(params.lam, params.gamma_init)
+
+    def initial_state(self, model: nn.Module, params) -> None:
+        fill_scales(model, params.gamma_init)
 
     def label(self, base, params, dataset) -> str:
         return f"{base.name}-slim{params.target:g}"

@@ -19,6 +19,8 @@ from typing import Callable
 
 from ..errors import PrunelabError
 from ..train import Recipe
+from . import inits
+from .inits import Origin
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,14 @@ def default_cap(dataset_style: str) -> float | None:
 class Regime:
     """One way of training a (pruned) architecture.
 
-    ``init``: how the model starts — ``random`` (a fresh init of the spec, masked when the pruned
-    model has masks), ``inherit`` (the pruned model's weights) or another kind the run store knows.
+    ``init``: how the model starts, a kind of the init registry (``protocol/inits.py``): ``random``
+    (a fresh init of the spec; kept-fan for masked models; the training method's initial state),
+    ``inherit`` (the pruned model's weights), ``init`` (the large model's initial weights).
     ``recipe``: (base recipe, fine-tune recipe, budget or None) -> the run's recipe.
     ``budget``: True when the recipe needs the Scratch-B budget (then ``plan`` shows its rule).
+    ``fixed``: the run's epochs are the protocol's (the baseline's, or the budget's): an experiment's
+    ``recipes:`` may not change them.
+    ``reference``: the other arms of a row are compared with the first reference arm present.
     """
 
     name: str
@@ -75,19 +81,12 @@ class Regime:
     recipe: Callable[[Recipe, Recipe, Budget | None], Recipe]
     budget: bool = False
     arm: bool = True  # False for the baseline (the large model itself)
-    sparse_init: bool = True  # masked random init: He's std from each layer's nonzero fan (unstructured methods)
+    fixed: bool = False
+    reference: bool = False
 
-    def init_settings(self, prune_id: str | None, baseline_id: str | None, masked: bool, sparse: bool = False,
-                      rewind: int = 0) -> dict:
-        """``masked``: the pruned model has masks; ``sparse``: the method wants the sparsity-aware init;
-        ``rewind``: for inits from the large model's weights, the iterations of its training replayed."""
-        if self.init == "random":
-            out = {"kind": "random", **({"masks": prune_id} if masked else {})}
-            return {**out, "sparse_init": True} if masked and sparse and self.sparse_init else out
-        if self.init == "inherit":
-            return {"kind": "inherit", "from_prune": prune_id}
-        return {"kind": self.init, "from_run": baseline_id, "from_prune": prune_id,
-                **({"masks": prune_id} if masked else {}), **({"rewind": rewind} if rewind else {})}
+    def origin_settings(self, origin: Origin) -> dict:
+        """The ``init`` settings of a run of this regime (see ``protocol/inits.py``)."""
+        return inits.get(self.init).plan(origin)
 
     def recipe_for(self, base: Recipe, finetune: Recipe, budget: Budget | None) -> Recipe:
         if self.budget and budget is None:
@@ -113,6 +112,7 @@ def regime(name: str) -> Regime:
         obj = import_object(name, "regime")
         if not isinstance(obj, Regime):
             raise PrunelabError(f"regime '{name}' is not a prunelab Regime")
+        inits.get(obj.init)  # a kind the init registry knows
         return register_regime(dataclasses.replace(obj, name=name))
     raise PrunelabError(f"unknown regime '{name}' (known: {', '.join(arm_regimes())}; or module:attribute)")
 
@@ -122,15 +122,26 @@ def arm_regimes() -> list[str]:
     return [n for n, r in REGIMES.items() if r.arm]
 
 
-register_regime(Regime("baseline", "Unpruned", "#777777", "random", lambda b, f, bud: b, arm=False))
-register_regime(Regime("finetune", "Fine-tuned", "#1f77b4", "inherit", lambda b, f, bud: f))
-register_regime(Regime("scratch-e", "Scratch-E", "#ff7f0e", "random", lambda b, f, bud: b))
+register_regime(Regime("baseline", "Unpruned", "#777777", "random", lambda b, f, bud: b, arm=False, fixed=True))
+register_regime(Regime("finetune", "Fine-tuned", "#1f77b4", "inherit", lambda b, f, bud: f, reference=True))
+# a method that reports its pruned model without fine-tuning (Soft Filter Pruning trains the large model
+# with the zeroing and removes the zeroed filters at the end: its result is this 0-epoch evaluation)
+register_regime(Regime("pruned", "Pruned (no fine-tuning)", "#17becf", "inherit",
+                       lambda b, f, bud: _evaluation(b), reference=True, fixed=True))
+register_regime(Regime("scratch-e", "Scratch-E", "#ff7f0e", "random", lambda b, f, bud: b, fixed=True))
 register_regime(Regime("scratch-b", "Scratch-B", "#2ca02c", "random", lambda b, f, bud: b.scaled(bud.epochs),
-                       budget=True))
+                       budget=True, fixed=True))
 # the lottery-ticket comparison (Frankle & Carbin 2019): the large model's own initial weights (or its
-# weights after `rewind` iterations) under the pruning mask, against a fresh init of the usual kind
-register_regime(Regime("winning-ticket", "Winning ticket", "#d62728", "init", lambda b, f, bud: b))
-register_regime(Regime("random-init", "Random init", "#9467bd", "random", lambda b, f, bud: b, sparse_init=False))
+# weights after `rewind` iterations) under the pruning mask, against a fresh init of the usual kind (kept-fan
+# He std under a mask, as the reference's lottery-ticket/weight-level/cifar_scratch_no_longer.py draws it)
+register_regime(Regime("winning-ticket", "Winning ticket", "#d62728", "init", lambda b, f, bud: b, fixed=True))
+register_regime(Regime("random-init", "Random init", "#9467bd", "random", lambda b, f, bud: b, fixed=True,
+                       reference=True))
+
+
+def _evaluation(base: Recipe) -> Recipe:
+    """0 epochs: the initial (inherited) model evaluated, as an imported baseline is."""
+    return Recipe(epochs=0, precision=base.precision, channels_last=base.channels_last)
 
 
 def regime_recipe(name: str, base: Recipe, finetune: Recipe, budget: Budget | None = None) -> Recipe:

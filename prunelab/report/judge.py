@@ -1,17 +1,20 @@
 """The verdicts of ``prunelab judge``, from result files: the method's Fine-tuned arm against each
 baseline, as the difference of means with its 95% confidence interval and a t-test p-value.
 
-The test is paired by seed (``ttest_rel``) where both arms of every seed come from that seed's one
-trained large model (its pruned weights, or the architecture found in it); otherwise Welch's
-(``ttest_ind(equal_var=False)``). Each arm's training compute is shown as its own and as the
-pipeline's (the large model's pretraining included where the arm depends on it).
+The test follows ``report.stats``' one rule, as ``report`` does: paired by seed (``ttest_rel``) where
+both arms of every seed come from that seed's one trained large model (its pruned weights, or the
+architecture found in it); otherwise Welch's (``ttest_ind(equal_var=False)``). Each arm's training
+compute is shown as its own and as the pipeline's (the large model's pretraining included where the
+arm depends on it).
 """
 from __future__ import annotations
 
 import json
 import statistics
 
-from .table import _mean, _num, _pts, compare, imported, stats
+from .stats import compare_arms, interval, pairing, stats
+from .stats import pts as _pts
+from .table import _mean, _num, imported
 
 JUDGED = "finetune"
 TITLES = {"unpruned": "Unpruned (large model)", "finetune": "Fine-tuned (the method)", "scratch-e": "Scratch-E",
@@ -51,11 +54,9 @@ def judge_rows(results: list[dict], latency: dict[str, float] | None = None) -> 
 
 def _arm(rs: list[dict], by_id: dict, latency: dict) -> dict:
     a = stats([r["final_top1"] for r in rs])
-    a["seeds"] = [r["seed"] for r in rs]
     a["values"] = [r["final_top1"] for r in rs]
     a["run_ids"] = [r.get("run_id") for r in rs]
-    a["baseline_runs"] = [r["labels"].get("baseline_run") for r in rs]
-    a["from_baseline"] = all(r["labels"].get("from_baseline") for r in rs)
+    a.update(pairing(rs))
     for k in ("params", "macs", "params_nonzero", "macs_nonzero", "train_macs"):
         a[k] = _mean(rs, k)
     pipeline = [_pipeline(r, by_id) for r in rs]
@@ -77,14 +78,6 @@ def _pipeline(r: dict, by_id: dict) -> float | None:
     return own + base["train_macs"]
 
 
-def paired(a: dict, b: dict) -> bool:
-    """Whether two arms pair by seed: the same seeds, both from each seed's large model, and a
-    different large model per seed (one imported model shared by every seed pairs nothing)."""
-    runs = a["baseline_runs"]
-    return (a["seeds"] == b["seeds"] and a["from_baseline"] and b["from_baseline"] and runs == b["baseline_runs"]
-            and None not in runs and len(set(runs)) == len(runs))
-
-
 def _comparisons(arms: dict) -> list[dict]:
     j = arms.get(JUDGED)
     if not j or not j["n"]:
@@ -93,7 +86,7 @@ def _comparisons(arms: dict) -> list[dict]:
     for name, b in arms.items():
         if name in ("unpruned", JUDGED) or not b["n"]:
             continue
-        c = compare(j["values"], b["values"], paired=paired(j, b))
+        c = compare_arms(j, b)
         c["baseline"] = name
         c["verdict"] = verdict(c)
         out.append(c)
@@ -116,8 +109,7 @@ def sentence(c: dict) -> str:
     s = f"vs {title}: {_pts(c['diff'])} points"
     if c.get("note"):
         return f"{s}: cannot be judged ({c['note']})"
-    test = "paired t-test by seed" if c["test"] == "paired" else "Welch's t-test"
-    s += f", 95% CI [{_pts(c['ci'][0])}, {_pts(c['ci'][1])}], p = {c['p']:.3g} ({test})"
+    s += f", {interval(c)}"
     if c["verdict"] == "not distinguishable":
         return s + f": not distinguishable from {title} at this number of seeds"
     return s + f": the method is significantly {c['verdict']} than {title} (p < {ALPHA:g})"

@@ -13,11 +13,12 @@ import io
 import json
 import math
 import statistics
-import warnings
 from pathlib import Path
 
 from ..errors import PrunelabError
 from ..protocol import REGIMES, arm_regimes
+from .stats import compare, compare_arms, interval, pairing, stats
+from .stats import pts as _pts
 
 CORE = ("finetune", "scratch-e", "scratch-b")  # the paper's columns: always shown
 
@@ -97,14 +98,6 @@ def _checked_labels(labels) -> None:
             raise ValueError("its Scratch-B budget label is malformed")
 
 
-def stats(values: list[float]) -> dict:
-    """mean, sample std (n - 1; 0 for a single run) and n."""
-    n = len(values)
-    if n == 0:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if n > 1 else 0.0, "n": n}
-
-
 def _mean(results: list[dict], key: str):
     vals = [r[key] for r in results if r.get(key) is not None]
     return statistics.fmean(vals) if vals else None
@@ -148,8 +141,8 @@ def aggregate(results: list[dict]) -> list[dict]:
             a.update({
                 "epochs": _mean(rs, "epochs"), "images_seen": _mean(rs, "images_seen"),
                 "train_macs": _mean(rs, "train_macs"), "wall_s": _mean(rs, "wall_s"),
-                "seeds": [r["seed"] for r in rs], "values": [r["final_top1"] for r in rs],
-                "run_ids": [r.get("run_id") for r in rs],
+                "values": [r["final_top1"] for r in rs], "run_ids": [r.get("run_id") for r in rs],
+                "inits": [r.get("init") for r in rs], **pairing(rs),
             })
             budgets = [(r.get("labels") or {}).get("budget") for r in rs]
             if any(budgets):
@@ -176,68 +169,34 @@ def versions(rows: list[dict]) -> list[str]:
 
 # --- statistics ---------------------------------------------------------------------------------
 
-def compare(a: list[float], b: list[float], paired: bool = False) -> dict:
-    """mean(a) - mean(b) with a t-test p-value and 95% confidence interval (scipy): Welch's
-    (``ttest_ind(equal_var=False)``), or with ``paired`` the paired test (``ttest_rel``; a[i] and
-    b[i] share a source of randomness, e.g. one seed's trained large model)."""
-    if paired and len(a) != len(b):
-        raise ValueError("a paired comparison needs one value of each arm per pair")
-    out = {"diff": statistics.fmean(a) - statistics.fmean(b), "n": (len(a), len(b)), "p": None, "ci": None,
-           "test": "paired" if paired else "welch"}
-    if len(a) < 2 or len(b) < 2:
-        out["note"] = f"n = {min(len(a), len(b))}: noise cannot be estimated"
-        return out
-    from scipy import stats as st
-
-    spread = [x - y for x, y in zip(a, b)] if paired else a + b
-    if (paired and statistics.stdev(spread) == 0) or (not paired and statistics.stdev(a) == 0
-                                                       and statistics.stdev(b) == 0):
-        out["note"] = f"no variation {'in the paired differences' if paired else 'within either arm'}: " \
-                      "the t-test is undefined"
-        return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # nearly identical values: scipy warns, the result stands
-        t = st.ttest_rel(a, b) if paired else st.ttest_ind(a, b, equal_var=False)
-        ci = t.confidence_interval(0.95)
-    out.update(p=float(t.pvalue), ci=(float(ci.low), float(ci.high)))
-    return out
-
-
-TESTS = {"welch": "Welch", "paired": "paired"}
-
-
-def _pts(v: float) -> str:
-    return f"{100 * v:+.2f}"
-
-
 def describe(name: str, other: str, c: dict) -> str:
     """One line: the difference of means, its 95% CI and p-value, and what that means."""
     s = f"{name} − {other}: {_pts(c['diff'])} points"
     if c.get("note"):
         return f"{s} ({c['note']})"
-    lo, hi = c["ci"]
-    s += f", 95% CI [{_pts(lo)}, {_pts(hi)}], {TESTS[c.get('test', 'welch')]} p = {c['p']:.3g}"
+    s += f", {interval(c)}"
     if c["p"] >= 0.05:
         return s + ": not distinguishable"
     return s + f": {name} {'better' if c['diff'] > 0 else 'worse'}"
 
 
 def reference(row: dict) -> str | None:
-    """The arm the others are compared with: Fine-tuned, or Random init in a lottery-ticket row."""
-    for arm in ("finetune", "random-init"):
+    """The arm the others are compared with: the first arm present of the regimes marked
+    ``reference`` (Fine-tuned; a method's pruned model without fine-tuning; Random init in a
+    lottery-ticket row)."""
+    for arm in (n for n, r in REGIMES.items() if r.reference):
         if row["arms"].get(arm, {}).get("n"):
             return arm
     return None
 
 
 def comparisons(row: dict) -> list[tuple[str, dict]]:
-    """Every arm against the row's reference arm (where both have runs)."""
+    """Every arm against the row's reference arm (where both have runs), by report.stats' rule."""
     ref = reference(row)
     if ref is None:
         return []
     f = row["arms"][ref]
-    return [(arm, compare(a["values"], f["values"])) for arm, a in row["arms"].items()
-            if arm not in ("baseline", ref) and a["n"]]
+    return [(arm, compare_arms(a, f)) for arm, a in row["arms"].items() if arm not in ("baseline", ref) and a["n"]]
 
 
 def verdicts(row: dict) -> list[str]:
@@ -265,21 +224,22 @@ def uniform_verdicts(rows: list[dict]) -> list[tuple[dict, str]]:
         for arm in arm_regimes():
             a, b = pruned["arms"].get(arm) or {}, uniform["arms"].get(arm) or {}
             if a.get("n") and b.get("n"):  # (a uniform model trains from scratch only)
-                c = compare(a["values"], b["values"])
+                c = compare_arms(a, b)
                 out.append((pruned, f"{title(arm)}: {describe('pruned', 'uniform', c)}"))
     return out
 
 
 def verdict(row: dict) -> str | None:
-    """Did the paper's claim (Scratch-B is at least as good as Fine-tuned) hold for this row?
-    None when either arm is missing."""
-    c = dict(comparisons(row)).get("scratch-b") if reference(row) == "finetune" else None
+    """Did the paper's claim (Scratch-B is at least as good as the pruned model, fine-tuned or as
+    the method reports it) hold for this row? None when either arm is missing."""
+    ref = reference(row)
+    c = dict(comparisons(row)).get("scratch-b") if ref in ("finetune", "pruned") else None
     if c is None:
         return None
-    diff = f"Scratch-B {_pts(c['diff'])} points vs Fine-tuned"
+    diff = f"Scratch-B {_pts(c['diff'])} points vs {title(ref)}"
     if c.get("note"):
         return f"cannot be judged ({diff}; {c['note']})"
-    detail = f"{diff}, 95% CI [{_pts(c['ci'][0])}, {_pts(c['ci'][1])}], Welch p = {c['p']:.3g}"
+    detail = f"{diff}, {interval(c)}"
     if c["diff"] >= 0:
         return f"held ({detail})"
     if c["p"] >= 0.05:
@@ -309,6 +269,16 @@ def _model(r: dict, tag_version: bool) -> str:
     return f"{r['model']} [prunelab {r['version']}]" if tag_version else r["model"]
 
 
+def _row_name(r: dict, ecol: bool, mcol: bool) -> str:
+    """A row's name in comparison lines: its pruned model, with the experiment and the method (and
+    its settings) where the report holds several."""
+    return (f"{r['experiment']}: " if ecol else "") + str(r["pruned"]) + (f" [{r['method']}]" if mcol else "")
+
+
+STATS_RULE = ("t-test paired by seed where both arms stand on each seed's large model, Welch's otherwise; "
+              "each line names its test")
+
+
 def markdown(rows: list[dict]) -> str:
     if not rows:
         return "No finished runs with regime labels found.\n"
@@ -320,7 +290,8 @@ def markdown(rows: list[dict]) -> str:
         out += [f"Method: {methods[0]}.", ""]
     mcol = len(methods) > 1
     ecol = len({r["experiment"] for r in rows}) > 1  # several experiments (or sweep values): name each row's
-    out.append(("| Experiment " if ecol else "") + "| Dataset | Model | Unpruned |" + (" Method |" if mcol else "")
+    mhead, msep = (" Method |", "---|") if mcol else ("", "")
+    out.append(("| Experiment " if ecol else "") + "| Dataset | Model | Unpruned |" + mhead
                + " Pruned model | " + " | ".join(title(c) for c in cols) + " |")
     out.append("|---" * (4 + ecol + mcol + len(cols)) + "|")
     for r in rows:
@@ -330,10 +301,12 @@ def markdown(rows: list[dict]) -> str:
                    + " | ".join(fmt_acc(A.get(c)) for c in cols) + " |")
     out += ["", "Size and compute (means per run; found architectures: mean ± std over seeds; "
                 "training MACs = forward MACs x 3 x images seen).", ""]
-    out.append("| Model | Pruned model | Params (M) | MACs (M) | Arm | Epochs | Images seen | Training MACs | Wall (s) |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("| Model |" + mhead + " Pruned model | Params (M) | MACs (M) | Arm | Epochs | Images seen | "
+               "Training MACs | Wall (s) |")
+    out.append("|---|" + msep + "---|---|---|---|---|---|---|---|")
     for r in rows:
         masked = r["pruned_params_nonzero"]["n"] and r["pruned_params_nonzero"]["mean"] < r["pruned_params"]["mean"]
+        method = f" {r['method']} |" if mcol else ""
         for arm in ["baseline", *cols]:
             a = r["arms"].get(arm)
             if arm != "baseline" and (not a or not a["n"]):
@@ -344,14 +317,14 @@ def markdown(rows: list[dict]) -> str:
             if masked and not is_base:  # dense and nonzero side by side: masks alone make nothing faster
                 params += f" ({_num(r['pruned_params_nonzero'], 1e6, 3)} nonzero)"
                 macs += f" ({_num(r['pruned_macs_nonzero'], 1e6, 2)} nonzero)"
-            out.append(f"| {_model(r, tag)} | {r['pruned'] if not is_base else '(unpruned)'} | "
+            out.append(f"| {_model(r, tag)} |{method} {r['pruned'] if not is_base else '(unpruned)'} | "
                        f"{params} | "
                        f"{macs} | {title(arm)} | {_num(a['epochs'], digits=0)} | "
                        f"{_num(a['images_seen'], digits=0)} | {_num(a['train_macs'], 1e12, 3, 'T')} | "
                        f"{_num(a['wall_s'], digits=1)} |")
     out += ["", "Compute ledger: the pruning pipeline (pretrain + fine-tune) beside Scratch-B.", ""]
-    out.append("| Model | Pruned model | Scratch-B rule | Pipeline training MACs | Scratch-B training MACs |")
-    out.append("|---|---|---|---|---|")
+    out.append("| Model |" + mhead + " Pruned model | Scratch-B rule | Pipeline training MACs | Scratch-B training MACs |")
+    out.append("|---|" + msep + "---|---|---|---|")
     for r in rows:
         sb = r["arms"].get("scratch-b") or {}
         bud = sb.get("budget")
@@ -361,17 +334,18 @@ def markdown(rows: list[dict]) -> str:
             epochs = f"{ep['mean']:.0f}" if not ep["std"] else f"{ep['mean']:.1f} ± {ep['std']:.1f}"
             rule = f"{epochs} = {bud['rule']} ({bud['base_epochs']} x {bud['mac_ratio']:.3f}"
             rule += ", per seed)" if ep["std"] else ")"
-        out.append(f"| {_model(r, tag)} | {r['pruned']} | {rule} | {_num(r['pipeline_train_macs'], 1e12, 3, 'T')} | "
+        out.append(f"| {_model(r, tag)} |" + (f" {r['method']} |" if mcol else "")
+                   + f" {r['pruned']} | {rule} | {_num(r['pipeline_train_macs'], 1e12, 3, 'T')} | "
                    f"{_num(sb.get('train_macs'), 1e12, 3, 'T')} |")
-    lines = [f"- {r['experiment'] + ': ' if ecol else ''}{r['pruned']}: {v}" for r in rows for v in verdicts(r)]
+    lines = [f"- {_row_name(r, ecol, mcol)}: {v}" for r in rows for v in verdicts(r)]
     if lines:
-        tickets = any(reference(r) == "random-init" for r in rows)
-        out += ["", "Each arm against Fine-tuned" + (" (lottery-ticket rows: against Random init)" if tickets else "")
-                + " (difference of means, Welch's t-test):", "", *lines]
-    lines = [f"- {r['experiment'] + ': ' if ecol else ''}{r['pruned']}, {v}" for r, v in uniform_verdicts(rows)]
+        refs = sorted({title(reference(r)) for r in rows if reference(r)}, key=lambda t: t != "Fine-tuned")
+        out += ["", f"Each arm against {' / '.join(refs)} (the row's reference arm; difference of means, "
+                    f"{STATS_RULE}):", "", *lines]
+    lines = [f"- {_row_name(r, ecol, mcol)}, {v}" for r, v in uniform_verdicts(rows)]
     if lines:
         out += ["", "Each pruned architecture against the uniformly scaled one of equal params, trained alike "
-                    "(paper Section 5; difference of means, Welch's t-test):", "", *lines]
+                    f"(paper Section 5; difference of means, {STATS_RULE}):", "", *lines]
     return "\n".join(out) + "\n"
 
 
@@ -388,9 +362,11 @@ def flat(rows: list[dict]) -> list[dict]:
             a = r["arms"].get(arm) or stats([])
             for k in ("mean", "std", "n", "epochs", "images_seen", "train_macs", "wall_s"):
                 d[f"{arm}_{k}"] = a.get(k)
+        ref = reference(r)
         for arm, c in comparisons(r):
-            d[f"{arm}_minus_finetune"] = c["diff"]
+            d[f"{arm}_minus_{ref}"] = c["diff"]
             d[f"{arm}_p"] = c["p"]
+            d[f"{arm}_test"] = c["test"]
         out.append(d)
     return out
 

@@ -25,7 +25,8 @@ from ..data import DataSettings
 from ..errors import PrunelabError
 from ..measure import spec_macs
 from ..progress import progress_bar
-from ..protocol import SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
+from ..protocol import SCRATCH_B_RULE, Budget, Origin, arm_regimes, default_cap, regime, scratch_b_budget
+from ..protocol.inits import method_state
 from ..train import Recipe, resolve_device
 from ..train import distributed as ddp
 from .prune_step import PruneStep, product, remove_product, run_prune_step
@@ -141,12 +142,22 @@ class Grid:
     e_base: int  # E_base of Scratch-B's rule
 
     def recipe_for(self, name: str, budget: Budget | None) -> Recipe:
-        """The regime's recipe, with the experiment's changes for that regime (``recipes:``)."""
-        rec = regime(name).recipe_for(self.recipe, self.finetune, budget)
+        """The regime's recipe, with the experiment's changes for that regime (``recipes:``). A
+        budgeted regime (Scratch-B) stretches the Scratch-E schedule (the base recipe with
+        ``recipes.scratch-e``'s changes and its own, e.g. Table 5's 100 epochs with steps at 30, 60
+        and 90) to its budget's epochs (``Recipe.scaled``)."""
+        r = regime(name)
+        if r.budget:
+            base = self._changed(self._changed(self.recipe, "scratch-e"), name)
+            return r.recipe_for(base, self.finetune, budget)
+        return self._changed(r.recipe_for(self.recipe, self.finetune, budget), name)
+
+    def _changed(self, rec: Recipe, name: str) -> Recipe:
         change = self.experiment.recipes.get(name)
-        if change:
-            rec = from_mapping(Recipe, {**dataclasses.asdict(rec), **change}, f"recipes.{name}")
-            rec.check()
+        if not change:
+            return rec
+        rec = from_mapping(Recipe, {**dataclasses.asdict(rec), **change}, f"recipes.{name}")
+        rec.check()
         return rec
 
 
@@ -193,6 +204,26 @@ def load_experiment(path: str | Path) -> Experiment:
         raise PrunelabError(f"{where}: iterative pruning (levels > 1) prunes each level's winning ticket: add "
                             "winning-ticket to 'regimes'")
     return exp
+
+
+def _check_budget(grid: Grid, name: str, change: dict, explicit: bool) -> None:
+    """A regime's recipe change may not contradict its budget (one line naming the key): Scratch-B's
+    epochs are its budget's; a fixed arm trains the large model's epochs (Scratch-E may train E_base,
+    where ``scratch_b: {base_epochs}`` sets another)."""
+    r = regime(name)
+    if "epochs" not in change or not r.fixed:
+        return
+    if r.budget:
+        raise PrunelabError(f"recipes.{name}.epochs: {r.title}'s epochs are its budget, {SCRATCH_B_RULE} (here "
+                            f"E_base = {grid.e_base}); set scratch_b: {{base_epochs: N}} or scratch_b: {{cap: C}} "
+                            "instead, or use scratch-e for a fixed number of epochs")
+    own = r.recipe_for(grid.recipe, grid.finetune, None).epochs
+    allowed = {own} | ({grid.e_base} if explicit and r.init == "random" else set())
+    if change["epochs"] not in allowed:
+        also = f" (or E_base = {grid.e_base})" if len(allowed) > 1 else ""
+        raise PrunelabError(f"recipes.{name}.epochs: {change['epochs']!r} contradicts {r.title}'s budget, "
+                            f"{own} epochs{also}; change recipe: {{epochs}} (or scratch_b: {{base_epochs: N}} for "
+                            "both scratch arms), or remove the key")
 
 
 def _method_entries(prune, where: str = "prune") -> list[tuple[methods.Method, dict]]:
@@ -369,6 +400,8 @@ def _plan_one(exp: Experiment) -> Grid:
         if regime(name).init != "inherit" and grid.recipe_for(name, scratch_b_budget(e_base, 2, 1, None)).epochs == 0:
             raise PrunelabError(f"{name}: 0 epochs would only evaluate a randomly initialised model, which means "
                                 "nothing; give epochs >= 1 (0 epochs is for inherited weights: finetune: {epochs: 0})")
+    for name, change in exp.recipes.items():
+        _check_budget(grid, name, change, explicit=sb.base_epochs is not None)
     for arm in arms:
         bad = [n for n in exp.regimes if (regime(n).init == "inherit" and not arm.method.inherits)
                or (regime(n).init not in ("random", "inherit") and not arm.method.tickets)]
@@ -418,8 +451,11 @@ def _resolve_with(grid: Grid, run: PlannedRun, arch: dict, budget: Budget | None
     labels = dict(run.labels)
     if r.budget:
         labels["budget"] = budget.to_dict()
-    init = r.init_settings(run.prune.id, run.baseline.run_id(), masked, sparse=run.arm.method.kind == "unstructured",
-                           rewind=grid.experiment.rewind)
+    init = r.origin_settings(Origin(run.prune.id, run.baseline.run_id(), masked, grid.experiment.rewind,
+                                    method_state(run.arm.train_method)))
+    # which large model the run stands on: arms of one seed pair where both do (report.stats.paired)
+    labels["baseline_run"] = run.baseline.run_id()
+    labels["from_baseline"] = init["kind"] != "random" or "masks" in init or run.arm.planned is None
     run.settings = RunSettings(arch=arch, data=grid.data, recipe=grid.recipe_for(run.regime, budget),
                                seed=run.seed, init=init, labels=labels).check(f"{run.regime}")
     run.labels, run.budget = labels, budget
@@ -498,7 +534,10 @@ def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
 
 
 def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
-    rows = []
+    """One row per planned run. A run that several arms share (two methods' Scratch-E of one planned
+    architecture, a lottery file's Scratch-E and Random init) is one run in the store: its later rows
+    say ``shared: true`` and count no compute (``distinct`` counts each run once)."""
+    rows, seen = [], set()
     for r in grid.runs:
         known = resolve_run(grid, r, store)
         row = {"arch": r.arch, "regime": r.regime, "seed": r.seed, "epochs": expected_epochs(grid, r),
@@ -513,8 +552,22 @@ def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
         if r.settings is not None and r.settings.init.get("kind") == "weights":
             row["imported"] = {"sha256": r.settings.init["sha256"], "file": r.settings.weights_file}
         row["train_macs"] = 3 * _cost(grid, r, grid.data.train_images())  # an estimate where not yet found
+        if row["run_id"] is not None and row["run_id"] in seen:
+            row["shared"], row["train_macs"] = True, 0
+        seen.add(row["run_id"])
         rows.append(row)
     return rows
+
+
+def distinct(runs: list[PlannedRun]) -> list[PlannedRun]:
+    """The runs without the repeats of a run several arms share (unresolved runs are all distinct)."""
+    seen, out = set(), []
+    for r in runs:
+        key = r.settings.run_id() if r.settings is not None else id(r)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
 
 
 def throughput(store: RunStore, device: str) -> float | None:
@@ -566,7 +619,7 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
         resolve_run(grid, r, store)
     outcome = GridOutcome()
     bar = None
-    todo = [r for r in grid.runs if force or r.settings is None or store.status(r.settings) != "finished"]
+    todo = [r for r in distinct(grid.runs) if force or r.settings is None or store.status(r.settings) != "finished"]
     if progress and todo:
         # progress in units of training compute (images x forward MACs), so the ETA is honest
         bar = progress_bar(total=sum(_cost(grid, r, data) for r in todo), unit="", unit_scale=True,

@@ -23,7 +23,6 @@ from ..data import DataSettings
 from ..errors import PrunelabError
 from ..train import Recipe
 
-EVALUABLE = ("inherit", "weights")  # init kinds whose initial model is worth evaluating (0 epochs)
 
 
 def canonical(obj) -> dict:
@@ -52,7 +51,7 @@ class RunSettings:
     data: DataSettings
     recipe: Recipe
     seed: int = 0
-    init: dict = field(default_factory=lambda: {"kind": "random"})  # or inherit / masks, see runs/store.py
+    init: dict = field(default_factory=lambda: {"kind": "random"})  # how it starts: see protocol/inits.py
     method: dict | None = None  # the method shaping the training: {"name": ..., "params": {...}}
     labels: dict = field(default_factory=dict, compare=False)  # cosmetic: not part of the identity
     # where an init of kind "weights" (imported weights, named by their sha256 in ``init``) is read
@@ -77,8 +76,10 @@ class RunSettings:
     def check(self, where: str = "run") -> "RunSettings":
         """Refuse a run whose result would mean nothing (one line): 0 epochs evaluates the initial
         model, which is meaningful for inherited or imported weights only."""
+        from ..protocol import inits
+
         kind = self.init.get("kind", "random")
-        if self.recipe.epochs == 0 and kind not in EVALUABLE:
+        if self.recipe.epochs == 0 and not inits.get(kind).evaluable:
             what = "randomly initialised" if kind == "random" else f"{kind}-initialised"
             raise PrunelabError(f"{where}: 0 epochs would only evaluate a {what} model of "
                                 f"{self.arch.get('name', 'this architecture')}, which means nothing; give "

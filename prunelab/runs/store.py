@@ -18,7 +18,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -26,12 +26,11 @@ from .. import __version__
 from ..arch import ArchSpec, build
 from ..data import load as load_data
 from ..errors import Busy, PrunelabError, warn
-from ..fileio import atomic_write_json, file_sha256, read_json, torch_load, writable_dir
+from ..fileio import atomic_write_json, read_json, torch_load, writable_dir
 from ..measure import count
-from ..masks import apply_masks, check_masks, masks_of
 from ..models_io import load as load_model
 from ..models_io import save as save_model
-from ..prune import prune_channels
+from ..protocol import inits
 from ..train import Hooks, TrainResult, resolve_device, train
 from ..train import distributed as ddp
 from ..train.engine import CHECKPOINT, METRICS, PREVIOUS
@@ -193,7 +192,7 @@ def provenance(device: torch.device) -> dict:
             "device": f"{device.type}: {name}"}
 
 
-# --- initial models: one function per init kind ------------------------------------------------
+# --- initial models: protocol.inits decides, the store provides the files ----------------------
 
 class Broken(PrunelabError):
     """A file of the store that should load did not: it was set aside, and the step that made it
@@ -231,37 +230,6 @@ def load_finished(store: RunStore, run_id: str) -> torch.nn.Module:
         raise Broken(f"run {run_id} had a broken model file and must be trained again", "run", run_id)
 
 
-def _init_random(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None, device="cpu"):
-    if settings.init.get("masks"):  # same architecture as the large model: a draw other than its init
-        return build(spec, seed=(settings.seed * 1_000_003 + 4_242) % 2**63)
-    return build(spec, seed=settings.seed)
-
-
-def _init_inherit(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None, device="cpu"):
-    init = settings.init
-    if "from_prune" in init:
-        return load_pruned(store, init["from_prune"], spec)
-    path = Path(init["path"])
-    if "sha256" in init and file_sha256(path) != init["sha256"]:
-        raise PrunelabError(f"{path} changed since this run was defined (sha256 differs); use --force to restart")
-    return load_model(path, expect=spec)
-
-
-def _init_weights(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None, device="cpu"):
-    """Imported weights (an experiment's ``models: [{weights: FILE}]``): the run is named by the file's
-    sha256, the file is read from ``settings.weights_file`` (a moved file keeps the run)."""
-    from ..models_io import load_weights
-
-    path, sha = settings.weights_file, settings.init.get("sha256")
-    if not path:
-        raise PrunelabError(f"run {settings.run_id()} starts from imported weights (sha256 {sha}); name their "
-                            "file in the experiment (models: [{weights: FILE}])")
-    if file_sha256(path) != sha:
-        raise PrunelabError(f"{path} is not the weights file this run was planned with (sha256 differs); plan "
-                            "the experiment again")
-    return load_weights(path, spec)
-
-
 def load_init(store: RunStore, run_id: str) -> torch.nn.Module:
     """A run's initial weights: its ``init.pt``, or, where that file is missing or broken, the same
     weights made again from its settings (a random init is a function of the spec and the seed)."""
@@ -281,82 +249,35 @@ def load_init(store: RunStore, run_id: str) -> torch.nn.Module:
     return model
 
 
-def _init_from_large(settings: RunSettings, spec: ArchSpec, store: RunStore, data=None, device="cpu"):
-    """The large model's own initial weights (run ``from_run``), or its weights after ``rewind``
-    iterations of its training (replayed on this run's device: the data order is seeded), cut to the
-    pruned architecture with the prune step's kept filters and selections (a structured winning
-    ticket)."""
-    from .prune_step import model_path
+class StoreSources:
+    """What an init kind may read from the store (``protocol.inits.Sources``)."""
 
-    model = load_init(store, settings.init["from_run"])
-    rewind = settings.init.get("rewind", 0)
-    if rewind:
-        large = RunSettings.from_dict(read_json(store.root / settings.init["from_run"] / SETTINGS))
-        if data is None or large.data != settings.data:
-            data = load_data(large.data)
-        model.to(device)
-        train(model, data, large.recipe, seed=large.seed, hooks=method_hooks(large), max_steps=rewind)
-        model.cpu()
-    if model.arch_spec != spec:
-        product = torch_load(model_path(store, settings.init["from_prune"]), "pruned model")
-        if not product.get("kept") and not product.get("selections"):
-            raise PrunelabError(f"the pruned architecture '{spec.name}' is not a channel subset of the large model: "
-                                "it has no winning ticket")
-        model = prune_channels(model, product.get("kept") or {}, name=spec.name,
-                               selections=product.get("selections") or {})
-    return model
+    def __init__(self, store: RunStore):
+        self.store = store
 
+    def pruned_model(self, step_id: str, spec: ArchSpec | None = None) -> torch.nn.Module:
+        return load_pruned(self.store, step_id, spec)
 
-INIT_KINDS: dict[str, Callable[..., torch.nn.Module]] = {  # (settings, spec, store, data, device) -> model
-    "random": _init_random,
-    "inherit": _init_inherit,
-    "init": _init_from_large,
-    "weights": _init_weights,
-}
+    def pruned_file(self, step_id: str) -> dict:
+        from .prune_step import model_path
 
+        return torch_load(model_path(self.store, step_id), "pruned model")
 
-@torch.no_grad()
-def sparse_reinit(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Re-draw each masked weight tensor with He's std from its nonzero fan: fan_out x density (the
-    dense init's fan-out, scaled by the kept fraction), so a sparse layer starts with the variance a
-    dense one has. Equal to the dense init at density 1."""
-    gen = torch.Generator().manual_seed(seed + 7)
-    params = dict(model.named_parameters())
-    for name, mask in (getattr(model, "masks", None) or {}).items():
-        w = params[name]
-        density = max(float(mask.float().mean()), 1.0 / mask.numel())
-        fan_out = w.shape[0] * (w[0, 0].numel() if w.dim() > 2 else 1)
-        std = (2.0 / (fan_out * density)) ** 0.5 if w.dim() > 2 else 0.01 / density ** 0.5
-        w.copy_(torch.randn(w.shape, generator=gen) * std)
-    return model
+    def initial_weights(self, run_id: str) -> torch.nn.Module:
+        return load_init(self.store, run_id)
+
+    def run_settings(self, run_id: str) -> RunSettings:
+        return RunSettings.from_dict(read_json(self.store.root / run_id / SETTINGS))
 
 
 def initial_model(settings: RunSettings, store: RunStore, data=None, device="cpu") -> torch.nn.Module:
-    """The model a run starts from, by its ``init`` settings (masks applied where it has them)."""
-    spec = ArchSpec.from_dict(settings.arch)
-    kind = settings.init.get("kind")
-    if kind not in INIT_KINDS:
-        raise PrunelabError(f"unknown init kind '{kind}' (known: {', '.join(INIT_KINDS)})")
-    model = INIT_KINDS[kind](settings, spec, store, data, device)
-    if settings.init.get("masks"):
-        step = settings.init["masks"]
-        masks = masks_of(load_pruned(store, step))
-        if not masks:
-            raise PrunelabError(f"pruned model {step} has no masks")
-        model.masks = check_masks(model, masks, f"masks of {step}")
-        if settings.init.get("sparse_init"):
-            sparse_reinit(model, settings.seed)
-    return apply_masks(model)
+    """The model a run starts from, by its ``init`` settings (``protocol.inits``)."""
+    return inits.start(settings, StoreSources(store), data, device)
 
 
 def method_hooks(settings: RunSettings) -> Hooks | None:
     """The training hooks of the run's method (None without one)."""
-    if settings.method is None:
-        return None
-    from .. import methods
-
-    m = methods.get(settings.method["name"])
-    return m.hooks(m.train_view(settings.method.get("params", {})))
+    return inits.method_hooks(settings.method)
 
 
 def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: str = "auto", force: bool = False,
@@ -389,13 +310,14 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     model = initial_model(settings, store, data, dev)
     if hooks is not None:
         hooks.prepare(model)
+    start = inits.record(model, settings.init.get("kind", "random"))
     with locked(d, wait=False):
         if (done := _claim(d, settings, store, model, force, save_init)) is not None:
             return done, False
         model.to(dev)
         r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                   masks=getattr(model, "masks", None), progress=progress, desc=d.name)
-        return _finish(d, settings, model, r, dev), True
+        return _finish(d, settings, model, r, dev, start), True
 
 
 OWN_FILES = (SETTINGS, INIT, CHECKPOINT, PREVIOUS, METRICS, MODEL, RESULT)  # written under the run's lock
@@ -450,6 +372,7 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
         model = ddp.on_rank0(lambda: initial_model(settings, store, run_data, dev))
         if hooks is not None:
             hooks.prepare(model)
+        start = inits.record(model, settings.init.get("kind", "random"))
         with contextlib.ExitStack() as lock:
             def enter():
                 lock.enter_context(locked(d, wait=False))
@@ -462,7 +385,7 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
             r = train(model, run_data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                       masks=getattr(model, "masks", None), progress=progress if ddp.is_main() else None,
                       desc=d.name, distributed=True)
-            return ddp.on_rank0(lambda: _finish(d, settings, model, r, dev)), True
+            return ddp.on_rank0(lambda: _finish(d, settings, model, r, dev, start)), True
     except BaseException as e:
         if not ddp.collective(e):  # this rank failed alone: the others are still inside the run
             ddp.lost_followers()
@@ -492,8 +415,10 @@ def _write_settings(d: Path, settings: RunSettings) -> None:
     atomic_write_json(d / SETTINGS, {"run_id": d.name, "prunelab_version": __version__, **settings.to_dict()})
 
 
-def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResult, dev: torch.device) -> dict:
-    """Write a finished run's model.pt and result.json (in that order), drop its checkpoint."""
+def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResult, dev: torch.device,
+            start: dict) -> dict:
+    """Write a finished run's model.pt and result.json (in that order), drop its checkpoint.
+    ``start``: how the model started (``protocol.inits.record``)."""
     c = count(model)
     macs = c.macs_nonzero if getattr(model, "masks", None) else c.macs  # a masked model computes less
     result = {
@@ -503,7 +428,7 @@ def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResu
         "params": c.params, "macs": c.macs, "params_nonzero": c.params_nonzero, "macs_nonzero": c.macs_nonzero,
         "epochs": r.epochs, "images_seen": r.images_seen, "train_macs": macs * 3 * r.images_seen,
         "wall_s": r.wall_s, "seed": settings.seed, "labels": settings.labels, "settings": settings.to_dict(),
-        **provenance(dev),
+        "init": start, **provenance(dev),
     }
     save_model(model, d / MODEL)
     atomic_write_json(d / RESULT, result)
@@ -541,6 +466,7 @@ def execute_together(group: list[RunSettings], store: RunStore, *, data, device:
     spec = ArchSpec.from_dict(group[0].arch)
     dirs = [store.path(s) for s in group]
     models = [build(spec, seed=s.seed) for s in group]
+    starts = [inits.record(m, "random") for m in models]
     with contextlib.ExitStack() as stack:
         for d, s in zip(dirs, group):
             stack.enter_context(locked(d, wait=False))
@@ -553,4 +479,4 @@ def execute_together(group: list[RunSettings], store: RunStore, *, data, device:
                 save_model(m, d / INIT)
         models = [m.to(dev) for m in models]
         results = train_many(models, data, [s.recipe for s in group], [s.seed for s in group])
-        return [_finish(d, s, m, r, dev) for d, s, m, r in zip(dirs, group, models, results)]
+        return [_finish(d, s, m, r, dev, st) for d, s, m, r, st in zip(dirs, group, models, results, starts)]

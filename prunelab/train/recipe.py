@@ -72,7 +72,7 @@ class Recipe:
         out = []
         if self.epochs == 0:  # an evaluation: no schedule applies
             return out
-        ms = [m if m >= 1 else m * self.epochs for m in self.milestones]
+        ms = [m if m >= 1 else _floor(m * self.epochs) for m in self.milestones]
         if self.schedule == "step" and list(self.milestones) != sorted(self.milestones, key=lambda m: m if m >= 1
                                                                          else m * self.epochs):
             out.append(f"recipe: milestones {list(self.milestones)} are not in increasing order")
@@ -86,11 +86,11 @@ class Recipe:
         return out
 
     def milestone_epochs(self) -> list[int]:
-        """Epochs at which the step schedule multiplies the lr by gamma."""
-        out = []
-        for m in self.milestones:
-            out.append(int(round(m * self.epochs)) if m < 1 else int(m))
-        return sorted(out)
+        """Epochs at which the step schedule multiplies the lr by gamma. A fraction f of the run is
+        epoch int(f x epochs), as the reference computes it (network-slimming/main_B.py, l1-norm-
+        pruning/main_B.py, weight-level/cifar_B.py: ``int(args.epochs * 0.5)``, ``int(args.epochs *
+        0.75)``; 243 epochs: 121 and 182)."""
+        return sorted(_floor(m * self.epochs) if m < 1 else int(m) for m in self.milestones)
 
     def lr_at(self, epoch: int) -> float:
         if epoch < self.warmup_epochs:
@@ -104,11 +104,33 @@ class Recipe:
         return self.lr * self.gamma ** sum(epoch >= m for m in self.milestone_epochs())
 
     def scaled(self, epochs: int) -> "Recipe":
-        """The same recipe over another number of epochs; epoch milestones scale with it."""
+        """The same recipe over another number of epochs (Scratch-B's budget). Fractions stay
+        fractions; whole-epoch milestones stretch as the reference stretches them: equally spaced
+        steps (30, 60, 90) keep equal stages of int(30 x epochs / self.epochs) epochs each — the SSS
+        README's "each learning rate stage is expanded with a uniform ratio" (ResNet-32: 145 epochs,
+        steps 43, 86, 129) and ImageNet main_B.py's ``step_size = int(args.epochs / 3)`` — and any
+        other step m becomes int(m x epochs / self.epochs). (Those main_B.py decay every step_size
+        epochs without end, so where 3 x step_size < epochs they decay a fourth time in the last
+        epochs, e.g. at 132 of 134; prunelab keeps the schedule's number of steps.)"""
         if self.epochs == 0:  # (an evaluation has no schedule to scale)
             return _replace(self, epochs=epochs)
-        ms = tuple(m if m < 1 else int(m * epochs / self.epochs) for m in self.milestones)
-        return _replace(self, epochs=epochs, milestones=ms)
+        whole = [m for m in self.milestones if m >= 1]
+        uniform = len(whole) > 1 and all(int(m) == (k + 1) * int(whole[0]) for k, m in enumerate(whole))
+        stage = _floor(whole[0] * epochs / self.epochs) if whole else 0
+        ms, k = [], 0
+        for m in self.milestones:
+            if m < 1:
+                ms.append(m)
+            else:
+                k += 1
+                ms.append(k * stage if uniform else _floor(m * epochs / self.epochs))
+        return _replace(self, epochs=epochs, milestones=tuple(ms))
+
+
+def _floor(x: float) -> int:
+    """int() of a product of a decimal fraction, robust to binary rounding (0.3 x 10 is
+    3.0000000000000004 and 0.7 x 10 is 7.000000000000001 in floats; 0.29 x 100 is 28.999999999999996)."""
+    return math.floor(x + 1e-9)
 
 
 def _replace(r: Recipe, **kw) -> Recipe:
