@@ -279,7 +279,10 @@ def test_plan_of_the_paper_files_for_automatic_pruning(capsys):
     assert sss == {"resnet41-sss": 117, "resnet32-sss": 145, "resnet26-sss": 179}  # int(100 x MACs ratio)
     sfp = rows("sfp-cifar10.yaml")
     assert {r["epochs"] for r in sfp if r["regime"] == "scratch-b"} == {322, 321, 320}  # 200 x effective-MAC ratio
-    assert {r["arch"] for r in sfp if r["regime"] == "finetune"} == {f"resnet{d}-sfp0.3" for d in (20, 32, 56, 110)}
+    # SFP reports its soft-pruned model without fine-tuning: the file's arm is `pruned` (0 epochs), no finetune
+    assert {r["arch"] for r in sfp if r["regime"] == "pruned"} == {f"resnet{d}-sfp0.3" for d in (20, 32, 56, 110)}
+    assert {r["epochs"] for r in sfp if r["regime"] == "pruned"} == {0} and not any(r["regime"] == "finetune"
+                                                                                   for r in sfp)
     for name in ("table4-slimming-cifar10.yaml", "table4-slimming-cifar100.yaml", "table4-slimming-imagenet.yaml"):
         sb = [r for r in rows(name) if r["regime"] == "scratch-b"]
         assert sb and all(r["epochs"] is None and "MACs(found by slimming)" in r["rule"] for r in sb)
