@@ -201,3 +201,20 @@ def test_bad_specs_are_one_line_errors():
         ArchSpec.from_dict({"family": "mlp", "layout": {}})
     with pytest.raises(PrunelabError, match="unknown dataset 'cifar11'"):
         resolve("vgg16", "cifar11")
+
+
+def test_the_weight_level_vgg_has_conv_biases_as_the_reference():
+    """cifar/weight-level/models/cifar/vgg.py: Conv2d(..., padding=1) keeps its bias; vgg19_bn there has
+    20,040,522 params on CIFAR-10, prunelab's slimming-style vgg19 (no conv bias) 20,035,018."""
+    import yaml
+    from pathlib import Path
+
+    biased, plain = resolve("vgg19-bias", "cifar10"), resolve("vgg19", "cifar10")
+    assert count(build(biased, device="meta")).params == 20_040_522
+    assert count(build(plain, device="meta")).params == 20_035_018
+    model = build(biased, seed=0)
+    assert all(m.bias is not None and not m.bias.any() for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    root = Path(__file__).parents[1] / "experiments" / "paper"
+    for name, arch in (("unstructured-cifar10.yaml", "vgg19-bias"), ("unstructured-cifar100.yaml", "vgg19-bias"),
+                       ("lottery-unstructured-cifar10.yaml", "vgg16-bias")):
+        assert yaml.safe_load((root / name).read_text())["models"][0]["arch"] == arch

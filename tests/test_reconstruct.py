@@ -133,7 +133,8 @@ def test_later_layers_are_sampled_from_the_model_pruned_so_far(name, monkeypatch
         return seen[layer]
 
     monkeypatch.setattr(reconstruct, "sample_layer", spy)
-    r = _prune(name, model, data, target=0.5, images=16, locations=3)
+    extra = {"layer_epochs": 0} if name == "thinet" else {}  # (tuning after a layer moves the model on: below)
+    r = _prune(name, model, data, target=0.5, images=16, locations=3, **extra)
     # the second step (features.3's filters, read by features.6) sampled features.6's inputs from the
     # model with features.0 pruned and features.3 refit: the final pruned model's inputs, where kept
     pruned = r.model.eval()
@@ -172,7 +173,8 @@ def _imagenet_small(name):
 def test_vgg16_presets_are_reached_exactly():
     data, model = _data("imagenet", 2, 32), build(_imagenet_small("vgg16"), seed=0)
     for name, target in (("thinet", "vgg16-thinet-conv"), ("regression", "vgg16-5x")):
-        r = _prune(name, model, data, target=target, images=2, locations=1, max_samples=2)
+        extra = {"layer_epochs": 0} if name == "thinet" else {}  # (the shapes are the point: no tuning)
+        r = _prune(name, model, data, target=target, images=2, locations=1, max_samples=2, **extra)
         preset = resolve(target, "imagenet")
         assert r.model.arch_spec.layout == preset.layout and r.model.arch_spec.name == target
         m = methods.get(name)
@@ -182,9 +184,10 @@ def test_vgg16_presets_are_reached_exactly():
     gap = _imagenet_small("vgg16")
     gap = gap.replace(layout={**gap.layout, "cfg": gap.layout["cfg"][:-1], "head": "gap"}, name="vgg16-gap")
     gap_model = build(gap, seed=0)
-    r = _prune("thinet", gap_model, data, target="vgg16-thinet-tiny", images=2, locations=1)
+    r = _prune("thinet", gap_model, data, target="vgg16-thinet-tiny", images=2, locations=1, layer_epochs=0)
     assert r.model.arch_spec.layout == resolve("vgg16-thinet-tiny", "imagenet").layout and "features.28" in r.kept
-    r = _prune("thinet", gap_model, data, target="vgg16-thinet-gap", images=2, locations=1, max_samples=2)
+    r = _prune("thinet", gap_model, data, target="vgg16-thinet-gap", images=2, locations=1, max_samples=2,
+               layer_epochs=0)
     assert r.model.arch_spec.layout == resolve("vgg16-thinet-gap", "imagenet").layout
 
 
@@ -192,7 +195,7 @@ def test_resnet50_presets_are_reached_exactly():
     data = _data("imagenet", 2, 32)
     model = build(_imagenet_small("resnet50"), seed=0)
     for target in ("resnet50-thinet-30", "resnet50-thinet-50", "resnet50-thinet-70"):
-        r = _prune("thinet", model, data, target=target, images=2, locations=1, max_samples=1)
+        r = _prune("thinet", model, data, target=target, images=2, locations=1, max_samples=1, layer_epochs=0)
         assert r.model.arch_spec.layout == resolve(target, "imagenet").layout and not r.selections, target
     # resnet50-2x: the first two convs of each bottleneck and its input channel selection
     r = _prune("regression", model, data, target="resnet50-2x", images=2, locations=1, max_samples=1)
@@ -273,3 +276,91 @@ def test_plan_of_the_imagenet_thinet_and_regression_files(capsys):
     found = [r for r in rows("table3-regression-resnet50.yaml") if r["regime"] == "scratch-b"]
     assert found and all(r["arch"] == "found: resnet50-2x" and "rule" not in r for r in found)
     assert all(r["epochs"] == int(90 * r["budget"]["mac_ratio"]) == 134 for r in found)
+
+
+def test_thinet_fine_tunes_between_layers_with_the_removed_inputs_held_at_zero(monkeypatch):
+    """ThiNet (Luo et al. 2017) fine-tunes after each layer it prunes (default: one epoch at lr 0.001);
+    the next layer is sampled from the tuned model, and what was removed stays removed."""
+    assert methods.get("thinet").params({"target": 0.5}).layer_epochs == 1  # the paper's default
+    model, data = build(ArchSpec.from_dict(SMALL_VGG), seed=0), _data("synthetic", 32, 8)
+    calls, real = [], methods.PruneData.train
+
+    def spy(self, m, recipe, masks=None, offset=0):
+        before = {k: m.get_parameter(k).detach().clone() for k in masks}
+        real(self, m, recipe, masks, offset)
+        calls.append((recipe, {k: v.clone() for k, v in masks.items()}))
+        for k, mask in masks.items():
+            w = m.get_parameter(k).detach()
+            assert (w[~mask] == 0).all() and not torch.equal(w[mask], before[k][mask])  # trained, zeros kept
+
+    monkeypatch.setattr(methods.PruneData, "train", spy)
+    r = _prune("thinet", model, data, target=0.5, images=32, locations=3)
+    # three layer pairs (features.0 -> .3, .3 -> .6, .6 -> the head): tuned after the first two
+    assert len(calls) == 2 and calls[0][0].epochs == 1 and calls[0][0].lr == 0.001
+    assert set(calls[0][1]) == {"features.3.weight"} and set(calls[1][1]) == {"features.3.weight", "features.6.weight"}
+    dropped = sorted(set(range(12)) - set(r.kept["features.0"]))
+    assert not calls[0][1]["features.3.weight"][:, dropped].any()
+    untuned = _prune("thinet", model, data, target=0.5, images=32, locations=3, layer_epochs=0)
+    assert len(calls) == 2  # layer_epochs 0: no tuning
+    assert not torch.allclose(r.model.features[0].weight, untuned.model.features[0].weight)
+
+
+def test_a_refit_fits_the_bias_of_a_layer_that_has_one():
+    """He et al.'s least squares over the kept weights *and* the bias: with an intercept in the
+    model, the refit recovers a response that is an exact affine function of the kept inputs."""
+    from prunelab.prune.reconstruct import refit
+    from prunelab.prune.sampling import LayerSamples
+
+    g = torch.Generator().manual_seed(0)
+    n, C, K, O = 400, 6, 4, 5
+    x = torch.randn(n, C, K, generator=g, dtype=torch.float64).float()
+    w_true = torch.randn(O, 3, K, generator=g)
+    b_true, b_old = torch.randn(O, generator=g), torch.randn(O, generator=g)
+    kept = [0, 2, 5]
+    full = torch.einsum("nck,ock->no", x[:, kept], w_true) + b_true
+    s = LayerSamples(x, full - b_old, torch.zeros(n, dtype=torch.long), bias=b_old)  # y is bias-free, as sampled
+    w = torch.randn(O, C, K, generator=g)
+    new_w, new_b = refit(s, w, kept, "full")
+    assert new_b is not None and torch.allclose(new_b, b_true, atol=1e-4) and torch.allclose(new_w, w_true, atol=1e-4)
+    few = LayerSamples(x[:10], s.y[:10], s.outputs[:10], bias=b_old)  # fewer samples than unknowns: on the samples
+    w10, b10 = refit(few, w, kept, "full")
+    pred = torch.einsum("nck,ock->no", x[:10, kept].double(), w10.double()) + b10.double()
+    assert torch.allclose(pred, full[:10].double(), atol=1e-4)
+    assert refit(LayerSamples(x, full, s.outputs), w, kept, "full")[1] is None  # no bias: none fitted
+    assert refit(s, w, kept, "scale")[1] is None  # ThiNet's scales leave the bias
+
+
+def test_regression_reconstructs_a_residual_blocks_output_with_the_shortcut_correction(monkeypatch):
+    """He et al. 2017 (multi-branch): a block's last conv is refit to the unpruned *block* output,
+    absorbing the change that pruning earlier layers made to its shortcut input; without the
+    correction, the pruned blocks' outputs (before their ReLU) are further from the unpruned ones."""
+    from helpers import randomise_bn
+    from prunelab.prune import reconstruct as rec
+
+    spec = resolve("resnet20", "synthetic", width=0.5).replace(input_size=8)
+    model = randomise_bn(build(spec, seed=0), bias_scale=0.3).eval()
+    data = _data("synthetic", 800, 8)  # enough samples per layer for the refit not to overfit
+    x = next(_data("synthetic", 64, 8, seed=7).data.batches("train", 64))[0]  # held out
+
+    def block_outputs(m):
+        """Every block's output before its ReLU: bn2(conv2(...)) + shortcut(input)."""
+        ins = {}
+        blocks = {k: b for k, b in m.named_modules() if k.count(".") == 1 and k.startswith("layer")}
+        hooks = [b.register_forward_hook(lambda mod, i, o, k=k: ins.__setitem__(k, i[0])) for k, b in blocks.items()]
+        with torch.no_grad():
+            m.eval()(x)
+            for h in hooks:
+                h.remove()
+            return {k: b.bn2(b.conv2(b.relu(b.bn1(b.conv1(ins[k]))))) + b.shortcut(ins[k]) for k, b in blocks.items()}
+
+    def error(pruned):
+        want, got = block_outputs(model), block_outputs(pruned)
+        return sum(float(((got[k] - want[k]) ** 2).sum() / (want[k] ** 2).sum()) for k in want)
+
+    params = {"target": 0.5, "images": 800, "locations": 8}
+    corrected = _prune("regression", model, data, **params)
+    assert rec.residual_tail(model, "layer1.0.conv2") is not None and rec.residual_tail(model, "layer1.0.conv1") is None
+    monkeypatch.setattr(rec, "residual_tail", lambda m, c: None)
+    plain = _prune("regression", model, data, **params)
+    assert corrected.kept.keys() == plain.kept.keys()
+    assert error(corrected.model) < 0.98 * error(plain.model)  # measured 0.383 against 0.402

@@ -75,12 +75,15 @@ def test_exported_files_match_the_model(tmp_path):
 
 
 def test_latency_measures_the_model():
+    """What latency measures: forward passes of the model on a batch of its input shape, warm-up
+    excluded. (No comparison of times here: a busy machine reorders any two timings; the figures
+    live in benchmarks/ and docs/performance.md.)"""
     small = build(resolve("vgg11", "cifar10", width=0.125)).eval()
-    big = build(resolve("vgg11", "cifar10", width=1.0)).eval()
-    a = latency(small, 8, repeats=5, warmup=2)
-    b = latency(big, 8, repeats=5, warmup=2)
-    assert a["batch"] == 8 and a["median_ms"] > 0
-    assert b["median_ms"] > a["median_ms"]  # ~60x the MACs
+    seen = []
+    small.register_forward_hook(lambda m, i, o: seen.append((tuple(i[0].shape), torch.is_grad_enabled())))
+    a = latency(small, 8, repeats=5, warmup=2)  # the measured copy keeps the hook: each call is seen
+    assert a["batch"] == 8 and a["repeats"] == 5 and a["median_ms"] > 0 and a["img_s"] == 8 / a["median_ms"] * 1000
+    assert seen == [((8, 3, 32, 32), False)] * 7  # 2 warm-up + 5 timed passes, without autograd
     c = latency(small, 8, precision="bf16", channels_last=True, repeats=3, warmup=1)
     assert c["precision"] == "bf16" and c["median_ms"] > 0
     w = next(small.parameters())  # the measured copy was converted, not the caller's model

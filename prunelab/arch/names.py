@@ -77,8 +77,8 @@ IMAGENET_PRESETS = [
     "resnet34-A", "resnet34-B", *THINET_VGG, *THINET_RESNET50, "vgg16-5x", "resnet50-2x", *SSS,
 ]
 CIFAR_BASES = [
-    "vgg11", "vgg13", "vgg16", "vgg19", "resnet20", "resnet32", "resnet50", "resnet56", "resnet110",
-    "preresnet110", "preresnet164", "densenet40", "densenet-bc100",
+    "vgg11", "vgg13", "vgg16", "vgg19", "vgg16-bias", "vgg19-bias", "resnet20", "resnet32", "resnet50", "resnet56",
+    "resnet110", "preresnet110", "preresnet164", "densenet40", "densenet-bc100",
 ]
 # torchvision's ImageNet VGGs and ResNets under their names (vgg16-bn = vgg16_bn), except that
 # vgg11-bn is Network Slimming's (BN in the FC head too, no dropout): torchvision's vgg11_bn is
@@ -112,6 +112,10 @@ def _cifar_base(name: str) -> tuple[str, dict] | None:
     if name in ("vgg11", "vgg13", "vgg16", "vgg19"):
         d = int(name[3:])
         return "vgg", {"cfg": list(VGG_CIFAR[d]), "head": DEFAULT_HEAD[d], "hidden": 512}
+    if name in ("vgg11-bias", "vgg13-bias", "vgg16-bias", "vgg19-bias"):
+        # the weight-level and lottery-ticket reference's CIFAR VGG (cifar/weight-level/models/cifar/vgg.py):
+        # conv (with bias) + BN + ReLU, one linear layer; vgg19-bias on CIFAR-10 has 20,040,522 params
+        return "vgg", {"cfg": list(VGG_CIFAR[int(name[3:5])]), "head": "linear", "hidden": 512, "bias": True}
     if (n := _depth(name, "resnet", 6, 2)) is not None:
         return "resnet", {"stem": 16, "stages": [16, 32, 64], "inner": [[w] * n for w in (16, 32, 64)]}
     if (n := _depth(name, "preresnet", 9, 2)) is not None:

@@ -1,4 +1,5 @@
-"""VGG: CIFAR style (conv-BN-ReLU, global pool, `mlp` or `linear` head) and ImageNet style."""
+"""VGG: CIFAR style (conv-BN-ReLU, global pool, `mlp` or `linear` head; convs without bias, or with
+one where the layout says ``bias: true``, as the weight-level reference's) and ImageNet style."""
 from __future__ import annotations
 
 from torch import nn
@@ -43,7 +44,7 @@ class CifarVGG(nn.Module):
     def __init__(self, spec):
         super().__init__()
         L = spec.layout
-        self.features, c = _features(L["cfg"], spec.in_channels, bn=True, bias=False)
+        self.features, c = _features(L["cfg"], spec.in_channels, bn=True, bias=L.get("bias", False))
         self.pool = nn.AdaptiveAvgPool2d(1)
         if L["head"] == "mlp":
             h = L["hidden"]
@@ -91,7 +92,9 @@ def validate_cifar(spec) -> None:
         raise PrunelabError(f"{spec.name}: head must be 'mlp' or 'linear', not {L.get('head')!r}")
     if L["head"] == "mlp" and (not isinstance(L.get("hidden"), int) or L["hidden"] < 1):
         raise PrunelabError(f"{spec.name}: 'hidden' must be a positive integer for the mlp head")
-    extra = set(L) - {"cfg", "head", "hidden"}
+    if not isinstance(L.get("bias", False), bool):
+        raise PrunelabError(f"{spec.name}: layout key 'bias' must be true or false")
+    extra = set(L) - {"cfg", "head", "hidden", "bias"}
     if extra:
         raise PrunelabError(f"{spec.name}: unknown layout key '{sorted(extra)[0]}'")
 

@@ -78,6 +78,14 @@ class PruneData:
             self._data = self._loader()
         return self._data
 
+    def train(self, model: nn.Module, recipe, masks: dict[str, torch.Tensor] | None = None, offset: int = 0) -> None:
+        """Train ``model`` (on ``self.device``) in place on this data with the one training loop, seeded
+        by the step's seed (+ ``offset``); masked weights stay exactly zero. For methods that train
+        between their steps (ThiNet's brief fine-tuning after each layer), never a loop of their own."""
+        from ..train import train
+
+        train(model, self.data, recipe, seed=self.seed + offset, masks=masks, test=False)
+
     def batches(self, images: int, batch_size: int = 128) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """About ``images`` training images (whole batches, at least one), in a seeded random order,
         on ``self.device`` (where the model to prune is)."""

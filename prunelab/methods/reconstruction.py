@@ -24,6 +24,10 @@ class ReconstructionMethod(Method):
     def choose(self, samples, weight, keep: int) -> list[int]:
         raise NotImplementedError
 
+    def tune(self, params, data):
+        """A training step between layers ((model, masks, step) -> None), or None."""
+        return None
+
     def check(self, params) -> None:
         check_sampling(self.name, params)
         parse_target(params.target)
@@ -45,5 +49,6 @@ class ReconstructionMethod(Method):
     def prune(self, model, params, data: PruneData) -> PruneResult:
         self.check_base(model.arch_spec)
         pruned, kept, sels, info = prune_to_target(model, parse_target(params.target), data, self.choose,
-                                                   self.refit(params), params, reference=self.reference)
+                                                   self.refit(params), params, reference=self.reference,
+                                                   tune=self.tune(params, data))
         return PruneResult(pruned, kept=kept, selections=sels, info=info)

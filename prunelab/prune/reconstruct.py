@@ -10,13 +10,21 @@ see exactly the pruned model's features. One surgery at the end (``prune_channel
 removes the BN channels of pruned filters) makes the physically smaller model; it computes what
 the working copy computed.
 
-Refits (the consumer's bias is never changed; responses are reconstructed without it):
+Refits:
 - ``full``: the kept input weights W (O x kK) = argmin ||Y - X_kept W^T||^2 over all samples and
   output channels, by ``torch.linalg.lstsq`` (driver gelsd, float64, on the CPU) on the samples, or
   on the normal equations where there are more samples than weights: the minimum-norm solution
-  where the samples do not determine it;
+  where the samples do not determine it. A consumer with a bias (the no-BN VGG-16 of ThiNet and
+  regression pruning) has its bias fitted with the weights (the weight of a constant input 1,
+  against the full responses), not kept as it was;
 - ``scale``: ThiNet's per-channel scale w = argmin ||y - Z_kept w||^2 over single responses (one
-  random output channel per sample), each kept channel's weights multiplied by its w_c.
+  random output channel per sample), each kept channel's weights multiplied by its w_c; the bias
+  stays (ThiNet rescales the kept channels only).
+
+Regression pruning reconstructs the unpruned model's responses (``reference``); where the consumer
+is a residual block's last conv, the target is the unpruned block's output, so the refit also
+absorbs what pruning earlier layers changed in the block's shortcut input (He et al. 2017,
+Section 3.3, multi-branch networks; with the BN after the conv inverted per channel).
 
 Models: VGG (CIFAR, ImageNet with or without BN; the last conv's consumer is the first linear
 layer of the head), CIFAR ResNet and ImageNet ResNet (each block's convs but the last).
@@ -33,7 +41,7 @@ from torch import nn
 from ..arch import ArchSpec, prunable_widths, resolve, with_widths
 from ..arch.spec import sel_count
 from ..errors import PrunelabError
-from .sampling import LayerSamples, reference_responses, sample_layer, weight_view
+from .sampling import LayerSamples, Shortcut, reference_responses, sample_layer, weight_view
 from .surgery import prune_channels
 from .targets import Target, target_spec, target_widths
 
@@ -150,34 +158,70 @@ def contribution_gram(s: LayerSamples, w: torch.Tensor) -> tuple[torch.Tensor, t
     return gram, xy
 
 
-def refit(s: LayerSamples, w: torch.Tensor, kept: list[int], mode: str) -> torch.Tensor:
-    """New weights (O, k, K) of the kept input channels (see the module docstring)."""
+def refit(s: LayerSamples, w: torch.Tensor, kept: list[int], mode: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """New weights (O, k, K) of the kept input channels and, for ``full`` where the layer has a
+    bias, its new bias (O,) fitted with them (None: the bias stays). See the module docstring."""
     if mode == "scale":
         z, y = single_responses(s, w)
         scale = torch.linalg.lstsq(z[:, kept].cpu(), y[:, None].cpu(), driver="gelsd").solution.squeeze(1)
-        return w[:, kept] * scale.to(w)[None, :, None]
-    k, K = len(kept), w.shape[2]
-    if len(s) <= k * K:  # no more samples than weights: least squares on the samples themselves
-        sol = torch.linalg.lstsq(s.x[:, kept].flatten(1).double().cpu(), s.y.double().cpu(), driver="gelsd").solution
+        return w[:, kept] * scale.to(w)[None, :, None], None
+    k, K, fit_bias = len(kept), w.shape[2], s.bias is not None
+    n = k * K + fit_bias  # unknowns per output: the kept weights, and the bias as the weight of a constant 1
+
+    def design(i: int, j: int) -> torch.Tensor:
+        xk = s.x[i:j, kept].flatten(1).double()
+        return torch.cat([xk, torch.ones(len(xk), 1, dtype=xk.dtype, device=xk.device)], 1) if fit_bias else xk
+
+    def target(i: int, j: int) -> torch.Tensor:  # the full responses where the bias is fitted
+        y = s.y[i:j].double()
+        return y + s.bias.double().to(y.device) if fit_bias else y
+
+    if len(s) <= n:  # no more samples than unknowns: least squares on the samples themselves
+        sol = torch.linalg.lstsq(design(0, len(s)).cpu(), target(0, len(s)).cpu(), driver="gelsd").solution
     else:  # the normal equations, accumulated in chunks
-        a = torch.zeros(k * K, k * K, dtype=torch.float64, device=s.x.device)
-        b = torch.zeros(k * K, w.shape[0], dtype=torch.float64, device=s.x.device)
-        for i, j in _chunks(len(s), k * K):
-            xk = s.x[i:j, kept].flatten(1).double()
+        a = torch.zeros(n, n, dtype=torch.float64, device=s.x.device)
+        b = torch.zeros(n, w.shape[0], dtype=torch.float64, device=s.x.device)
+        for i, j in _chunks(len(s), n):
+            xk = design(i, j)
             a += xk.T @ xk
-            b += xk.T @ s.y[i:j].double()
-        sol = torch.linalg.lstsq(a.cpu(), b.cpu(), driver="gelsd").solution  # (kK, O)
-    return sol.T.reshape(w.shape[0], k, K).to(w)
+            b += xk.T @ target(i, j)
+        sol = torch.linalg.lstsq(a.cpu(), b.cpu(), driver="gelsd").solution  # (n, O)
+    new = sol[: k * K].T.reshape(w.shape[0], k, K).to(w)
+    return new, (sol[k * K].to(w) if fit_bias else None)
 
 
-def relative_error(s: LayerSamples, w_kept: torch.Tensor, kept: list[int]) -> float:
-    """||Y - sum over kept c of X_c W_c||^2 / ||Y||^2 on the samples."""
+def relative_error(s: LayerSamples, w_kept: torch.Tensor, kept: list[int], bias: torch.Tensor | None = None) -> float:
+    """||Y - sum over kept c of X_c W_c||^2 / ||Y||^2 on the samples (with a refit ``bias``: of the
+    full responses Y + old bias against the prediction + new bias)."""
     err = total = 0.0
     for a, b in _chunks(len(s), len(kept) * w_kept.shape[2]):
+        y = s.y[a:b].double()
         pred = torch.einsum("nck,ock->no", s.x[a:b, kept].double(), w_kept.double())
-        err += float(((s.y[a:b].double() - pred) ** 2).sum())
-        total += float((s.y[a:b].double() ** 2).sum())
+        if bias is not None:
+            y, pred = y + s.bias.double().to(y.device), pred + bias.double().to(y.device)
+        err += float(((y - pred) ** 2).sum())
+        total += float((y ** 2).sum())
     return err / total if total > 0 else 0.0
+
+
+def residual_tail(model: nn.Module, consumer: str) -> Shortcut | None:
+    """The residual path beside ``consumer`` where it is a residual block's last conv (a CIFAR
+    ResNet's conv2, an ImageNet ResNet block's conv2 or conv3): the shortcut to correct for in
+    regression pruning (He et al. 2017, Section 3.3, multi-branch networks)."""
+    from ..arch.imagenet_resnet import Block
+    from ..arch.resnet import BasicBlock
+
+    name, _, conv = consumer.rpartition(".")
+    block = model.get_submodule(name) if name else None
+    if isinstance(block, BasicBlock) and conv == "conv2":
+        bn, path = block.bn2, lambda b, x: b.shortcut(x)
+    elif isinstance(block, Block) and block.branch and conv == f"conv{block.convs}" and not hasattr(block, "scale"):
+        bn, path = getattr(block, f"bn{block.convs}"), lambda b, x: x if b.downsample is None else b.downsample(x)
+    else:
+        return None
+    scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().double()
+    inv = torch.where(scale.abs() > 1e-12, 1 / scale, torch.zeros_like(scale)).float()
+    return Shortcut(name, path, inv)
 
 
 def _channels(model: nn.Module, step: Step) -> int:
@@ -188,44 +232,68 @@ def _channels(model: nn.Module, step: Step) -> int:
 
 
 Chooser = Callable[[LayerSamples, torch.Tensor, int], list[int]]
+Tune = Callable[[nn.Module, dict[str, torch.Tensor], int], None]  # (model, masks, step) -> trains it in place
+
+
+def _dropped(layer: nn.Module, channels: int, keep: list[int]) -> torch.Tensor:
+    """A mask of ``layer.weight`` that is False on the input channels not in ``keep``."""
+    m = torch.ones(layer.weight.shape[0], channels, layer.weight[0].numel() // channels, dtype=torch.bool)
+    m[:, sorted(set(range(channels)) - set(keep))] = False
+    return m.reshape(layer.weight.shape)
 
 
 @torch.no_grad()
 def reconstruct(model: nn.Module, steps: list[Step], data, choose: Chooser, mode: str, images: int, locations: int,
-                max_samples: int, reference: bool = False, name: str | None = None):
+                max_samples: int, reference: bool = False, name: str | None = None, tune: Tune | None = None):
     """Run ``steps`` (see the module docstring): ``choose(samples, weight (O, C, K), keep)`` gives
     the kept input channels of each consumer; ``mode`` is the refit; with ``reference``, the
-    responses to reconstruct are the unpruned model's (regression pruning), otherwise the pruned
-    model's so far (ThiNet). Returns (pruned model, kept filters, input selections, info)."""
+    responses to reconstruct are the unpruned model's (regression pruning; a residual block's last
+    conv then reconstructs the block's output, correcting for its shortcut: ``residual_tail``),
+    otherwise the pruned model's so far (ThiNet). ``tune``: called after every step but the last
+    with the working model and masks that keep the removed inputs at zero (ThiNet's brief
+    fine-tuning after each layer); later steps sample the tuned model. Returns (pruned model,
+    kept filters, input selections, info)."""
     work = copy.deepcopy(model).eval()
     was = model.training
     model.eval()
     batches = lambda: data.batches(images, batch_size=min(images, 128))
     gens = lambda: {step.consumer: data.generator(1000 + i) for i, step in enumerate(steps)}
-    kept, sels, errors, samples = {}, {}, {}, {}
+    kept, sels, errors, samples, masks = {}, {}, {}, {}, {}
     try:
         widths = {s.consumer: _channels(work, s) for s in steps}
-        ref = reference_responses(model, widths, batches(), locations, max_samples, gens()) if reference else {}
+        tails = {c: t for c in widths if (t := residual_tail(model, c)) is not None} if reference else {}
+        ref = reference_responses(model, widths, batches(), locations, max_samples, gens(), tails) if reference else {}
         for i, step in enumerate(steps):
             layer, channels = work.get_submodule(step.consumer), widths[step.consumer]
             s = sample_layer(work, step.consumer, channels, batches(), locations, max_samples,
-                             data.generator(1000 + i), responses=ref.get(step.consumer))
+                             data.generator(1000 + i), responses=ref.get(step.consumer),
+                             shortcut=tails.get(step.consumer))
             w = weight_view(layer, channels)
             keep = sorted(int(c) for c in choose(s, w, step.keep))
             if len(keep) != step.keep or len(set(keep)) != step.keep or not 0 <= keep[0] <= keep[-1] < channels:
                 raise PrunelabError(f"'{step.consumer}': the method chose {len(keep)} of {channels} input channels, "
                                     f"not {step.keep}")
-            new = refit(s, w, keep, mode)
+            new, bias = refit(s, w, keep, mode)
             full = torch.zeros_like(w)
             full[:, keep] = new
             layer.weight.copy_(full.reshape(layer.weight.shape))
-            errors[step.consumer], samples[step.consumer] = float(f"{relative_error(s, new, keep):.4g}"), len(s)
+            if bias is not None:
+                layer.bias.copy_(bias)
+            errors[step.consumer] = float(f"{relative_error(s, new, keep, bias):.4g}")
+            samples[step.consumer] = len(s)
             if step.producer:
                 kept[step.producer] = keep
             else:
                 sel = work.get_submodule(step.block).select
                 current = list(range(sel.num_channels)) if sel.indices is None else sel.indices.tolist()
                 sels[step.block] = [current[c] for c in keep]
+            if tune is not None and i + 1 < len(steps):
+                name_w = f"{step.consumer}.weight"
+                masks[name_w] = masks[name_w] & _dropped(layer, channels, keep) if name_w in masks \
+                    else _dropped(layer, channels, keep)
+                with torch.enable_grad():
+                    tune(work, masks, i)
+                work.eval()
     finally:
         model.train(was)
     pruned = prune_channels(work, kept, name=name, selections=sels)
@@ -234,10 +302,10 @@ def reconstruct(model: nn.Module, steps: list[Step], data, choose: Chooser, mode
 
 
 def prune_to_target(model: nn.Module, target: Target, data, choose: Chooser, mode: str, params,
-                    reference: bool = False):
+                    reference: bool = False, tune: Tune | None = None):
     """``reconstruct`` to a target (a preset, a ratio, ...; see ``plan_targets``), sampling as
     ``params`` (images, locations, max_samples) says; the result is named after the target."""
     widths, selections = plan_targets(model.arch_spec, target, data.dataset)
     steps = plan_steps(model, widths, selections)
     return reconstruct(model, steps, data, choose, mode, params.images, params.locations, params.max_samples,
-                       reference=reference, name=target.label(model.arch_spec))
+                       reference=reference, name=target.label(model.arch_spec), tune=tune)

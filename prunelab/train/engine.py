@@ -267,7 +267,8 @@ def make_optimizer(model: nn.Module, recipe: Recipe, hooks: Hooks) -> torch.opti
 
 def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str | Path | None = None,
           hooks: Hooks | None = None, masks: dict[str, torch.Tensor] | None = None, progress: Any = None,
-          desc: str = "train", max_steps: int | None = None, distributed: bool = False) -> TrainResult | None:
+          desc: str = "train", max_steps: int | None = None, distributed: bool = False,
+          test: bool = True) -> TrainResult | None:
     """Train ``model`` (already on its device) on ``data`` by ``recipe``; resume from ``run_dir``.
 
     ``masks`` ({parameter name: bool tensor}): those weights are zero and stay exactly zero.
@@ -275,6 +276,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     after k iterations, e.g. a lottery ticket's rewind point; no checkpoint is written).
     ``progress``: None for no bar, True for a bar of this run, or a callable ``(images) -> None``
     that an outer bar provides.
+    ``test``: evaluate on the test split at the end (False: a training step inside a method, e.g.
+    ThiNet's fine-tuning between layers, which has no test split to read; ``final_top1`` is None).
     ``distributed``: every process of a torchrun group calls ``train`` with the same arguments;
     the model is wrapped in DistributedDataParallel, each rank trains on its part of every global
     batch (``recipe.batch_size`` images, the single-process batches), metrics are the global ones,
@@ -421,7 +424,7 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
             if data.size("val"):
                 log.val_top1, log.val_top5, _ = evaluate(model, data, "val", amp=amp, shard=shard)
             last = epoch + 1 == recipe.epochs
-            if last or (recipe.eval_every and (epoch + 1) % recipe.eval_every == 0):
+            if test and (last or (recipe.eval_every and (epoch + 1) % recipe.eval_every == 0)):
                 log.test_top1, log.test_top5, _ = evaluate(model, data, "test", amp=amp, shard=shard)
             log.seconds = time.perf_counter() - t0 + before
             if dist_on:  # rank 0's clock, so that every rank keeps the same history
