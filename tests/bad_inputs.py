@@ -613,3 +613,15 @@ add(C("shapes", PLAN, files={"e.yaml": model(arch="s.json"), "s.json": SPEC % SP
 add(C("shapes", PLAN, files={"e.yaml": exp(dataset="fashion-mnist", models="[{arch: s.json, targets: [0.5]}]"),
                              "s.json": SPEC % SPEC_OK_CFG},
       why="models.arch: a spec file made for 3-channel 32px inputs in a Fashion-MNIST experiment"))
+
+# a per-regime recipe that contradicts the regime's budget (issue 20)
+REG = exp(regimes="[finetune, scratch-e, scratch-b]")
+add(C("numbers", PLAN, files={"e.yaml": REG + "recipes: {scratch-b: {epochs: 7}}\n"},
+      why="recipes.scratch-b.epochs: overrides Scratch-B's MAC-ratio budget"))
+add(C("numbers", PLAN, files={"e.yaml": REG + "recipes: {scratch-e: {epochs: 3}}\n"},
+      why="recipes.scratch-e.epochs: not the large model's epochs"))
+add(C("numbers", PLAN, files={"e.yaml": REG + "recipes: {scratch-e: {epochs: 1, milestones: [0.5]}}\n"},
+      expect="ok", why="recipes.scratch-e: the large model's epochs, another schedule (control)"))
+add(C("numbers", PLAN, files={"e.yaml": exp(prune="{method: thinet, layer_epochs: -1}")},
+      why="thinet layer_epochs: negative"))
+add(C("shapes", ["report", "{fix}/store", "--inits"], expect="ok", why="report --inits on a finished grid (control)"))

@@ -142,6 +142,7 @@ def test_sizes_are_checked_before_building(monkeypatch, capsys):
     monkeypatch.setattr(families, "validate", lambda spec: built.append(spec))  # any build would pass here
     assert main(["arch", "resnet60002"]) == 2
     assert built == []  # refused from the name, before a spec of 60,000 layers was made or built
+    monkeypatch.undo()
     assert "resnet60002 has about 60,002 layers, above the limit of 5,000" in capsys.readouterr().err
     monkeypatch.setenv("PRUNELAB_MAX_PARAMS", "1000000")
     with pytest.raises(PrunelabError, match="above the limit of 1,000,000 .*PRUNELAB_MAX_PARAMS"):

@@ -66,7 +66,7 @@ class Experiment:
     finetune: dict = field(default_factory=lambda: {"epochs": 40, "lr": 0.001, "schedule": "constant"})
     prune: dict | list = field(default_factory=lambda: {"method": "l1-norm"})
     scratch_b: dict = field(default_factory=dict)
-    recipes: dict = field(default_factory=dict)  # per-regime recipe changes, e.g. {scratch-e: {epochs: 100}}
+    recipes: dict = field(default_factory=dict)  # per-regime recipe changes, e.g. {finetune: {lr: 0.01}} (not budgets)
     rewind: int = 0  # winning tickets: start from the large model's weights after this many iterations
     levels: int = 1  # iterative pruning: level k prunes `target` of the weights left by level k-1's ticket
     sweep: dict = field(default_factory=dict)  # recipe keys -> values: one grid per combination
