@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="List runs (finished / partial / new) with their accuracy.")
     p.add_argument("dir", nargs="?", help="run store folder (default: $PRUNELAB_STORE or ./runs)")
     p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument("--verify", action="store_true",
+                   help="check every file's checksum (no training) and say what would be redone; exit 1 if any "
+                        "file is damaged")
 
     from . import cli_protocol
 
@@ -346,6 +349,8 @@ def cmd_runs(args) -> int:
         raise PrunelabError(f"no run store at {store.root}" + (" (it is a file)" if store.root.exists() else ""))
     if (store.root / "settings.json").is_file():
         warn(f"{store.root} is a run folder, not a store; give the folder that holds the runs")
+    if args.verify:
+        return _verify(store.root, args.json)
     rows = []
     for d in sorted(p for p in store.root.iterdir() if (p / "settings.json").is_file()):
         try:
@@ -370,6 +375,20 @@ def cmd_runs(args) -> int:
         acc = f"{r['final_top1']:.4f}" if r["final_top1"] is not None else "-"
         print(f"{r['state']:9} {acc:>7}  {r['epochs']!s:>6}  {r['run_id']}")
     return 0
+
+
+def _verify(root, as_json: bool) -> int:
+    from .runs.store import verify_store
+
+    checked, problems = verify_store(root)
+    if as_json:
+        print(json.dumps({"checked": checked, "damaged": [{"file": str(f), "problem": why, "then": then}
+                                                          for f, why, then in problems]}))
+    else:
+        for f, why, then in problems:
+            print(f"damaged  {f.relative_to(root)}: {one_line(why)}; {then}")
+        print(f"{checked} files checked, {len(problems)} damaged" + ("" if problems else ": the store is intact"))
+    return 1 if problems else 0
 
 
 COMMANDS = {"arch": cmd_arch, "train": cmd_train, "runs": cmd_runs}

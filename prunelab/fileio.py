@@ -1,9 +1,24 @@
-"""Atomic file writes and safe checkpoint loading: a kill never leaves a half-written file."""
+"""Atomic file writes and safe checkpoint loading: a kill never leaves a half-written file, and a
+file that changed after it was written (a flipped byte on disk) is caught at load.
+
+Checksums travel inside the file, so a file and its checksum are written in one atomic step:
+- a torch file (``atomic_torch_save``) is a zip archive; its end record's comment holds
+  ``prunelab-sha256:`` and the SHA-256 of every byte before the digest (``torch.load`` reads such
+  a zip as any other);
+- a sealed JSON object (``atomic_write_json(..., seal=True)``) holds ``"_sha256"``, the SHA-256 of
+  its canonical JSON without that key.
+``torch_load`` and ``read_json`` check a checksum wherever one is present (files without one, as
+earlier releases wrote them, load as before); a mismatch is a ``Corrupt`` error, which the run store
+treats as a broken file (set aside, made again). Files get the permissions the umask allows, as any
+file a program creates.
+"""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import struct
 import tempfile
 import time
 import warnings
@@ -13,6 +28,20 @@ from pathlib import Path
 import torch
 
 from .errors import PrunelabError
+
+SEAL = b"prunelab-sha256:"
+SEAL_KEY = "_sha256"
+MISMATCH = "checksum mismatch (the file changed after it was written)"
+
+
+class Corrupt(PrunelabError):
+    """A file whose checksum does not match its content."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, previous: str | os.PathLike | None = None) -> None:
@@ -30,6 +59,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, previous: str | os.
     except OSError as e:
         raise PrunelabError(f"cannot write {path}: {e.strerror or e}")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # (mkstemp makes 0600: collaborators sharing a store read it)
         with os.fdopen(fd, "wb") as f:
             delay = float(os.environ.get("PRUNELAB_TEST_WRITE_DELAY", "0") or 0)
             if delay:  # tests use this to kill a process in the middle of a write
@@ -58,14 +88,40 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_write_json(path, obj) -> None:
+def _canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def atomic_write_json(path, obj, seal: bool = False) -> None:
+    """Write JSON atomically; with ``seal`` (a dict), with its checksum (``read_json`` checks it)."""
+    if seal:
+        obj = {**{k: v for k, v in obj.items() if k != SEAL_KEY},
+               SEAL_KEY: hashlib.sha256(_canonical({k: v for k, v in obj.items() if k != SEAL_KEY})).hexdigest()}
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def seal_zip(data: bytes) -> bytes:
+    """A zip archive (as ``torch.save`` writes it) with its checksum in the end record's comment."""
+    if len(data) < 22 or data[-22:-18] != b"PK\x05\x06" or data[-2:] != b"\0\0":
+        return data  # not a plain zip without a comment: left as it is (unsealed)
+    head = data[:-2] + struct.pack("<H", len(SEAL) + 64) + SEAL
+    return head + hashlib.sha256(head).hexdigest().encode()
+
+
+def check_zip(data: bytes, path) -> bool:
+    """Whether the archive carries a checksum; raise ``Corrupt`` if it does not match."""
+    n = len(SEAL) + 64
+    if len(data) < n + 22 or data[-n:-64] != SEAL:
+        return False
+    if hashlib.sha256(data[:-64]).hexdigest().encode() != data[-64:]:
+        raise Corrupt(f"{path}: {MISMATCH}")
+    return True
 
 
 def atomic_torch_save(path, obj, previous=None) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue(), previous)
+    atomic_write_bytes(path, seal_zip(buf.getvalue()), previous)
 
 
 def torch_load(path: str | os.PathLike, what: str = "checkpoint", expect: str = "a prunelab checkpoint") -> dict:
@@ -75,9 +131,14 @@ def torch_load(path: str | os.PathLike, what: str = "checkpoint", expect: str = 
     if not path.is_file():
         raise PrunelabError(f"{what} not found: {path}")
     try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise PrunelabError(f"cannot read {what} {path}: {e.strerror or e}")
+    check_zip(data, f"{what} {path}")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's unpickler warns before failing; the error says it
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors come in many types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if not zipfile.is_zipfile(path):
@@ -89,10 +150,37 @@ def torch_load(path: str | os.PathLike, what: str = "checkpoint", expect: str = 
 
 
 def read_json(path) -> dict:
+    """A JSON file; a sealed object's checksum is checked (``Corrupt`` if it does not match) and
+    its key dropped."""
     try:
-        return json.loads(Path(path).read_text())
+        obj = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:  # ValueError: bad JSON and bad UTF-8 alike
         raise PrunelabError(f"cannot read {path}: {e}")
+    if isinstance(obj, dict) and SEAL_KEY in obj:
+        digest = obj.pop(SEAL_KEY)
+        if hashlib.sha256(_canonical(obj)).hexdigest() != digest:
+            raise Corrupt(f"{path}: {MISMATCH}")
+    return obj
+
+
+def verify_file(path) -> str | None:
+    """What is wrong with a store file, without loading its tensors (None: nothing, or no checksum
+    to check and it parses). For ``prunelab runs --verify``."""
+    path = Path(path)
+    try:
+        if path.suffix == ".json":
+            read_json(path)
+            return None
+        data = path.read_bytes()
+        if not check_zip(data, path) and not zipfile.is_zipfile(io.BytesIO(data)):
+            return f"{path}: not a zip archive written by torch.save"
+        return None
+    except Corrupt:
+        return MISMATCH
+    except PrunelabError as e:
+        return str(e)
+    except OSError as e:
+        return f"{path}: {e.strerror or e}"
 
 
 def writable_dir(path, what: str) -> Path:
@@ -132,8 +220,6 @@ def writable_file(path, what: str) -> Path:
 
 
 def file_sha256(path) -> str:
-    import hashlib
-
     path = Path(path)
     if not path.is_file():
         raise PrunelabError(f"file not found: {path}")

@@ -49,14 +49,18 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_run_finishes_identically(tm
     recipe = Recipe(epochs=4, batch_size=16, lr=0.05)
     ref = build(spec, seed=0)
     r_ref = train(ref, data, recipe, seed=0, run_dir=tmp_path / "ref")
-    for damage in ("truncate", "both"):
+    for damage in ("truncate", "both", "flip"):
         d = tmp_path / damage
         with pytest.raises(KeyboardInterrupt):
             train(build(spec, seed=0), data, recipe, seed=0, run_dir=d, hooks=StopAfter(3))
         assert torch.load(d / "checkpoint.pt", weights_only=True)["epoch"] == 3
         for name in ("checkpoint.pt",) + (("checkpoint.prev.pt",) if damage == "both" else ()):
-            raw = (d / name).read_bytes()
-            (d / name).write_bytes(raw[: len(raw) // 3])  # a disk that filled up mid-write
+            if damage == "flip":
+                flip(d / name)  # the file keeps its size and stays a valid zip: only its checksum tells
+                assert torch.load(d / name, weights_only=True)["epoch"] == 3  # (torch alone loads it)
+            else:
+                raw = (d / name).read_bytes()
+                (d / name).write_bytes(raw[: len(raw) // 3])  # a disk that filled up mid-write
         model = build(spec, seed=0)
         with caplog.at_level("WARNING", logger="prunelab"):
             r = train(model, data, recipe, seed=0, run_dir=d)
@@ -70,6 +74,52 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_run_finishes_identically(tm
         if damage == "both":
             assert "training starts over" in caplog.text
         caplog.clear()
+
+
+def flip(path, n=64):
+    """Flip ``n`` bytes in the middle of a file (a disk or memory error that keeps its size)."""
+    raw = bytearray(path.read_bytes())
+    mid = len(raw) // 2
+    raw[mid: mid + n] = bytes(b ^ 0xFF for b in raw[mid: mid + n])
+    path.write_bytes(bytes(raw))
+
+
+def test_flipped_bytes_in_store_files_are_found_and_healed_identically(tmp_path, capsys):
+    """A model.pt, a pruned model and a result file with 64 flipped bytes: `runs --verify` names
+    them, the next `run` sets them aside with a warning, remakes them, counts what it retrained, and
+    ends with the results of an undamaged store."""
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID.replace("seeds: [0, 1]", "seeds: [0]").replace("targets: [0.3, 0.5]", "targets: [0.5]"))
+    store = tmp_path / "store"
+    argv = ["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]
+    assert main(argv) == 0
+    before = {p.parent.name: json.loads(p.read_text()) for p in store.glob("*/result.json")}
+    assert main(["runs", str(store), "--verify"]) == 0
+    assert "0 damaged: the store is intact" in capsys.readouterr().out
+    (base,) = [p.parent for p in store.glob("*/init.pt")]
+    (pruned,) = list((store / "pruned").glob("*.pt"))
+    (ft,) = [p.parent for p in store.glob("*-inherit-*/result.json")]
+    for f in (base / "model.pt", pruned):
+        flip(f)
+    assert torch.load(base / "model.pt", weights_only=True)["spec"]  # torch alone would load it silently
+    (ft / "result.json").unlink()  # the fine-tuned run is redone: it reads both
+    assert main(["runs", str(store), "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"{base.name}/model.pt: checksum mismatch" in out and "the run is trained again" in out
+    assert f"pruned/{pruned.name}: checksum mismatch" in out and "2 damaged" in out
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "checksum mismatch" in err and "moved aside" in err
+    assert "2 runs trained here" in err  # the healed large model counts, with the fine-tuned run
+    after = {p.parent.name: json.loads(p.read_text()) for p in store.glob("*/result.json")}
+    keys = ("final_top1", "final_top5", "params", "macs", "epochs")
+    assert {k: [r[x] for x in keys] for k, r in after.items()} == {k: [r[x] for x in keys] for k, r in before.items()}
+    assert main(["runs", str(store), "--verify"]) == 0
+    # files follow the umask (the store is shared between collaborators)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    want = 0o666 & ~mask
+    assert all((f.stat().st_mode & 0o777) == want for f in store.rglob("*") if f.is_file() and not f.name.startswith("."))
 
 
 def _run_worker(cfg, store, env=None):
@@ -163,3 +213,20 @@ def test_plan_prints_the_compute_and_a_duration_once_timed(tmp_path, capsys):
     assert main(["plan", str(cfg), "--store", store, "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "0.000 TMACs to go; about 0 s on this device" in out
+
+
+def test_a_set_aside_init_is_rewritten(tmp_path, capsys):
+    from prunelab.runs.store import RunStore, load_init
+
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID.replace("seeds: [0, 1]", "seeds: [0]").replace("targets: [0.3, 0.5]", "targets: [0.5]")
+                   + "regimes: [scratch-e]\n")
+    store = tmp_path / "store"
+    assert main(["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]) == 0
+    (base,) = [p.parent for p in store.glob("*/init.pt")]
+    good = prunelab.load(base / "init.pt").state_dict()
+    flip(base / "init.pt")
+    again = load_init(RunStore(store), base.name)
+    assert "checksum mismatch" in capsys.readouterr().err and list(base.glob("init.pt.broken-*"))
+    rewritten = prunelab.load(base / "init.pt").state_dict()  # made again from the settings, and saved
+    assert all(torch.equal(good[k], rewritten[k]) and torch.equal(good[k], again.state_dict()[k]) for k in good)

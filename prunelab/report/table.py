@@ -16,6 +16,7 @@ import statistics
 from pathlib import Path
 
 from ..errors import PrunelabError
+from ..fileio import read_json
 from ..protocol import REGIMES, arm_regimes
 from .stats import compare, compare_arms, interval, pairing, stats
 from .stats import pts as _pts
@@ -42,7 +43,7 @@ def load_results(root: str | Path, skipped: list[str] | None = None) -> list[dic
     out = []
     for p in sorted(root.rglob("result.json")):
         try:
-            r = _checked_result(json.loads(p.read_text()))
+            r = _checked_result(read_json(p))
             roles = [r.get("labels") or {}]
             if (p.parent / "roles.json").is_file():
                 roles = json.loads((p.parent / "roles.json").read_text())
@@ -51,7 +52,7 @@ def load_results(root: str | Path, skipped: list[str] | None = None) -> list[dic
             for role in roles:
                 _checked_labels(role)
             out += [{**r, "labels": role} for role in roles]
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, PrunelabError) as e:
             if skipped is not None:
                 skipped.append(f"{p}: {e}")
     return out

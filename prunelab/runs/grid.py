@@ -32,7 +32,7 @@ from ..train import distributed as ddp
 from .prune_step import PruneStep, product, remove_product, run_prune_step
 from .settings import RunSettings, canonical
 from ..errors import Busy, check_seed, warn
-from .store import Broken, RunStore, execute, execute_run, execute_together
+from .store import Broken, RunStore, execute_run, execute_together
 
 UNSET = "default"
 
@@ -696,7 +696,10 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
         except Broken as b:
             src = r.source_settings
             if b.kind == "run" and src is not None and b.ident == src.run_id():  # make it again
-                execute(src, store, device=device, data=data, save_init=src is r.baseline, data_dir=data_dir)
+                _, healed = execute_run(src, store, device=device, data=data, save_init=src is r.baseline,
+                                        data_dir=data_dir)
+                if healed and src.run_id() not in outcome.trained:  # a retrained run counts as trained here
+                    outcome.trained.append(src.run_id())
             elif b.kind != "prune":
                 raise
     raise PrunelabError(f"run {r.settings.run_id() if r.settings else r.arch}: its inputs broke again after "

@@ -113,5 +113,5 @@ def run_prune_step(step: PruneStep, store: RunStore, data, planned: ArchSpec | N
             "selected": {k: len(v) for k, v in result.selections.items()},
             "info": json.loads(json.dumps(result.info)),
         }
-        atomic_write_json(info_path(store, step.id), summary)
+        atomic_write_json(info_path(store, step.id), summary, seal=True)
         return summary

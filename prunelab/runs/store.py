@@ -107,6 +107,39 @@ class RunStore:
                 atomic_write_json(d / ROLES, roles + [labels])
 
 
+CONSEQUENCE = {
+    SETTINGS: "the run is planned again (its settings are rewritten when it next starts)",
+    RESULT: "the run is trained again", MODEL: "the run is trained again",
+    INIT: "its initial weights are made again from its settings",
+    CHECKPOINT: "training resumes from the previous checkpoint", PREVIOUS: "the previous checkpoint is not used",
+}
+
+
+def verify_store(root: Path) -> tuple[int, list[tuple[Path, str, str]]]:
+    """Check the checksum (or, for files without one, the format) of every file of a store without
+    loading weights: (files checked, [(file, what is wrong, what the next run does about it)])."""
+    from ..fileio import verify_file
+
+    checked, problems = 0, []
+    if not root.is_dir():
+        return 0, []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if d.name == "pruned":
+            for f in sorted(d.glob("*.pt")) + sorted(d.glob("*.json")):
+                checked += 1
+                if (why := verify_file(f)) is not None:
+                    problems.append((f, why, f"prune step {f.stem} runs again, and so do the runs that start from "
+                                             "its model"))
+            continue
+        for name in (SETTINGS, RESULT, MODEL, INIT, CHECKPOINT, PREVIOUS):
+            f = d / name
+            if f.is_file():
+                checked += 1
+                if (why := verify_file(f)) is not None:
+                    problems.append((f, why, CONSEQUENCE[name]))
+    return checked, problems
+
+
 def run_state(d: Path) -> str:
     if (d / RESULT).exists():
         return "finished"
@@ -234,11 +267,13 @@ def load_init(store: RunStore, run_id: str) -> torch.nn.Module:
     """A run's initial weights: its ``init.pt``, or, where that file is missing or broken, the same
     weights made again from its settings (a random init is a function of the spec and the seed)."""
     d = store.root / run_id
+    broken = False
     if (d / INIT).is_file():
         try:
             return load_model(d / INIT)
         except PrunelabError as e:
             set_aside([d / INIT], f"init.pt could not be loaded ({e})")
+            broken = True
     settings = RunSettings.from_dict(read_json(d / SETTINGS))
     if settings.init != {"kind": "random"}:
         raise PrunelabError(f"run {run_id} did not start from a random init; it has no initial weights to rewind to")
@@ -246,6 +281,8 @@ def load_init(store: RunStore, run_id: str) -> torch.nn.Module:
     hooks = method_hooks(settings)
     if hooks is not None:
         hooks.prepare(model)
+    if broken:  # the file it set aside is made again (identical: the init is a function of the settings)
+        save_model(model, d / INIT)
     return model
 
 
@@ -412,7 +449,8 @@ def follow() -> int:
 
 
 def _write_settings(d: Path, settings: RunSettings) -> None:
-    atomic_write_json(d / SETTINGS, {"run_id": d.name, "prunelab_version": __version__, **settings.to_dict()})
+    atomic_write_json(d / SETTINGS, {"run_id": d.name, "prunelab_version": __version__, **settings.to_dict()},
+                      seal=True)
 
 
 def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResult, dev: torch.device,
@@ -431,7 +469,7 @@ def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResu
         "init": start, **provenance(dev),
     }
     save_model(model, d / MODEL)
-    atomic_write_json(d / RESULT, result)
+    atomic_write_json(d / RESULT, result, seal=True)
     for name in (CHECKPOINT, PREVIOUS):  # the finished model and result replace them
         try:
             (d / name).unlink()
