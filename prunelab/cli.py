@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                 return _distributed(args)
         return COMMANDS[args.cmd](args) or 0
     except PrunelabError as e:
+        frames = getattr(e, "frames", "")  # a plug-in's error: its own traceback frames, then the line
+        if frames:
+            print("Traceback of the plug-in's code (most recent call last):\n" + frames.rstrip(), file=sys.stderr)
         print(f"prunelab {args.cmd}{_rank_tag(args.cmd)}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

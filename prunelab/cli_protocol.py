@@ -243,9 +243,8 @@ def cmd_prune(args) -> int:
                             f"{spec.num_classes} classes; dataset '{dataset}' has {info.channels}x{info.size}x"
                             f"{info.size} and {info.classes}")
     data = methods.PruneData(dataset, args.seed, loader=lambda: load_data(DataSettings(dataset), args.data))
-    result = method.prune(model, params, data)
-    methods.check_result(method, model, result, method.planned_spec(model.arch_spec, params, dataset)
-                         if method.kind == "structured" else None)
+    planned = method.planned_spec(model.arch_spec, params, dataset) if method.kind == "structured" else None
+    result = methods.prune_checked(method, model, params, data, planned, f"pruning {args.model}")
     pruned = result.model
     save(pruned, args.out, extra={"kept": result.kept, "info": result.info, "from": str(args.model),
                                   "method": {"name": method.name, "params": dataclasses.asdict(params)}})
@@ -397,6 +396,10 @@ def cmd_plan(args) -> int:
         epochs = "rule" if r["epochs"] is None else r["epochs"]
         seed = "all" if r.get("imported") else r["seed"]  # an imported baseline is shared by every seed
         print(f"{state:9} {r['regime']:10} {seed:>4} {epochs:>6}  {r['arch']}{extra}")
+    from .runs.prune_step import code_changes
+
+    for note in code_changes(store, [r.prune for r in grid.runs if r.prune is not None]):
+        print(f"note: {note}")
     total = sum(r["train_macs"] for r in rows)
     left = sum(r["train_macs"] for r in rows if r["state"] != "finished")
     line = f"training compute: {total / 1e12:,.3f} TMACs in all, {left / 1e12:,.3f} TMACs to go"

@@ -10,7 +10,7 @@ import importlib
 from importlib.metadata import entry_points
 
 from ..errors import PrunelabError
-from .base import KINDS, Method, NoParams, PruneData, PruneResult, check_result
+from .base import KINDS, Method, NoParams, PruneData, PruneResult, check_result, prune_checked
 
 ENTRY_POINT_GROUP = "prunelab.methods"
 REGISTRY: dict[str, type[Method]] = {}
@@ -91,4 +91,4 @@ def get(ref: str) -> Method:
 from . import controls, derived, guided, l1_norm, l2_norm, magnitude, preset, regression, sfp, slimming, sss, thinet  # noqa: E402,F401,E501
 
 __all__ = ["ENTRY_POINT_GROUP", "KINDS", "import_object", "Method", "NoParams", "PruneData", "PruneResult", "REGISTRY",
-           "check_result", "get", "known", "register"]
+           "check_result", "get", "known", "prune_checked", "register"]

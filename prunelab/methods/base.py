@@ -123,8 +123,11 @@ class Method:
 
     # --- parameters ----------------------------------------------------------------------
     def params(self, mapping: dict | None = None, where: str | None = None):
+        from .plugin import guarded
+
         p = from_mapping(self.Params, dict(mapping or {}), where or f"method '{self.name}'")
-        self.check(p)
+        with guarded(self, "checking its parameters"):
+            self.check(p)
         return p
 
     def check(self, params) -> None:
@@ -174,7 +177,16 @@ class Method:
         view = self.train_view(tp)
         large = self.train_spec(base, view)
         shaped = self.hooks(view) is not None or large != base
-        return ({"name": self.name, "params": tp} if shaped else None), large
+        code = self.code(params)
+        return ({"name": self.name, "params": tp, **({"code": code} if code else {})} if shaped else None), large
+
+    def code(self, params) -> str | None:
+        """What identifies the code this method runs, where prunelab's version does not (a plug-in's
+        declared ``version`` or the hash of its module's source; ``methods/plugin.py``): part of the
+        identity of its prune steps and of a large model its hooks trained. None: built in."""
+        from .plugin import code_id
+
+        return code_id(self)
 
     def hooks(self, params) -> Hooks | None:
         """Hooks for training the large model (None: the plain baseline is used). ``params``
@@ -218,6 +230,21 @@ class Method:
         raise NotImplementedError
 
 
+def _check_kept(method: Method, base: nn.Module, what: str, layer: str, idx) -> None:
+    """Kept indices of one layer (or block input): distinct whole numbers in range."""
+    where = f"method '{method.name}': {what} of '{layer}'"
+    try:
+        sub = base.get_submodule(layer)
+    except AttributeError:
+        raise PrunelabError(f"{where}: the model has no layer '{layer}'")
+    n = getattr(getattr(sub, "select", None), "num_channels", None) if what == "selections" else \
+        getattr(sub, "out_channels", getattr(sub, "out_features", None))
+    if not isinstance(idx, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
+        raise PrunelabError(f"{where}: must be a list of channel indices (whole numbers)")
+    if len(set(idx)) != len(idx) or (idx and (min(idx) < 0 or (n is not None and max(idx) >= n))):
+        raise PrunelabError(f"{where}: the indices must be distinct and in [0, {n})")
+
+
 def check_result(method: Method, base: nn.Module, result: PruneResult, planned: ArchSpec | None) -> None:
     """A method's result must be a built model of a valid spec (the planned one, if any)."""
     if not isinstance(result, PruneResult):
@@ -229,6 +256,13 @@ def check_result(method: Method, base: nn.Module, result: PruneResult, planned: 
         raise PrunelabError(f"method '{method.name}' produced '{spec.name}', not the planned '{planned.name}'")
     if method.kind == "unstructured" and not result.masks:
         raise PrunelabError(f"method '{method.name}' is unstructured but returned no masks")
+    for what, found in (("kept", result.kept), ("selections", result.selections)):
+        for layer, idx in (found or {}).items():
+            _check_kept(method, base, what, layer, idx)
+    for name, m in (result.masks or {}).items():
+        if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
+            raise PrunelabError(f"method '{method.name}': the mask of '{name}' must be a bool tensor (True = kept), "
+                                f"not {getattr(m, 'dtype', type(m).__name__)}")
     if result.masks:
         from ..masks import apply_masks, check_masks
 
@@ -238,3 +272,24 @@ def check_result(method: Method, base: nn.Module, result: PruneResult, planned: 
         json.dumps(result.info)
     except TypeError as e:
         raise PrunelabError(f"method '{method.name}': its info must be JSON data ({e})")
+
+
+def prune_checked(method: Method, model: nn.Module, params, data: PruneData, planned: ArchSpec | None,
+                  where: str) -> PruneResult:
+    """``method.prune`` as every caller runs it: an exception inside plug-in code is reported with
+    the plug-in's own frames (``plugin.guarded``), any error names the method and the step
+    (``where``), and the result is checked (``check_result``) before anything uses it."""
+    from .plugin import PluginError, guarded
+
+    try:
+        with guarded(method, where):
+            result = method.prune(model, params, data)
+        check_result(method, model, result, planned)
+    except PluginError:
+        raise
+    except PrunelabError as e:
+        msg = str(e)
+        if msg.startswith(f"method '{method.name}'"):
+            raise
+        raise PrunelabError(f"method '{method.name}' in {where}: {msg}") from e
+    return result

@@ -80,6 +80,10 @@ class Derived(Method):
         m, ip = self.inner(params)
         return m.prune_source(ip)
 
+    def code(self, params) -> str | None:
+        m, ip = self.inner(params)
+        return m.code(ip)
+
     def describe(self, params) -> str:
         m, ip = self.inner(params)
         by = getattr(params, "by", "params")

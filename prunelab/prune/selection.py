@@ -18,6 +18,24 @@ def reference_threshold(values: torch.Tensor, fraction: float) -> float:
     return float(v[min(int(v.numel() * fraction), v.numel() - 1)])
 
 
+def check_scores(scores, n: int, where: str) -> torch.Tensor:
+    """A scorer's output as prunelab needs it: a 1-D tensor of ``n`` finite scores, one per channel
+    of the layer scored (one line naming ``where`` and what is wrong otherwise)."""
+    if not isinstance(scores, torch.Tensor):
+        raise PrunelabError(f"{where}: the scores must be a tensor, not {type(scores).__name__}")
+    if scores.dim() != 1:
+        raise PrunelabError(f"{where}: the scores must be 1-D (one per channel), not of shape {tuple(scores.shape)}")
+    if scores.numel() != n:
+        raise PrunelabError(f"{where}: {scores.numel()} scores for {n} channels (one score per channel)")
+    if scores.is_complex() or not (scores.is_floating_point() or scores.dtype in (torch.int32, torch.int64)):
+        raise PrunelabError(f"{where}: the scores must be real numbers, not {scores.dtype}")
+    bad = (~torch.isfinite(scores.detach().double())).nonzero().flatten().tolist()
+    if bad:
+        what = "all scores are" if len(bad) == n else f"{len(bad)} of {n} scores are"
+        raise PrunelabError(f"{where}: {what} NaN or infinite (channel {bad[0]}: {scores[bad[0]].item()})")
+    return scores.detach()
+
+
 def select(scores: torch.Tensor, keep: int, rule: str = "largest", gen: torch.Generator | None = None) -> list[int]:
     """Indices of the ``keep`` channels to keep.
 

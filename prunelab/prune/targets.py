@@ -18,7 +18,7 @@ from torch import nn
 from ..arch import ArchSpec, prunable_widths, resolve, with_widths
 from ..errors import PrunelabError
 from .criteria import criterion
-from .selection import select
+from .selection import check_scores, select
 from .surgery import prune_channels
 
 
@@ -143,7 +143,8 @@ def prune(model: nn.Module, target: Target, dataset: str, criterion_name="l1-nor
     gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
     kept = {}
     for layer, k in target_widths(base, target, dataset).items():
-        kept[layer] = select(score(model.get_submodule(layer)), k, rule, gen)
+        conv = model.get_submodule(layer)
+        kept[layer] = select(check_scores(score(conv), conv.out_channels, f"layer '{layer}'"), k, rule, gen)
     spec = target_spec(base, target, dataset)
     pruned = prune_channels(model, kept, name=spec.name)
     if pruned.arch_spec != spec:

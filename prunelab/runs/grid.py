@@ -429,7 +429,8 @@ def _plan_one(exp: Experiment) -> Grid:
                 label = arm.label if exp.levels == 1 else f"{arm.label}-L{level}"
                 step = None
                 if source is None:
-                    step = PruneStep(arm.method.name, canonical(arm.params), base_settings.run_id(), seed)
+                    step = PruneStep(arm.method.name, canonical(arm.params), base_settings.run_id(), seed,
+                                     arm.method.code(arm.params))
                 level_runs = []
                 for name in exp.regimes:
                     labels = {**common, "regime": name, "method": arm.method.describe(arm.params), "pruned": label}
@@ -470,7 +471,8 @@ def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
         src = run.source.settings if run.source is not None and resolve_run(grid, run.source, store) else None
         if src is None:
             return False
-        run.prune = PruneStep(run.arm.method.name, canonical(run.arm.params), src.run_id(), run.seed)
+        run.prune = PruneStep(run.arm.method.name, canonical(run.arm.params), src.run_id(), run.seed,
+                              run.arm.method.code(run.arm.params))
         run.labels = {**run.labels, "prune": run.prune.id}
     found = product(store, run.prune.id)
     if found is None:

@@ -28,10 +28,13 @@ class PruneStep:
     params: dict  # the method's parameters, canonical (defaults left out), target included
     baseline: str  # run id of the trained large model
     seed: int
+    code: str | None = None  # a plug-in method's code (Method.code); None for prunelab's own methods
 
     def identity(self) -> dict:
-        return json.loads(json.dumps({"method": self.method, "params": self.params, "from_run": self.baseline,
-                                      "seed": self.seed}))
+        d = {"method": self.method, "params": self.params, "from_run": self.baseline, "seed": self.seed}
+        if self.code is not None:
+            d["code"] = self.code
+        return json.loads(json.dumps(d))
 
     @property
     def id(self) -> str:
@@ -62,6 +65,33 @@ def product(store: RunStore, step_id: str) -> dict | None:
     except PrunelabError as e:
         set_aside([p, model_path(store, step_id)], f"prune step summary {p.name} could not be read ({e})")
         return None
+
+
+def code_changes(store: RunStore, steps: list[PruneStep]) -> list[str]:
+    """Why prune steps of plug-in methods are new although the store holds steps of the same
+    settings: those ran other code of the method (``Method.code``). One line per step."""
+    folder = store.root / "pruned"
+    known: dict[str, set] = {}
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            ident = dict(read_json(p).get("prune") or {})
+        except (PrunelabError, AttributeError):
+            continue
+        old = ident.pop("code", None)
+        known.setdefault(json.dumps(ident, sort_keys=True), set()).add(old)
+    out, seen = [], set()
+    for step in steps:
+        if step.code is None or step.id in seen or info_path(store, step.id).is_file():
+            continue
+        seen.add(step.id)
+        ident = step.identity()
+        ident.pop("code")
+        others = known.get(json.dumps(ident, sort_keys=True), set()) - {step.code}
+        if others:
+            was = ", ".join(sorted("built-in" if o is None else o for o in others))
+            out.append(f"prune step {step.id} is new: method '{step.method}' now runs code {step.code}, the store's "
+                       f"step of the same settings ran {was}; its results and the runs after it are kept, not reused")
+    return out
 
 
 def remove_product(store: RunStore, step_id: str) -> None:
@@ -97,8 +127,8 @@ def run_prune_step(step: PruneStep, store: RunStore, data, planned: ArchSpec | N
         base = base.to(getattr(data, "device", "cpu"))
         source = read_json(baseline_dir / "settings.json")
         parent = product(store, (source.get("init") or {}).get("masks") or "")
-        result = method.prune(base, params, data)
-        methods.check_result(method, base, result, planned)
+        result = methods.prune_checked(method, base, params, data, planned,
+                                       f"prune step {step.id} (of run {step.baseline})")
         model = result.model
         save_model(model, model_path(store, step.id),
                    extra={"kept": result.kept, "selections": result.selections, "info": result.info,

@@ -317,6 +317,17 @@ def method_hooks(settings: RunSettings) -> Hooks | None:
     return inits.method_hooks(settings.method)
 
 
+def hook_guard(settings: RunSettings, where: str):
+    """Around code that calls the run's method hooks: an exception in a plug-in's hook is reported
+    with its own frames and a line naming the method and the run (``methods.plugin.guarded``)."""
+    if settings.method is None:
+        return contextlib.nullcontext()
+    from .. import methods
+    from ..methods.plugin import guarded
+
+    return guarded(methods.get(settings.method["name"]), where)
+
+
 def execute(settings: RunSettings, store: RunStore, *, data_dir=None, device: str = "auto", force: bool = False,
             progress: Any = None, data=None, save_init: bool = False) -> dict:
     """Run (or reuse, or resume) one training run; returns its result dict (see ``execute_run``)."""
@@ -346,14 +357,16 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     data = data if data is not None else load_data(settings.data, data_dir)
     model = initial_model(settings, store, data, dev)
     if hooks is not None:
-        hooks.prepare(model)
+        with hook_guard(settings, f"the start of run {d.name}"):
+            hooks.prepare(model)
     start = inits.record(model, settings.init.get("kind", "random"))
     with locked(d, wait=False):
         if (done := _claim(d, settings, store, model, force, save_init)) is not None:
             return done, False
         model.to(dev)
-        r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
-                  masks=getattr(model, "masks", None), progress=progress, desc=d.name)
+        with hook_guard(settings, f"a training hook of run {d.name}"):
+            r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
+                      masks=getattr(model, "masks", None), progress=progress, desc=d.name)
         return _finish(d, settings, model, r, dev, start), True
 
 
@@ -408,7 +421,8 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
         # rank 0 makes the initial model (it may read, or set aside, store files) and sends it
         model = ddp.on_rank0(lambda: initial_model(settings, store, run_data, dev))
         if hooks is not None:
-            hooks.prepare(model)
+            with hook_guard(settings, f"the start of run {d.name}"):
+                hooks.prepare(model)
         start = inits.record(model, settings.init.get("kind", "random"))
         with contextlib.ExitStack() as lock:
             def enter():
@@ -419,9 +433,10 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
             if done is not None:
                 return done, False
             model.to(dev)
-            r = train(model, run_data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
-                      masks=getattr(model, "masks", None), progress=progress if ddp.is_main() else None,
-                      desc=d.name, distributed=True)
+            with hook_guard(settings, f"a training hook of run {d.name}"):
+                r = train(model, run_data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
+                          masks=getattr(model, "masks", None), progress=progress if ddp.is_main() else None,
+                          desc=d.name, distributed=True)
             return ddp.on_rank0(lambda: _finish(d, settings, model, r, dev, start)), True
     except BaseException as e:
         if not ddp.collective(e):  # this rank failed alone: the others are still inside the run
