@@ -313,7 +313,9 @@ def train_settings(args):
     count(build(spec, device="meta"))  # the architecture runs on the dataset's images (shapes only)
     for w in rec.questionable():
         warn(w)
-    return RunSettings(arch=spec.to_dict(), data=ds, recipe=rec, seed=seed, init=init), cfg
+    from .train import distributed as ddp
+
+    return RunSettings(arch=spec.to_dict(), data=ds, recipe=rec, seed=seed, init=init, processes=ddp.world()), cfg
 
 
 def cmd_train(args) -> int:

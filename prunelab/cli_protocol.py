@@ -42,6 +42,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list (arch, regime, seed, epochs, ...)")
     p.add_argument("--store", help="run store folder (default: $PRUNELAB_STORE or ./runs)")
     p.add_argument("--device", default="auto", help="the device whose speed the duration estimate uses")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="plan the runs as N processes train them (torchrun --nproc_per_node=N, a launcher's "
+                        "tasks_per_node): with per-process BatchNorm their run ids name N (default 1)")
 
     p = sub.add_parser("run", help="run an experiment file (resumable)",
                        description="Execute every run of an experiment file through the run store: each "
@@ -369,7 +372,9 @@ def cmd_plan(args) -> int:
     from .runs.store import provenance
     from .train import resolve_device
 
-    grid = plan(load_experiment(args.file))
+    if args.processes < 1:
+        raise PrunelabError(f"--processes must be a positive number of processes, got {args.processes}")
+    grid = plan(load_experiment(args.file), processes=args.processes)
     store = RunStore(args.store)
     rows = plan_rows(grid, store)
     if args.json:
@@ -436,10 +441,13 @@ def cmd_run(args) -> int:
                                           ("--launcher-param", args.launcher_param)) if given]
         if extra:
             raise PrunelabError(f"{', '.join(extra)}: only with --launcher submitit")
-    grid = plan(load_experiment(args.file))
+    exp = load_experiment(args.file)
     store = RunStore(args.store).writable()
     if args.launcher == "submitit":
-        return _run_jobs(args, grid, store)
+        return _run_jobs(args, exp, store)
+    from .train import distributed as ddp
+
+    grid = plan(exp, processes=ddp.world())
     if args.together:
         from .train import resolve_device
 
@@ -457,16 +465,18 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _run_jobs(args, grid, store) -> int:
-    """``run --launcher submitit``: the grid's runs and prune steps as jobs (runs/launch.py)."""
+def _run_jobs(args, exp, store) -> int:
+    """``run --launcher submitit``: the grid's runs and prune steps as jobs (runs/launch.py); each
+    run is planned for its job's processes (``tasks_per_node``)."""
     from .cli import one_line
     from .report import aggregate, load_prune_steps, markdown, prune_groups, prune_markdown
-    from .runs.grid import grid_results
+    from .runs.grid import grid_results, plan
     from .runs.launch import launch_grid, launcher_settings
 
     given = _key_values(args.launcher_param, "--launcher-param")
     launcher_settings(given, "--launcher-param")
-    launcher = launcher_settings({**grid.experiment.launcher, **given})
+    launcher = launcher_settings({**exp.launcher, **given})
+    grid = plan(exp, processes=launcher.tasks)
     done = launch_grid(grid, store, cluster=args.cluster or "slurm", jobs_dir=args.jobs_dir, launcher=launcher,
                        data_dir=args.data, device=args.device, progress=not args.quiet)
     ids = {r.prune.id for r in grid.runs if r.prune is not None}

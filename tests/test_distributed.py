@@ -101,13 +101,13 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _rank0_only(out: Path, store: Path) -> None:
+def _rank0_only(out: Path, store: Path, before: tuple[str, ...] = ()) -> None:
     """Rank 1 attempted no write below the store; every lock names rank 0's process."""
     assert (out / "rank0.exit").read_text() == (out / "rank1.exit").read_text() == "0"
     assert not (out / "rank1.writes").exists(), (out / "rank1.writes").read_text()
     assert (out / "rank0.writes").read_text()  # the audit sees rank 0's writes, so it would see rank 1's
     pid0 = (out / "rank0.pid").read_text()
-    locks = list(store.rglob(".*lock"))
+    locks = [p for p in store.rglob(".*lock") if p.parent.name not in before]  # (not a folder written before)
     assert locks and all(f"pid {pid0} " in p.read_text() for p in locks)
 
 
@@ -160,12 +160,15 @@ def test_a_killed_ddp_run_resumes_at_two_and_at_one_process(uninterrupted, tmp_p
     assert _same(got, torch.load(_run_dir(ref_store) / "model.pt", weights_only=True)["state_dict"])
     assert [json.loads(x)["epoch"] for x in (d / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
-    # the 2-process checkpoint resumed by one process
+    # one process computes another result (BatchNorm over all 32 images of a batch, not 16 per
+    # process): its run is another run, named by its process count, and never resumes the 2-process one
+    assert "-x2-" in d.name
     assert main([*TRAIN, "--store", str(copy)]) == 0
-    d1 = _run_dir(copy)
+    (d1,) = [p for p in copy.iterdir() if p.is_dir() and p.name != d.name]
+    assert d.name.split("-e2-")[0] == d1.name.split("-e2-")[0] + "-x2"
     hist = [json.loads(x) for x in (d1 / "metrics.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in hist] == [1, 2] and all(h["images"] == 256 for h in hist)
-    assert not (d1 / "checkpoint.pt").exists()
+    assert (copy / d.name / "checkpoint.pt").exists() and not (copy / d.name / "result.json").exists()
 
 
 class StopAtStep(Hooks):
@@ -180,7 +183,8 @@ class StopAtStep(Hooks):
             raise KeyboardInterrupt
 
 
-def test_a_grid_with_two_processes_resumes_a_one_process_checkpoint(tmp_path, monkeypatch, one_thread):
+def test_a_grid_with_two_processes_trains_its_own_runs_beside_a_one_process_checkpoint(tmp_path, monkeypatch,
+                                                                                        one_thread):
     cfg = tmp_path / "grid.yaml"
     cfg.write_text(GRID)
     store, out = tmp_path / "store", tmp_path / "out"
@@ -202,20 +206,24 @@ def test_a_grid_with_two_processes_resumes_a_one_process_checkpoint(tmp_path, mo
     ck = torch.load(store / base.run_id() / "checkpoint.pt", weights_only=True)
     assert (ck["epoch"], ck["step"]) == (1, 1)
 
-    # two processes finish the grid: rank 0 chooses the runs and prunes, both train (slimming's
-    # gradient hook on the BN scales; magnitude pruning's masks in the fine-tuned run)
+    # two processes run the grid: rank 0 chooses the runs and prunes, both train (slimming's
+    # gradient hook on the BN scales; magnitude pruning's masks in the fine-tuned run). With
+    # per-process BatchNorm their runs are others than one process's (named by "x2"), so the
+    # one-process checkpoint is left as it is, never taken for theirs
     text = Group(out, store, ["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]).finish()
     assert "4 runs trained here" in text, text
     results = sorted(store.glob("*/result.json"))
     assert len(results) == 4 and len(list((store / "pruned").glob("*.json"))) == 2
+    assert all("-x2-" in r.parent.name for r in results)
+    two = plan(load_experiment(cfg), processes=2).runs[0].settings
+    assert two.run_id() != base.run_id() and (store / two.run_id() / "result.json").is_file()
+    assert (store / base.run_id() / "checkpoint.pt").is_file() and not (store / base.run_id() / "result.json").exists()
     for r in results:
         rank0, rank1 = _states(out, r.parent.name)
         assert _same(rank0, rank1)
         hist = [json.loads(x) for x in (r.parent / "metrics.jsonl").read_text().splitlines()]
         assert [h["epoch"] for h in hist] == list(range(1, len(hist) + 1))
-        if r.parent.name == base.run_id():  # resumed: its first epoch is the one process's
-            assert hist[0] == ck["history"][0] and len(hist) == 2
-    _rank0_only(out, store)
+    _rank0_only(out, store, before=(base.run_id(),))
 
 
 def test_mid_epoch_checkpoints_resume_bit_identically(tmp_path, one_thread):
@@ -266,6 +274,17 @@ def test_world_size_rules_and_identity():
         RunSettings(recipe=Recipe(epochs=2), **s).run_id()
     assert RunSettings(recipe=Recipe(epochs=2, sync_bn=True), **s).run_id() != \
         RunSettings(recipe=Recipe(epochs=2), **s).run_id()
+    # the process count: part of the identity where it changes the result (per-process BatchNorm)
+    one = RunSettings(recipe=Recipe(epochs=2), **s)
+    assert RunSettings(recipe=Recipe(epochs=2), processes=2, **s).run_id() != one.run_id()
+    assert "-x2-" in RunSettings(recipe=Recipe(epochs=2), processes=2, **s).run_id()
+    synced = RunSettings(recipe=Recipe(epochs=2, sync_bn=True), **s)  # statistics over the global batch
+    assert RunSettings(recipe=Recipe(epochs=2, sync_bn=True), processes=8, **s).run_id() == synced.run_id()
+    evaluation = RunSettings(recipe=Recipe(epochs=0), init={"kind": "inherit", "path": "x"}, **s)
+    assert RunSettings(recipe=Recipe(epochs=0), init={"kind": "inherit", "path": "x"}, processes=4, **s).run_id() == \
+        evaluation.run_id()
+    again = RunSettings.from_dict(RunSettings(recipe=Recipe(epochs=2), processes=2, **s).to_dict())
+    assert again.processes == 2 and "processes" not in one.to_dict()  # 1-process settings files unchanged
 
 
 def test_an_evaluation_of_0_epochs_under_two_processes(tmp_path, capsys):

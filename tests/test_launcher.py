@@ -94,7 +94,8 @@ def test_a_grid_runs_as_jobs_in_dependency_order_and_again_submits_nothing(job_e
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err, err
     (line,) = [ln for ln in err.splitlines() if "error:" in ln]
-    assert "failed: RuntimeError: boom: this prune step always fails; log: " in line
+    assert "failed: method 't_boom:Boom' raised RuntimeError in prune step " in line  # the plug-in's error, named
+    assert ": boom: this prune step always fails; log: " in line
     log_file = Path(line.rsplit("log: ", 1)[1])
     assert log_file.parent == store / "jobs" and "boom: this prune step always fails" in log_file.read_text()
     assert "1 jobs in 1 waves" in err and "1 runs not finished" in err  # its fine-tuned run

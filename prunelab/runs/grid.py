@@ -140,6 +140,7 @@ class Grid:
     data: DataSettings
     cap: float | None
     e_base: int  # E_base of Scratch-B's rule
+    processes: int = 1  # the processes that train each run (torchrun, a launcher's tasks_per_node)
 
     def recipe_for(self, name: str, budget: Budget | None) -> Recipe:
         """The regime's recipe, with the experiment's changes for that regime (``recipes:``). A
@@ -328,14 +329,14 @@ def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
     return arms
 
 
-def plan(exp: Experiment) -> Grid:
+def plan(exp: Experiment, processes: int = 1) -> Grid:
     """Every run of the experiment, in execution order (per seed: baselines, then their arms).
 
     With ``sweep: {key: [values]}`` (recipe keys), one grid per combination, each named
     ``name[key=value]`` in reports (e.g. the lottery tickets' lr 0.1 vs 0.01).
     """
     if not exp.sweep:
-        return _plan_one(exp)
+        return _plan_one(exp, processes)
     keys = list(exp.sweep)
     for k, vals in exp.sweep.items():
         if not isinstance(vals, list) or not vals:
@@ -344,12 +345,12 @@ def plan(exp: Experiment) -> Grid:
     for combo in itertools.product(*(exp.sweep[k] for k in keys)):
         tag = ",".join(f"{k}={v}" for k, v in zip(keys, combo))
         parts.append(_plan_one(dataclasses.replace(exp, name=f"{exp.name}[{tag}]", sweep={},
-                                                   recipe={**exp.recipe, **dict(zip(keys, combo))})))
+                                                   recipe={**exp.recipe, **dict(zip(keys, combo))}), processes))
     grid = dataclasses.replace(parts[0], experiment=exp, runs=[r for p in parts for r in p.runs])
     return grid
 
 
-def _plan_one(exp: Experiment) -> Grid:
+def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
     recipe = from_mapping(Recipe, exp.recipe, "recipe")
     recipe.check()
     for w in recipe.questionable():
@@ -390,7 +391,7 @@ def _plan_one(exp: Experiment) -> Grid:
         if "winning-ticket" not in exp.regimes:
             warn("'rewind' applies to winning tickets, and this file has no winning-ticket regime")
     arms = _arms(exp, recipe, cap, e_base)
-    grid = Grid(exp, [], recipe, ft, data, cap, e_base)
+    grid = Grid(exp, [], recipe, ft, data, cap, e_base, processes)
     for name, change in exp.recipes.items():
         if name not in exp.regimes or not isinstance(change, dict):
             raise PrunelabError(f"recipes: '{name}' must be one of this file's regimes ({', '.join(exp.regimes)}) "
@@ -419,7 +420,8 @@ def _plan_one(exp: Experiment) -> Grid:
                                             labels={**common, "regime": "baseline"}, weights_file=arm.weights["path"])
             else:
                 base_settings = RunSettings(arch=arm.large.to_dict(), data=data, recipe=recipe, seed=seed,
-                                            method=arm.train_method, labels={**common, "regime": "baseline"})
+                                            method=arm.train_method, labels={**common, "regime": "baseline"},
+                                            processes=processes)
             if base_settings.run_id() not in seen:
                 seen.add(base_settings.run_id())
                 grid.runs.append(PlannedRun("baseline", seed, base_settings.labels, base_settings,
@@ -458,7 +460,7 @@ def _resolve_with(grid: Grid, run: PlannedRun, arch: dict, budget: Budget | None
     labels["baseline_run"] = run.baseline.run_id()
     labels["from_baseline"] = init["kind"] != "random" or "masks" in init or run.arm.planned is None
     run.settings = RunSettings(arch=arch, data=grid.data, recipe=grid.recipe_for(run.regime, budget),
-                               seed=run.seed, init=init, labels=labels).check(f"{run.regime}")
+                               seed=run.seed, init=init, labels=labels, processes=grid.processes).check(f"{run.regime}")
     run.labels, run.budget = labels, budget
 
 

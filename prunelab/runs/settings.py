@@ -57,6 +57,10 @@ class RunSettings:
     # where an init of kind "weights" (imported weights, named by their sha256 in ``init``) is read
     # from: not part of the identity, so moving the file renames no run
     weights_file: str | None = field(default=None, compare=False)
+    # the processes that train it (torchrun, a launcher's tasks_per_node): with BatchNorm over each
+    # process's own images (sync_bn false) N processes compute another result than 1, so N > 1 is
+    # part of the identity; with sync_bn (statistics over the global batch) or 0 epochs it is not
+    processes: int = 1
 
     def identity(self) -> dict:
         """What names the run (everything but the labels; defaults left out)."""
@@ -65,12 +69,20 @@ class RunSettings:
             d["init"] = self.init
         if self.method is not None:
             d["method"] = self.method
+        if self.per_process_bn():
+            d["processes"] = self.processes
         return json.loads(json.dumps(d))
+
+    def per_process_bn(self) -> bool:
+        """Whether its processes normalise with their own images (a result of its process count)."""
+        return self.processes > 1 and not self.recipe.sync_bn and self.recipe.epochs > 0
 
     def to_dict(self) -> dict:
         d = json.loads(json.dumps(dataclasses.asdict(self)))
         if d["weights_file"] is None:  # (the files of runs without imported weights stay as they were)
             del d["weights_file"]
+        if d["processes"] == 1:
+            del d["processes"]
         return d
 
     def check(self, where: str = "run") -> "RunSettings":
@@ -94,6 +106,8 @@ class RunSettings:
         safe = r"[^A-Za-z0-9._-]+"  # folder names without ':' (torchvision:NAME, module:attribute) or spaces
         name = re.sub(safe, "_", self.arch.get("name", self.arch["family"]))
         kind = self.init.get("kind", "random") + ("-masked" if self.init.get("masks") else "")
+        if self.per_process_bn():
+            kind += f"-x{self.processes}"
         if self.method is not None:
             kind += "-" + re.sub(safe, "_", self.method["name"])
         return f"{name}-{kind}-e{self.recipe.epochs}-s{self.seed}-{digest}"
@@ -111,4 +125,5 @@ class RunSettings:
             method=d.get("method"),
             labels=d.get("labels", {}),
             weights_file=d.get("weights_file"),
+            processes=d.get("processes", 1),
         )

@@ -396,6 +396,11 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
     """``execute_run`` in a torchrun group: every rank trains the run (DDP); rank 0 alone reads and
     writes the store (result, initial model, lock, settings, checkpoints, model.pt, result.json)
     and hands the others what they need (the initial model, the checkpoint's name, the result)."""
+    if settings.processes != ddp.world() and (settings.per_process_bn() or settings.recipe.epochs and
+                                               not settings.recipe.sync_bn):
+        raise PrunelabError(f"run {settings.run_id()} was planned for {settings.processes} process(es), not the "
+                            f"{ddp.world()} of this torchrun: its BatchNorm would see other batches; plan it "
+                            "under the same process count")
     ddp.announce(("train", settings.to_dict(), {"store": str(store.root), "data_dir": None if data_dir is None
                                                  else str(data_dir), "device": device, "force": force,
                                                  "save_init": save_init}))
