@@ -173,3 +173,18 @@ def test_bad_masks_and_kept_indices_are_refused(tmp_path):
         with pytest.raises(PrunelabError, match=f"kept of 'features.0'.*{why}"):
             methods.check_result(l1, model, r, None)
     assert torch.is_tensor(next(model.parameters()))
+
+
+def test_the_guides_plugin_test_runs(tmp_path, monkeypatch):
+    """docs/extending.md's pytest example, on its APoZ example method."""
+    import re
+
+    text = (ROOT / "docs" / "extending.md").read_text()
+    module, test = re.findall(r"```python\n(.*?)```", text, re.S)[:2]
+    assert "def test_my_method_prunes_half_of_the_filters" in test
+    (tmp_path / "my_method.py").write_text(module)
+    code = ("from prunelab.data import DataSettings, load\nfrom prunelab.measure import count\n"
+            + test.replace("path/to/your/folder", str(tmp_path)))
+    scope: dict = {}
+    exec(compile(code, "extending.md", "exec"), scope)
+    scope["test_my_method_prunes_half_of_the_filters"](monkeypatch)

@@ -78,6 +78,10 @@ class Magnitude(Method):
         model.masks = {**{k: v.cpu() for k, v in old.items()}, **{k: v.cpu() for k, v in masks.items()}}
         kept = sum(int(m.sum()) for m in masks.values())
         total = sum(m.numel() for m in masks.values())
-        return PruneResult(model, info={"sparsity": 1 - kept / total, "weights": total,
+        # the threshold: the largest magnitude pruned this round (= sorted[int(N * target)] of the rule)
+        pruned = {k: w.abs()[alive[k] & ~masks[k]] for k, w in weights.items()}
+        per_layer = {k: float(v.max()) for k, v in pruned.items() if v.numel()}
+        thre = max(per_layer.values(), default=0.0) if params.scope == "global" else per_layer
+        return PruneResult(model, info={"threshold": thre, "sparsity": 1 - kept / total, "weights": total,
                                         "kept": {k: int(m.sum()) for k, m in masks.items()},
                                         "widths": {k: m.numel() for k, m in masks.items()}})
