@@ -3,6 +3,7 @@ that name the key. Nothing from a config file is ever executed."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import types
 import typing
@@ -110,3 +111,23 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(obj, dict):
         raise PrunelabError(f"{path}: the top level must be a mapping of settings")
     return obj
+
+
+def canonical(obj) -> dict:
+    """A dataclass as a plain dict without the fields equal to their defaults (nor those marked
+    ``identity: False``); int values of float fields as floats (``lr: 1`` and ``lr: 1.0`` are one
+    setting)."""
+    hints = typing.get_type_hints(type(obj))
+    out = {}
+    for f in dataclasses.fields(obj):
+        if f.metadata.get("identity") is False:
+            continue
+        v = getattr(obj, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+        if default is not dataclasses.MISSING and v == default:
+            continue
+        if hints[f.name] in (float, float | None) and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        out[f.name] = json.loads(json.dumps(v))
+    return out

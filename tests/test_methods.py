@@ -68,7 +68,10 @@ def test_plugin_method_through_a_grid_with_hooks_and_found_architectures(tmp_pat
     rows = plan_rows(grid, RunStore(store))
     assert all(r["state"] == "finished" for r in rows) and len(rows) == 8
     base = [r for r in grid.runs if r.regime == "baseline"]
-    assert all(r.settings.method == {"name": "plugin_slim:BNSlim", "params": {"lam": 0.001}} for r in base)
+    # the large model is named by the plug-in's code too (the hash of its source: its hooks trained it)
+    assert all(r.settings.method == {"name": "plugin_slim:BNSlim", "params": {"lam": 0.001},
+                                     "code": methods.get("plugin_slim:BNSlim").code(None)} for r in base)
+    assert base[0].settings.method["code"].startswith("sha256:")
     for seed in (0, 1):  # Scratch-E/B of seed s train exactly the architecture seed s's pruning found
         found = json.loads(next((store / "pruned").glob(f"plugin_slim_BNSlim-s{seed}-*.json")).read_text())
         arms = [r for r in grid.runs if r.seed == seed and r.regime != "baseline"]

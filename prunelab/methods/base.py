@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..arch import ArchSpec
-from ..config import from_mapping
+from ..config import canonical, from_mapping
 from ..errors import PrunelabError
 from ..train import Hooks
 
@@ -145,8 +145,6 @@ class Method:
     def train_params(self, params) -> dict:
         """The training fields that differ from their defaults (ints of float fields as floats):
         the large model's identity."""
-        from ..runs.settings import canonical
-
         full = canonical(params)
         return {k: full[k] for k in self.train_fields if k in full}
 
@@ -158,8 +156,6 @@ class Method:
     def describe(self, params) -> str:
         """The method and its parameters that are not the target and differ from their defaults,
         e.g. ``l1-norm(selection=random)``: one report row per distinct value."""
-        from ..runs.settings import canonical
-
         rest = {k: v for k, v in canonical(params).items() if k != "target"}
         return self.name + (f"({', '.join(f'{k}={v}' for k, v in rest.items())})" if rest else "")
 

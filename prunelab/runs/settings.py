@@ -19,30 +19,11 @@ import typing
 from dataclasses import dataclass, field
 
 from .. import __version__
+from ..config import canonical  # noqa: F401 (re-exported: run identity is built on it)
 from ..data import DataSettings
 from ..errors import PrunelabError
 from ..train import Recipe
 
-
-
-def canonical(obj) -> dict:
-    """A dataclass as a plain dict without the fields equal to their defaults (nor those marked
-    ``identity: False``); int values of float fields as floats (``lr: 1`` and ``lr: 1.0`` are one
-    setting)."""
-    hints = typing.get_type_hints(type(obj))
-    out = {}
-    for f in dataclasses.fields(obj):
-        if f.metadata.get("identity") is False:
-            continue
-        v = getattr(obj, f.name)
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
-        if default is not dataclasses.MISSING and v == default:
-            continue
-        if hints[f.name] in (float, float | None) and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        out[f.name] = json.loads(json.dumps(v))
-    return out
 
 
 @dataclass(frozen=True)
