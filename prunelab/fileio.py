@@ -38,10 +38,13 @@ class Corrupt(PrunelabError):
     """A file whose checksum does not match its content."""
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # (the only way to read it; done once, at import, before any thread writes)
     os.umask(mask)
     return mask
+
+
+UMASK = _read_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, previous: str | os.PathLike | None = None) -> None:
@@ -59,7 +62,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, previous: str | os.
     except OSError as e:
         raise PrunelabError(f"cannot write {path}: {e.strerror or e}")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # (mkstemp makes 0600: collaborators sharing a store read it)
+        os.fchmod(fd, 0o666 & ~UMASK)  # (mkstemp makes 0600: collaborators sharing a store read it)
         with os.fdopen(fd, "wb") as f:
             delay = float(os.environ.get("PRUNELAB_TEST_WRITE_DELAY", "0") or 0)
             if delay:  # tests use this to kill a process in the middle of a write
@@ -108,13 +111,28 @@ def seal_zip(data: bytes) -> bytes:
     return head + hashlib.sha256(head).hexdigest().encode()
 
 
-def check_zip(data: bytes, path) -> bool:
-    """Whether the archive carries a checksum; raise ``Corrupt`` if it does not match."""
+def check_zip(path, where: str) -> bool:
+    """Whether the file carries a checksum (read in chunks, never whole into memory); raise
+    ``Corrupt`` if it does not match."""
     n = len(SEAL) + 64
-    if len(data) < n + 22 or data[-n:-64] != SEAL:
+    size = os.path.getsize(path)
+    if size < n + 22:
         return False
-    if hashlib.sha256(data[:-64]).hexdigest().encode() != data[-64:]:
-        raise Corrupt(f"{path}: {MISMATCH}")
+    with open(path, "rb") as f:
+        f.seek(size - n)
+        tail = f.read(n)
+        if tail[:-64] != SEAL:
+            return False
+        h, left = hashlib.sha256(), size - 64
+        f.seek(0)
+        while left > 0:
+            chunk = f.read(min(1 << 20, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+    if h.hexdigest().encode() != tail[-64:]:
+        raise Corrupt(f"{where}: {MISMATCH}")
     return True
 
 
@@ -131,14 +149,13 @@ def torch_load(path: str | os.PathLike, what: str = "checkpoint", expect: str = 
     if not path.is_file():
         raise PrunelabError(f"{what} not found: {path}")
     try:
-        data = path.read_bytes()
+        check_zip(path, f"{what} {path}")
     except OSError as e:
         raise PrunelabError(f"cannot read {what} {path}: {e.strerror or e}")
-    check_zip(data, f"{what} {path}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's unpickler warns before failing; the error says it
-            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors come in many types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if not zipfile.is_zipfile(path):
@@ -171,8 +188,7 @@ def verify_file(path) -> str | None:
         if path.suffix == ".json":
             read_json(path)
             return None
-        data = path.read_bytes()
-        if not check_zip(data, path) and not zipfile.is_zipfile(io.BytesIO(data)):
+        if not check_zip(path, str(path)) and not zipfile.is_zipfile(path):
             return f"{path}: not a zip archive written by torch.save"
         return None
     except Corrupt:

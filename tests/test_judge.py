@@ -99,7 +99,7 @@ def test_a_planted_worse_method_is_reported_significantly_worse(tmp_path, capsys
     (row,) = json.loads((out / "judge.json").read_text())
     (c,) = row["comparisons"]
     assert c["baseline"] == "scratch-e" and c["p"] < 0.05 and c["diff"] < 0
-    assert row["method"] == "judge_plugins:Smallest"
+    assert row["method"].startswith("judge_plugins:Smallest @sha256:")  # a plug-in's row names its code
     assert all(row["arms"][a]["latency_ms"] > 0 for a in ("unpruned", "finetune", "scratch-e"))
     # a second judgement resumes: every run is reused, the verdict is the same
     assert main(["judge", str(cfg), "--method", "judge_plugins:Smallest", "--baselines", "scratch-e",

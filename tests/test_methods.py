@@ -61,7 +61,7 @@ def test_plugin_method_through_a_grid_with_hooks_and_found_architectures(tmp_pat
 
     assert main(["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]) == 0
     table = capsys.readouterr().out
-    assert "Fine-tuned" in table and "missing" not in table and "Method: plugin_slim:BNSlim(lam=0.001)." in table
+    assert "Fine-tuned" in table and "missing" not in table and "Method: plugin_slim:BNSlim(lam=0.001) @sha256:" in table
     assert trained and set(trained) == {"vgg11-w0.125"}  # the hook acted on the large models, and only there
 
     grid = plan(load_experiment(cfg))

@@ -230,3 +230,33 @@ def test_a_set_aside_init_is_rewritten(tmp_path, capsys):
     assert "checksum mismatch" in capsys.readouterr().err and list(base.glob("init.pt.broken-*"))
     rewritten = prunelab.load(base / "init.pt").state_dict()  # made again from the settings, and saved
     assert all(torch.equal(good[k], rewritten[k]) and torch.equal(good[k], again.state_dict()[k]) for k in good)
+
+
+def test_damage_nothing_else_would_read_is_healed_too(tmp_path, capsys):
+    """A finished run's settings.json, a Scratch-E run's model.pt (nothing loads it again) and the
+    pruned model a structured winning ticket is cut with: each found, set aside or rewritten, and
+    the grid ends as the undamaged one did."""
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID.replace("seeds: [0, 1]", "seeds: [0]").replace("targets: [0.3, 0.5]", "targets: [0.5]")
+                   + "regimes: [scratch-e, winning-ticket]\n")
+    store = tmp_path / "store"
+    argv = ["run", str(cfg), "--store", str(store), "--quiet", "--device", "cpu"]
+    assert main(argv) == 0
+    before = {p.parent.name: json.loads(p.read_text())["final_top1"] for p in store.glob("*/result.json")}
+    (base,) = [p.parent for p in store.glob("*/init.pt")]
+    (scratch,) = [p.parent for p in store.glob("*-random-e2-*/result.json") if p.parent != base]
+    (ticket,) = [p.parent for p in store.glob("*-init-*/result.json")]
+    (pruned,) = list((store / "pruned").glob("*.pt"))
+    text = (base / "settings.json").read_text()
+    (base / "settings.json").write_text(text.replace('"seed": 0', '"seed": 1'))  # valid JSON, wrong content
+    flip(scratch / "model.pt")
+    flip(pruned)
+    (ticket / "result.json").unlink()  # the ticket is cut again from the large model's init: it reads the pruned file
+    assert main(["runs", str(store), "--verify"]) == 1
+    assert "3 damaged" in capsys.readouterr().out
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "settings.json was damaged; written again" in err and "model.pt" in err and "checksum mismatch" in err
+    after = {p.parent.name: json.loads(p.read_text())["final_top1"] for p in store.glob("*/result.json")}
+    assert after == before
+    assert main(["runs", str(store), "--verify"]) == 0

@@ -77,8 +77,8 @@ IMAGENET_PRESETS = [
     "resnet34-A", "resnet34-B", *THINET_VGG, *THINET_RESNET50, "vgg16-5x", "resnet50-2x", *SSS,
 ]
 CIFAR_BASES = [
-    "vgg11", "vgg13", "vgg16", "vgg19", "vgg16-bias", "vgg19-bias", "resnet20", "resnet32", "resnet50", "resnet56",
-    "resnet110", "preresnet110", "preresnet164", "densenet40", "densenet-bc100",
+    "vgg11", "vgg13", "vgg16", "vgg19", "vgg11-bias", "vgg13-bias", "vgg16-bias", "vgg19-bias", "resnet20",
+    "resnet32", "resnet50", "resnet56", "resnet110", "preresnet110", "preresnet164", "densenet40", "densenet-bc100",
 ]
 # torchvision's ImageNet VGGs and ResNets under their names (vgg16-bn = vgg16_bn), except that
 # vgg11-bn is Network Slimming's (BN in the FC head too, no dropout): torchvision's vgg11_bn is

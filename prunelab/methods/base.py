@@ -157,7 +157,9 @@ class Method:
         """The method and its parameters that are not the target and differ from their defaults,
         e.g. ``l1-norm(selection=random)``: one report row per distinct value."""
         rest = {k: v for k, v in canonical(params).items() if k != "target"}
-        return self.name + (f"({', '.join(f'{k}={v}' for k, v in rest.items())})" if rest else "")
+        code = self.code(params)  # a plug-in's code: results of other code are other rows
+        return self.name + (f"({', '.join(f'{k}={v}' for k, v in rest.items())})" if rest else "") + \
+            (f" @{code}" if code else "")
 
     # --- the large model's training ------------------------------------------------------
     def train_spec(self, base: ArchSpec, params) -> ArchSpec:

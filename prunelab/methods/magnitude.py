@@ -6,7 +6,7 @@ sorted[int(N * p)]``, keep only those strictly greater (ties at the threshold ar
 that already has masks (iterative pruning) prunes ``p`` of its *remaining* weights, so k rounds of
 ``p`` reach a sparsity of 1 - (1 - p)^k. The prunable set is a parameter (the reference: conv
 weights only; BN, biases and the classifier kept). The result keeps the architecture and carries
-masks; scratch arms re-initialise with He's std from each layer's nonzero fan (``sparse_init``).
+masks; scratch arms re-initialise with He's std from each layer's kept fan (``protocol/inits.py``).
 """
 from __future__ import annotations
 

@@ -14,16 +14,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import sysconfig
 import traceback
 from pathlib import Path
 
-import torch
 
 from ..errors import PrunelabError, first_line
 
 _PRUNELAB = Path(__file__).resolve().parents[1]
-_INTERNAL = (_PRUNELAB, Path(torch.__file__).resolve().parent, Path(sysconfig.get_paths()["stdlib"]).resolve())
 
 
 class PluginError(PrunelabError):
@@ -61,9 +58,10 @@ def code_id(method) -> str | None:
         return None
 
 
-def _own(path: str) -> bool:
+def _own(path: str, folder: Path) -> bool:
+    """A frame of the plug-in's own code: a file in the folder of its method's module."""
     p = Path(path).resolve()
-    return not any(root == p or root in p.parents for root in _INTERNAL)
+    return folder in p.parents
 
 
 @contextlib.contextmanager
@@ -74,8 +72,9 @@ def guarded(method, where: str):
     except PrunelabError:
         raise
     except Exception as e:  # noqa: BLE001 (anything plug-in code raises)
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if _own(f.filename)]
-        if source_file(method) is None or not frames:
+        src = source_file(method)
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if src is not None and _own(f.filename, src.parent)]
+        if src is None or not frames:
             raise  # prunelab's own code (or torch's): a bug, with its full traceback
         text = "".join(traceback.format_list(frames))
         raise PluginError(f"method '{method.name}' raised {type(e).__name__} in {where}: {first_line(e, 300)}",

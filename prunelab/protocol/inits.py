@@ -84,8 +84,18 @@ def register_init(init: Init) -> Init:
 
 
 def get(kind: str) -> Init:
+    """A registered kind, or ``module:attribute`` naming an ``Init`` (imported and registered on
+    first use: so every process that starts such a run — a torchrun follower, a launcher's job —
+    finds it from the run's settings alone)."""
+    if kind not in INITS and isinstance(kind, str) and ":" in kind:
+        from ..methods import import_object
+
+        obj = import_object(kind, "init kind")
+        if not isinstance(obj, Init):
+            raise PrunelabError(f"init kind '{kind}' is not a prunelab Init")
+        INITS[kind] = obj
     if kind not in INITS:
-        raise PrunelabError(f"unknown init kind '{kind}' (known: {', '.join(INITS)})")
+        raise PrunelabError(f"unknown init kind '{kind}' (known: {', '.join(INITS)}; or module:attribute)")
     return INITS[kind]
 
 
@@ -137,6 +147,10 @@ def _start_large(settings, spec: ArchSpec, sources: Sources, data=None, device="
     rewind = settings.init.get("rewind", 0)
     if rewind:
         large = sources.run_settings(settings.init["from_run"])
+        if large.per_process_bn():
+            raise PrunelabError(f"rewind: run {settings.init['from_run']} was trained by {large.processes} processes "
+                                "with per-process BatchNorm; its first iterations cannot be replayed by one process "
+                                "(use rewind: 0, or sync_bn for the large model)")
         if data is None or large.data != settings.data:
             data = load_data(large.data)
         model.to(device)
@@ -207,7 +221,10 @@ def kept_fan_reinit(model: nn.Module, seed: int) -> nn.Module:
     weight, N(0, 0.01 / sqrt(density)). Equal in law to the dense init at density 1."""
     gen = torch.Generator().manual_seed(seed + 7)
     params = dict(model.named_parameters())
+    layers = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
     for name, mask in (masks_of(model) or {}).items():
+        if name not in layers:  # (a mask on a BN scale or a bias keeps that parameter's own init)
+            continue
         w = params[name]
         kept = max(int(mask.sum()), 1)
         if w.dim() > 2:
@@ -228,8 +245,9 @@ def method_state(train_method: dict | None) -> dict | None:
     m = methods.get(train_method["name"])
     if not m.state_fields:
         return None
+    code = {"code": train_method["code"]} if train_method.get("code") else {}  # a plug-in's initial_state
     return {"method": train_method["name"],
-            "params": {k: v for k, v in train_method.get("params", {}).items() if k in m.state_fields}}
+            "params": {k: v for k, v in train_method.get("params", {}).items() if k in m.state_fields}, **code}
 
 
 def apply_state(model: nn.Module, state: dict) -> None:

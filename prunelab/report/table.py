@@ -99,6 +99,15 @@ def _checked_labels(labels) -> None:
             raise ValueError("its Scratch-B budget label is malformed")
 
 
+def _processes(result: dict) -> str:
+    """" (N processes)" for a run whose N processes normalised with their own images (another
+    result than one process's: never pooled with it), else ""."""
+    s = result.get("settings") or {}
+    n, recipe = s.get("processes", 1), s.get("recipe") or {}
+    return f" ({n} processes)" if isinstance(n, int) and n > 1 and not recipe.get("sync_bn") and \
+        recipe.get("epochs") else ""
+
+
 def _mean(results: list[dict], key: str):
     vals = [r[key] for r in results if r.get(key) is not None]
     return statistics.fmean(vals) if vals else None
@@ -126,7 +135,8 @@ def aggregate(results: list[dict]) -> list[dict]:
         if not regime:
             continue
         dataset = lab.get("dataset") or (r.get("settings") or {}).get("data", {}).get("dataset")
-        key = (lab.get("experiment", ""), dataset, lab.get("group") or lab.get("base"), r.get("prunelab_version"))
+        key = (lab.get("experiment", ""), dataset, (lab.get("group") or lab.get("base") or "") + _processes(r),
+               r.get("prunelab_version"))
         if regime == "baseline":
             base_runs.setdefault(key, []).append(r)
         else:
@@ -394,8 +404,8 @@ def load_prune_steps(root: str | Path, ids: set[str] | None = None) -> list[dict
     out = []
     for p in sorted(Path(root).rglob("pruned/*.json")):
         try:
-            s = json.loads(p.read_text())
-        except (OSError, ValueError):
+            s = read_json(p)  # (a damaged summary is left out)
+        except PrunelabError:
             continue
         if isinstance(s, dict) and isinstance(s.get("prune"), dict) and isinstance(s.get("info"), dict) \
                 and (ids is None or s.get("id") in ids):
@@ -409,6 +419,7 @@ def prune_groups(steps: list[dict]) -> list[dict]:
     for s in steps:
         pr = s["prune"]
         params = ", ".join(f"{k}={v}" for k, v in sorted((pr.get("params") or {}).items()))
+        params += f" @{pr['code']}" if pr.get("code") else ""  # a plug-in's code: other code, another group
         level = f", level {s['level']}" if s.get("level", 1) > 1 else ""
         origin = f"{s['dataset']} {s['from_arch']}" if "dataset" in s and "from_arch" in s else (s.get("spec") or {}).get("name", "?")
         where = f"{origin}{level}: "

@@ -69,7 +69,11 @@ class RunStore:
         return run_state(self.path(settings))
 
     def result(self, settings: RunSettings) -> dict | None:
-        """A finished run's result; a broken result (or model) file is set aside: the run is unfinished."""
+        """A finished run's result; a broken result or model file (unreadable, or its checksum does
+        not match) is set aside: the run is unfinished. A damaged settings.json of a finished run is
+        written again from ``settings`` (the run's id is their hash)."""
+        from ..fileio import verify_file
+
         d = self.path(settings)
         if not (d / RESULT).exists():
             return None
@@ -77,10 +81,15 @@ class RunStore:
             r = read_json(d / RESULT)
             if not isinstance(r, dict) or "final_top1" not in r:
                 raise PrunelabError("not a prunelab result")
-            return r
-        except PrunelabError:
-            set_aside([d / RESULT, d / MODEL], "result.json could not be read")
+            if (d / MODEL).is_file() and (why := verify_file(d / MODEL)) is not None:
+                raise PrunelabError(f"model.pt: {why}")
+        except PrunelabError as e:
+            set_aside([d / RESULT, d / MODEL], f"its result could not be used ({e})")
             return None
+        if verify_file(d / SETTINGS) is not None:
+            warn(f"{d}: settings.json was damaged; written again from the experiment's settings")
+            _write_settings(d, settings)
+        return r
 
     def runs(self) -> list[tuple[Path, str, dict]]:
         """(folder, state, settings) of every run under the root."""
@@ -108,7 +117,7 @@ class RunStore:
 
 
 CONSEQUENCE = {
-    SETTINGS: "the run is planned again (its settings are rewritten when it next starts)",
+    SETTINGS: "written again from the experiment's settings when a grid next uses the run",
     RESULT: "the run is trained again", MODEL: "the run is trained again",
     INIT: "its initial weights are made again from its settings",
     CHECKPOINT: "training resumes from the previous checkpoint", PREVIOUS: "the previous checkpoint is not used",
@@ -296,9 +305,14 @@ class StoreSources:
         return load_pruned(self.store, step_id, spec)
 
     def pruned_file(self, step_id: str) -> dict:
-        from .prune_step import model_path
+        from .prune_step import info_path, model_path
 
-        return torch_load(model_path(self.store, step_id), "pruned model")
+        path = model_path(self.store, step_id)
+        try:
+            return torch_load(path, "pruned model")
+        except PrunelabError as e:
+            set_aside([path, info_path(self.store, step_id)], f"pruned model {step_id} could not be loaded ({e})")
+            raise Broken(f"pruned model {step_id} was broken and must be made again", "prune", step_id)
 
     def initial_weights(self, run_id: str) -> torch.nn.Module:
         return load_init(self.store, run_id)
@@ -344,6 +358,9 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     initial weights as ``init.pt`` (baselines: lottery tickets rewind to them).
     """
     settings.check(f"run {settings.run_id()}")
+    if not ddp.active() and settings.per_process_bn():
+        raise PrunelabError(f"run {settings.run_id()} is planned for {settings.processes} processes with per-process "
+                            "BatchNorm; start it under torchrun with that many (one process computes another result)")
     if ddp.active():
         return _execute_distributed(settings, store, data_dir=data_dir, device=device, force=force,
                                     progress=progress, data=data, save_init=save_init)
