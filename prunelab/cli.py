@@ -4,31 +4,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import PrunelabError, check_seed, warn
+from .cli_common import add_data_args as _add_data_args
+from .cli_common import positive_float as _positive_float
+from .cli_common import spec_from as _spec_from
+from .errors import PrunelabError, check_seed, one_line, warn, warning_lines
 
 EPILOG = "Bad input ends with one line on stderr and exit code 2. Docs: README.md."
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help="data folder (default: $PRUNELAB_DATA; Fashion-MNIST: Debian's package)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
-    p.add_argument("--store", help="run store folder (default: $PRUNELAB_STORE or ./runs)")
-
-
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {s!r}")
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {s}")
-    return v
 
 
 class Parser(argparse.ArgumentParser):
@@ -113,26 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_protocol
 
     cli_protocol.add_parsers(sub)
+    COMMANDS.update(cli_protocol.COMMANDS)
     return ap
 
 
-def one_line(text: str) -> str:
-    """A message on one line: control characters (from user input too) shown escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-class _WarningLine(logging.Handler):
-    """prunelab's warnings as single lines on stderr."""
-
-    def emit(self, record):
-        print(f"prunelab: warning: {one_line(record.getMessage())}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
-    log = logging.getLogger("prunelab")
-    if not any(isinstance(h, _WarningLine) for h in log.handlers):
-        log.addHandler(_WarningLine(logging.WARNING))
-        log.propagate = False
+    warning_lines()
     ap = build_parser()
     args = ap.parse_args(argv)
     if os.environ.get("PRUNELAB_STORE") == "":
@@ -197,17 +169,6 @@ def _distributed(args) -> int:
 
 
 # --- arch -------------------------------------------------------------------------------------
-
-def _spec_from(name: str, dataset: str, head=None, width=1.0):
-    """A name for the dataset, or a spec .json file as it is (whatever dataset it was made for)."""
-    from .arch import resolve, spec_file
-
-    if name.endswith(".json"):
-        if width != 1.0 or head is not None:
-            raise PrunelabError("--width and --head apply to architecture names, not to a spec file")
-        return spec_file(name)
-    return resolve(name, dataset, head=head, width=width)
-
 
 def cmd_arch(args) -> int:
     from .arch import build, known_names, prunable_widths

@@ -7,13 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import PrunelabError, check_seed, warn
+from .cli_common import add_data_args, spec_from
+from .errors import PrunelabError, check_seed, one_line, warn
 from .fileio import writable_dir, writable_file
 
 
 def add_parsers(sub) -> None:
-    from .cli import _add_data_args
-
     p = sub.add_parser("prune", help="prune a trained model file with a method (into a smaller or masked one)",
                        description="Prune a trained model with a registered method (l1-norm, l2-norm, random, "
                                    "smallest, ... or module:attribute). Structured methods remove channels "
@@ -68,7 +67,7 @@ def add_parsers(sub) -> None:
                    help="with --launcher submitit: a setting of the file's launcher: section (partition, "
                         "gpus_per_node, timeout_min, cpus_per_task, mem_gb, parallel, ...), this one winning; "
                         "repeatable")
-    _add_data_args(p)
+    add_data_args(p)
 
     p = sub.add_parser("report", help="aggregate finished runs into the paper's table and a plot",
                        description="Aggregate result.json files under DIR: Unpruned | Fine-tuned | Scratch-E | "
@@ -103,7 +102,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--config", help="another experiment file to run as the demo")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_data_args(p)
+    add_data_args(p)
 
     p = sub.add_parser("export", help="export a model for inference (BN and selections folded)",
                        description="Fold channel selections into the next layer and BatchNorm into the "
@@ -148,14 +147,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", help="also write judge.md and judge.json into this folder")
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_data_args(p)
+    add_data_args(p)
 
-    from .cli import register
-
-    for name, fn in (("export", cmd_export), ("prune", cmd_prune), ("plan", cmd_plan), ("run", cmd_run), ("report", cmd_report),
-                     ("demo", cmd_demo), ("import-weights", cmd_import_weights), ("judge", cmd_judge),
-                     ("pattern", cmd_pattern)):
-        register(name, fn)
 
 
 def _guess_dataset(model_path: Path, spec) -> str:
@@ -260,14 +253,13 @@ def cmd_prune(args) -> int:
 
 
 def cmd_pattern(args) -> int:
-    from .cli import _spec_from
     from .report import plot_pattern
     from .search import average, pattern_of, save_pattern
 
     for path, what in ((args.out, "--out"), (args.plot, "--plot")):
         if path is not None:
             writable_file(path, what)
-    base = _spec_from(args.base, args.dataset, width=args.width)
+    base = spec_from(args.base, args.dataset, width=args.width)
     refs = _where(args.pruned, args.where)
     each = [pattern_of(ref, base, args.level, args.dataset) for ref in refs]
     mean = average(each) if len(each) > 1 else each[0]
@@ -347,7 +339,6 @@ def cmd_export(args) -> int:
 def cmd_import_weights(args) -> int:
     from .arch import build
     from .arch.torchvision_import import import_weights
-    from .cli import _spec_from
     from .fileio import file_sha256
     from .measure import count
     from .models_io import save
@@ -356,7 +347,7 @@ def cmd_import_weights(args) -> int:
     src = Path(args.file)
     if src.exists() and Path(args.out).resolve() == src.resolve():
         raise PrunelabError(f"--out {args.out} is the input checkpoint; write the model to another file")
-    spec = _spec_from(args.arch, "imagenet") if args.arch is not None else None
+    spec = spec_from(args.arch, "imagenet") if args.arch is not None else None
     model = import_weights(src, spec)
     save(model, args.out, extra={"from": str(src), "from_sha256": file_sha256(src)})
     c = count(build(model.arch_spec, device="meta"))  # shapes suffice for counting
@@ -468,7 +459,6 @@ def cmd_run(args) -> int:
 def _run_jobs(args, exp, store) -> int:
     """``run --launcher submitit``: the grid's runs and prune steps as jobs (runs/launch.py); each
     run is planned for its job's processes (``tasks_per_node``)."""
-    from .cli import one_line
     from .report import aggregate, load_prune_steps, markdown, prune_groups, prune_markdown
     from .runs.grid import grid_results, plan
     from .runs.launch import launch_grid, launcher_settings
@@ -571,3 +561,7 @@ def cmd_judge(args) -> int:
         write_outputs(args.out, text, rows)
         print(f"wrote {Path(args.out) / 'judge.md'} and judge.json", file=sys.stderr)
     return 0
+
+
+COMMANDS = {"export": cmd_export, "prune": cmd_prune, "plan": cmd_plan, "run": cmd_run, "report": cmd_report,
+            "demo": cmd_demo, "import-weights": cmd_import_weights, "judge": cmd_judge, "pattern": cmd_pattern}

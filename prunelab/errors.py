@@ -6,6 +6,7 @@ CLI prints each as one ``prunelab: warning: ...`` line; library users see ordina
 records of the logger "prunelab".
 """
 import logging
+import sys
 
 log = logging.getLogger("prunelab")
 
@@ -38,3 +39,22 @@ def first_line(e: BaseException, limit: int = 160) -> str:
 
 def warn(message: str) -> None:
     log.warning(message)
+
+
+def one_line(text: str) -> str:
+    """A message on one line: control characters (from user input too) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class WarningLine(logging.Handler):
+    """prunelab's warnings as single lines on stderr."""
+
+    def emit(self, record):
+        print(f"prunelab: warning: {one_line(record.getMessage())}", file=sys.stderr)
+
+
+def warning_lines() -> None:
+    """Print prunelab's warnings as ``prunelab: warning: ...`` lines (the command line, a job)."""
+    if not any(isinstance(h, WarningLine) for h in log.handlers):
+        log.addHandler(WarningLine(logging.WARNING))
+        log.propagate = False

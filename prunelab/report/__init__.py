@@ -1,6 +1,7 @@
 """Reports: results -> tables (md, csv, json), plots and verdicts. Reads files only."""
 from .plot import plot, plot_efficiency, plot_pattern, plot_prune, plot_sparsity, plot_weights
-from .table import (aggregate, columns, compare, load_prune_steps, load_results, markdown, prune_groups,
+from .stats import compare
+from .table import (aggregate, columns, load_prune_steps, load_results, markdown, prune_groups,
                     prune_markdown, stats, to_csv, to_json, verdict, verdicts, versions)
 
 __all__ = ["aggregate", "columns", "compare", "load_prune_steps", "load_results", "markdown", "plot", "plot_efficiency", "plot_pattern", "plot_prune", "plot_sparsity", "plot_weights",

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import PrunelabError
 from ..fileio import read_json
 from ..protocol import REGIMES, arm_regimes
-from .stats import compare, compare_arms, interval, pairing, stats
+from .stats import compare_arms, interval, pairing, stats
 from .stats import pts as _pts
 
 CORE = ("finetune", "scratch-e", "scratch-b")  # the paper's columns: always shown

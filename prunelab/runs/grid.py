@@ -178,7 +178,7 @@ def load_experiment(path: str | Path) -> Experiment:
     here = Path(path).parent
     exp = dataclasses.replace(exp, models=[_relative(m, here) for m in exp.models])
     dataset_info(exp.dataset)
-    from .launch import launcher_settings
+    from .resources import launcher_settings
 
     launcher_settings(exp.launcher)
     if not exp.models:

@@ -12,14 +12,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..arch import ArchSpec
 from ..errors import PrunelabError
 from ..fileio import atomic_write_json, read_json
 from ..measure import count
 from ..models_io import save as save_model
-from .store import RunStore, load_finished, load_init, locked, remove_temporaries, set_aside
+from .store import RunStore, info_path, load_finished, load_init, locked, model_path, remove_temporaries, set_aside
 
 
 @dataclass(frozen=True)
@@ -40,14 +39,6 @@ class PruneStep:
     def id(self) -> str:
         digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True, separators=(",", ":")).encode())
         return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', self.method)}-s{self.seed}-{digest.hexdigest()[:12]}"
-
-
-def model_path(store: RunStore, step_id: str) -> Path:
-    return store.root / "pruned" / f"{step_id}.pt"
-
-
-def info_path(store: RunStore, step_id: str) -> Path:
-    return store.root / "pruned" / f"{step_id}.json"
 
 
 def product(store: RunStore, step_id: str) -> dict | None:

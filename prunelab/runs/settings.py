@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import typing
 from dataclasses import dataclass, field
 
 from .. import __version__

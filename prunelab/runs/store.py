@@ -149,6 +149,16 @@ def verify_store(root: Path) -> tuple[int, list[tuple[Path, str, str]]]:
     return checked, problems
 
 
+def model_path(store: RunStore, step_id: str) -> Path:
+    """A prune step's model file (runs/prune_step.py makes it)."""
+    return store.root / "pruned" / f"{step_id}.pt"
+
+
+def info_path(store: RunStore, step_id: str) -> Path:
+    """A prune step's summary, written last (its presence means the step is complete)."""
+    return store.root / "pruned" / f"{step_id}.json"
+
+
 def run_state(d: Path) -> str:
     if (d / RESULT).exists():
         return "finished"
@@ -250,8 +260,6 @@ class Broken(PrunelabError):
 
 def load_pruned(store: RunStore, step_id: str, spec: ArchSpec | None = None) -> torch.nn.Module:
     """The model a prune step made; a file that does not load is set aside (``Broken``)."""
-    from .prune_step import info_path, model_path
-
     path = model_path(store, step_id)
     if not path.is_file():
         raise PrunelabError(f"pruned model {step_id} is not in the store {store.root} (its prune step has not run)")
@@ -305,8 +313,6 @@ class StoreSources:
         return load_pruned(self.store, step_id, spec)
 
     def pruned_file(self, step_id: str) -> dict:
-        from .prune_step import info_path, model_path
-
         path = model_path(self.store, step_id)
         try:
             return torch_load(path, "pruned model")
