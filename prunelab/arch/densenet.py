@@ -7,7 +7,7 @@ from torch import nn
 
 from ..errors import PrunelabError
 from .layers import ChannelSelection, PreActHead
-from .spec import check_sel, sel_count, sel_indices
+from .selection import check_sel, sel_count, sel_indices
 
 
 class DenseLayer(nn.Module):

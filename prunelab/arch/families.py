@@ -13,7 +13,7 @@ from ..errors import PrunelabError
 from . import densenet, imagenet_resnet, preresnet, resnet, torchvision_family, vgg
 from .layers import init_weights
 from .size import check_size
-from .spec import ArchSpec
+from .spec import VALIDATORS, ArchSpec
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,9 @@ def validate(spec: ArchSpec) -> None:
         check_size(spec)
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
         raise PrunelabError(f"{spec.name}: malformed layout ({type(e).__name__}: {e})")
+
+
+VALIDATORS.append(validate)  # ArchSpec.from_dict checks every spec with it
 
 
 def build(spec: ArchSpec, seed: int | None = None, device: str | torch.device | None = None) -> nn.Module:

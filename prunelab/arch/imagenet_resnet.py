@@ -10,7 +10,7 @@ from torch import nn
 
 from ..errors import PrunelabError
 from .layers import ChannelSelection
-from .spec import check_sel, sel_count, sel_indices
+from .selection import check_sel, sel_count, sel_indices
 
 
 class Block(nn.Module):

@@ -9,7 +9,7 @@ import os
 
 from ..errors import PrunelabError
 from . import torchvision_family
-from .spec import sel_count
+from .selection import sel_count
 
 MAX_LAYERS = 5000  # ResNet-1202 has 1,203 conv and linear layers
 MAX_PARAMS = 2_000_000_000  # VGG-16 (ImageNet) has 138 M

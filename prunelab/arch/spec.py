@@ -8,9 +8,13 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import PrunelabError
+
+# checks of a spec by its family: families.py appends its ``validate`` when the package loads, so
+# every spec made from a dict is checked, and this module needs no import of the families
+VALIDATORS: list[Callable[["ArchSpec"], None]] = []
 
 SPEC_FORMAT = 2  # 2: a CIFAR ResNet without 'shortcut' means the reference's 'avg' form (format 1: 'subsample')
 
@@ -68,9 +72,8 @@ class ArchSpec:
             input_size=d.get("input_size", 32),
             num_classes=d.get("num_classes", 10),
         )
-        from .families import validate  # local import: families import this module
-
-        validate(spec)
+        for validate in VALIDATORS:  # the families' check (families.py registers it: it imports this module)
+            validate(spec)
         return spec
 
     @classmethod
@@ -88,43 +91,3 @@ class ArchSpec:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ArchSpec) and self.to_dict() == other.to_dict()
-
-
-# --- channel selections --------------------------------------------------------------------
-# A selection names the channels of a stream that a layer reads: None = all of them,
-# an int k = k channels (indices not fixed: the first k when built from scratch),
-# a list = exactly those indices (as found by a pruning method).
-
-def sel_count(sel: Any, n: int) -> int:
-    if sel is None:
-        return n
-    if isinstance(sel, int):
-        return sel
-    return len(sel)
-
-
-def sel_indices(sel: Any, n: int) -> list[int] | None:
-    """Indices a selection keeps, or None when it keeps every channel in order."""
-    if sel is None:
-        return None
-    idx = list(range(sel)) if isinstance(sel, int) else list(sel)
-    if idx == list(range(n)):
-        return None
-    return idx
-
-
-def check_sel(sel: Any, n: int, where: str) -> None:
-    if sel is None:
-        return
-    if isinstance(sel, bool):
-        raise PrunelabError(f"{where}: selection must be null, a count or a list of indices")
-    if isinstance(sel, int):
-        if not 1 <= sel <= n:
-            raise PrunelabError(f"{where}: selects {sel} of {n} channels")
-        return
-    if not isinstance(sel, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in sel):
-        raise PrunelabError(f"{where}: selection must be null, a count or a list of indices")
-    if not sel:
-        raise PrunelabError(f"{where}: selection is empty (a layer needs at least one channel)")
-    if len(set(sel)) != len(sel) or min(sel) < 0 or max(sel) >= n:
-        raise PrunelabError(f"{where}: selection indices must be distinct and in [0, {n})")

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ..arch import ArchSpec, prunable_widths, resolve, with_widths
-from ..arch.spec import sel_count
+from ..arch.selection import sel_count
 from ..errors import PrunelabError
 from .sampling import LayerSamples, Shortcut, reference_responses, sample_layer, weight_view
 from .surgery import prune_channels

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..arch import ArchSpec, build, prunable_widths
 from ..arch.layers import ChannelSelection
-from ..arch.spec import sel_count
+from ..arch.selection import sel_count
 from ..errors import PrunelabError
 
 WIDTH, SELECT = "width", "select"
