@@ -359,7 +359,9 @@ def cmd_import_weights(args) -> int:
 def cmd_plan(args) -> int:
     from .protocol import regime
     from .runs import RunStore
-    from .runs.grid import load_experiment, plan, plan_rows, throughput
+    from .runs.execution import throughput
+    from .runs.experiment import load_experiment
+    from .runs.plan import plan, plan_rows
     from .runs.store import provenance
     from .train import resolve_device
 
@@ -418,7 +420,9 @@ def _duration(seconds: float) -> str:
 def cmd_run(args) -> int:
     from .report import aggregate, markdown
     from .runs import RunStore
-    from .runs.grid import grid_results, load_experiment, plan, run_grid
+    from .runs.execution import grid_results, run_grid
+    from .runs.experiment import load_experiment
+    from .runs.plan import plan
 
     if args.launcher == "submitit":
         from .runs.launch import require_submitit
@@ -460,7 +464,8 @@ def _run_jobs(args, exp, store) -> int:
     """``run --launcher submitit``: the grid's runs and prune steps as jobs (runs/launch.py); each
     run is planned for its job's processes (``tasks_per_node``)."""
     from .report import aggregate, load_prune_steps, markdown, prune_groups, prune_markdown
-    from .runs.grid import grid_results, plan
+    from .runs.execution import grid_results
+    from .runs.plan import plan
     from .runs.launch import launch_grid, launcher_settings
 
     given = _key_values(args.launcher_param, "--launcher-param")
@@ -538,7 +543,7 @@ def cmd_demo(args) -> int:
 def cmd_judge(args) -> int:
     from .report.judge import judge_rows, markdown
     from .runs import RunStore
-    from .runs.grid import load_experiment
+    from .runs.experiment import load_experiment
     from .runs.judge import BASELINES, judge_plan, measure_latency, method_entry, run_judgement, write_outputs
 
     if args.out is not None:

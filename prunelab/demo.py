@@ -6,7 +6,9 @@ from pathlib import Path
 from .report import aggregate, markdown, plot, to_csv, verdict
 from .fileio import atomic_write_text
 from .runs import RunStore
-from .runs.grid import grid_results, load_experiment, plan, run_grid
+from .runs.execution import grid_results, run_grid
+from .runs.experiment import load_experiment
+from .runs.plan import plan
 
 DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 

@@ -30,7 +30,7 @@ def no_work(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # generated paths (--out cpu, ...) land in the test's folder
 
     monkeypatch.setattr("prunelab.runs.store.train", stop)
-    monkeypatch.setattr("prunelab.runs.grid.execute_together", stop)
+    monkeypatch.setattr("prunelab.runs.execution.execute_together", stop)
     monkeypatch.setattr("prunelab.export.export", stop)
 
 

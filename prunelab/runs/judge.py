@@ -24,7 +24,9 @@ from ..arch import ArchSpec, build
 from ..errors import PrunelabError, warn
 from ..measure.latency import latency
 from ..train import resolve_device
-from .grid import Experiment, Grid, grid_results, plan, run_grid
+from .execution import grid_results, run_grid
+from .experiment import Experiment
+from .plan import Grid, plan
 from .store import RunStore
 
 BASELINES = ("scratch-e", "scratch-b", "uniform", "random")

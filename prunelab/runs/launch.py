@@ -32,7 +32,8 @@ from ..arch import ArchSpec
 from ..data import DataSettings
 from ..errors import Busy, PrunelabError, warn, warning_lines
 from ..fileio import writable_dir
-from .grid import Grid, prune_for, resolve_run, waits_for
+from .execution import prune_for
+from .plan import Grid, resolve_run, waits_for
 from .resources import Launcher, launcher_settings
 
 __all__ = ["Launcher", "launch_grid", "launcher_settings", "require_submitit"]

@@ -1,0 +1,432 @@
+"""Planning, without training: an experiment -> its arms and every run in execution order.
+
+Per seed, the large model is trained once (with the method's training hooks, if it has any) and
+shared by every arm that prunes it; each target's prune step runs once; each arm is a run in the
+store. Where the pruned architecture is known before training (predefined targets), every run is
+planned with its numbers (Scratch-B's budget included); where the method finds it, the arms of
+seed s are resolved from seed s's prune step when it has run (``resolve_run``; ``plan`` shows the
+rule). The store is only read (which steps and runs exist)."""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .. import methods
+from ..arch import ArchSpec
+from ..catalog import dataset_info
+from ..config import from_mapping
+from ..data import DataSettings
+from ..errors import PrunelabError, warn
+from ..measure import spec_macs
+from ..protocol import SCRATCH_B_RULE, Budget, Origin, default_cap, regime, scratch_b_budget
+from ..protocol.inits import method_state
+from ..train import Recipe
+from .prune_step import PruneStep, product
+from .settings import RunSettings, canonical
+from .experiment import UNSET, Experiment, ModelEntry, ScratchB, base_spec, imported, method_entries, weights_of
+from .store import RunStore
+
+
+@dataclass
+class Arm:
+    """One (model, method, target) of the experiment."""
+
+    base: ArchSpec
+    method: methods.Method
+    params: Any
+    label: str  # the pruned model's name in tables
+    planned: ArchSpec | None  # None: found per seed by the prune step
+    budget: Budget | None  # Scratch-B's, where the architecture is planned (or its MACs are known)
+    train_method: dict | None  # the large model's training method (its hooks), or None
+    large: ArchSpec  # the large model's architecture (the base, or the method's version of it)
+    weights: dict | None = None  # an imported baseline: {"path": ..., "sha256": ...}
+
+    @property
+    def group(self) -> str:
+        """The large model's name in tables: the base, plus the method that shaped its training."""
+        if self.train_method is None:
+            return self.base.name
+        ps = ", ".join(f"{k}={v}" for k, v in self.train_method["params"].items())
+        return f"{self.base.name} + {self.train_method['name']}({ps})"
+
+
+@dataclass
+class PlannedRun:
+    regime: str
+    seed: int
+    labels: dict  # this run's role in the experiment (cosmetic; reports group by it)
+    baseline: RunSettings  # the large model it belongs to (itself, for a baseline)
+    arm: Arm | None = None
+    prune: PruneStep | None = None  # None until its source run is known (iterative levels)
+    settings: RunSettings | None = None  # None until the prune step has found the architecture
+    budget: Budget | None = None
+    source: "PlannedRun | None" = None  # whose trained model the prune step prunes (None: the baseline)
+    level: int = 1  # iterative pruning: the round (level k prunes level k-1's winning ticket)
+    part: "Grid | None" = None  # the (sweep) grid whose recipes this run follows
+
+    @property
+    def arch(self) -> str:
+        return self.settings.arch["name"] if self.settings else f"found: {self.arm.label}"
+
+    @property
+    def base(self) -> str:
+        return self.labels["base"]
+
+    @property
+    def needs_prune(self) -> bool:
+        return self.arm is not None and (self.settings is None or self.settings.init.get("kind") != "random"
+                                         or bool(self.settings.init.get("masks")))
+
+    @property
+    def source_settings(self) -> RunSettings | None:
+        """The run whose trained model this run's prune step prunes (None while not known)."""
+        return self.baseline if self.source is None else self.source.settings
+
+
+@dataclass
+class Grid:
+    experiment: Experiment
+    runs: list[PlannedRun]
+    recipe: Recipe
+    finetune: Recipe
+    data: DataSettings
+    cap: float | None
+    e_base: int  # E_base of Scratch-B's rule
+    processes: int = 1  # the processes that train each run (torchrun, a launcher's tasks_per_node)
+
+    def recipe_for(self, name: str, budget: Budget | None) -> Recipe:
+        """The regime's recipe, with the experiment's changes for that regime (``recipes:``). A
+        budgeted regime (Scratch-B) stretches the Scratch-E schedule (the base recipe with
+        ``recipes.scratch-e``'s changes and its own, e.g. Table 5's 100 epochs with steps at 30, 60
+        and 90) to its budget's epochs (``Recipe.scaled``)."""
+        r = regime(name)
+        if r.budget:
+            base = self._changed(self._changed(self.recipe, "scratch-e"), name)
+            return r.recipe_for(base, self.finetune, budget)
+        return self._changed(r.recipe_for(self.recipe, self.finetune, budget), name)
+
+    def _changed(self, rec: Recipe, name: str) -> Recipe:
+        change = self.experiment.recipes.get(name)
+        if not change:
+            return rec
+        rec = from_mapping(Recipe, {**dataclasses.asdict(rec), **change}, f"recipes.{name}")
+        rec.check()
+        return rec
+
+
+def _check_budget(grid: Grid, name: str, change: dict, explicit: bool) -> None:
+    """A regime's recipe change may not contradict its budget (one line naming the key): Scratch-B's
+    epochs are its budget's; a fixed arm trains the large model's epochs (Scratch-E may train E_base,
+    where ``scratch_b: {base_epochs}`` sets another)."""
+    r = regime(name)
+    if "epochs" not in change or not r.fixed:
+        return
+    if r.budget:
+        raise PrunelabError(f"recipes.{name}.epochs: {r.title}'s epochs are its budget, {SCRATCH_B_RULE} (here "
+                            f"E_base = {grid.e_base}); set scratch_b: {{base_epochs: N}} or scratch_b: {{cap: C}} "
+                            "instead, or use scratch-e for a fixed number of epochs")
+    own = r.recipe_for(grid.recipe, grid.finetune, None).epochs
+    allowed = {own} | ({grid.e_base} if explicit and r.init == "random" else set())
+    if change["epochs"] not in allowed:
+        also = f" (or E_base = {grid.e_base})" if len(allowed) > 1 else ""
+        raise PrunelabError(f"recipes.{name}.epochs: {change['epochs']!r} contradicts {r.title}'s budget, "
+                            f"{own} epochs{also}; change recipe: {{epochs}} (or scratch_b: {{base_epochs: N}} for "
+                            "both scratch arms), or remove the key")
+
+
+def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
+    arms = []
+    entries = method_entries(exp.prune)
+    for i, raw in enumerate(exp.models):
+        m = from_mapping(ModelEntry, raw, f"models[{i}]")
+        base = base_spec(m, exp.dataset, f"models[{i}]")
+        weights = None if m.weights is None else weights_of(m, base, f"models[{i}].weights")
+        for method, cfg in (entries if m.prune is None else method_entries(m.prune, f"models[{i}].prune")):
+            where = f"prune ({method.name})"
+            if method.has_target():
+                if "target" in cfg:
+                    raise PrunelabError(f"{where}: give targets per model (models[{i}].targets), not in prune")
+                if not m.targets:
+                    raise PrunelabError(f"models[{i}]: 'targets' lists no pruning target (method '{method.name}' "
+                                        "needs one)")
+                mappings = [{**cfg, "target": t} for t in m.targets]
+            else:
+                if m.targets:
+                    raise PrunelabError(f"models[{i}]: method '{method.name}' takes no target; remove 'targets'")
+                mappings = [cfg]
+            seen_targets = [json.dumps(mp.get("target"), sort_keys=True) for mp in mappings]
+            if len(set(seen_targets)) < len(seen_targets):
+                warn(f"models[{i}]: 'targets' repeats a target; its runs are shared")
+            method.check_base(base)
+            for mp in mappings:
+                params = method.params(mp, where)
+                planned = method.planned_spec(base, params, exp.dataset) if method.kind == "structured" else None
+                budget = None
+                macs = method.planned_macs(base, params, exp.dataset) if method.kind == "structured" else None
+                if planned is not None or macs is not None:  # (a found architecture may have known MACs)
+                    macs = macs or spec_macs(planned.to_json())
+                    budget = scratch_b_budget(e_base, spec_macs(base.to_json()), macs, cap)
+                train_method, large = method.train_method(base, params)
+                if weights is not None and (method.train_fields or train_method is not None
+                                            or method.prune_source(params) != "trained"):
+                    raise PrunelabError(f"models[{i}]: method '{method.name}' shapes or uses the large model's "
+                                        "training (hooks, its initial weights), which an imported baseline "
+                                        f"(models[{i}].weights) did not have; use a method that prunes a trained "
+                                        "model (l1-norm, magnitude, thinet, ...) or train the baseline here")
+                arms.append(Arm(base, method, params, method.label(base, params, exp.dataset), planned, budget,
+                                train_method, large, weights))
+    return arms
+
+
+def plan(exp: Experiment, processes: int = 1) -> Grid:
+    """Every run of the experiment, in execution order (per seed: baselines, then their arms).
+
+    With ``sweep: {key: [values]}`` (recipe keys), one grid per combination, each named
+    ``name[key=value]`` in reports (e.g. the lottery tickets' lr 0.1 vs 0.01).
+    """
+    if not exp.sweep:
+        return _plan_one(exp, processes)
+    keys = list(exp.sweep)
+    for k, vals in exp.sweep.items():
+        if not isinstance(vals, list) or not vals:
+            raise PrunelabError(f"sweep: '{k}' must list the values to try")
+    parts = []
+    for combo in itertools.product(*(exp.sweep[k] for k in keys)):
+        tag = ",".join(f"{k}={v}" for k, v in zip(keys, combo))
+        parts.append(_plan_one(dataclasses.replace(exp, name=f"{exp.name}[{tag}]", sweep={},
+                                                   recipe={**exp.recipe, **dict(zip(keys, combo))}), processes))
+    grid = dataclasses.replace(parts[0], experiment=exp, runs=[r for p in parts for r in p.runs])
+    return grid
+
+
+def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
+    recipe = from_mapping(Recipe, exp.recipe, "recipe")
+    recipe.check()
+    for w in recipe.questionable():
+        warn(w)
+    ft = from_mapping(Recipe, {**{"batch_size": recipe.batch_size, "weight_decay": recipe.weight_decay,
+                                  "momentum": recipe.momentum, "precision": recipe.precision,
+                                  "channels_last": recipe.channels_last}, **exp.finetune}, "finetune")
+    ft.check()
+    data = from_mapping(DataSettings, {"dataset": exp.dataset, **exp.data}, "data")
+    data.check()
+    sb = from_mapping(ScratchB, exp.scratch_b, "scratch_b")
+    cap = default_cap(dataset_info(exp.dataset).style) if sb.cap == UNSET else sb.cap
+    if isinstance(cap, str):
+        raise PrunelabError(f"scratch_b: cap must be a number >= 1, null or 'default', got {cap!r}")
+    scratch_b_budget(1, 1, 1, cap)  # validates the cap
+    from_file = imported(exp)
+    if from_file:
+        where = f"models[{from_file[0]}].weights (an imported baseline)"
+        if sb.base_epochs is None and any(regime(n).budget for n in exp.regimes):
+            raise PrunelabError(f"{where}: Scratch-B's budget needs the imported model's training epochs: set "
+                                "scratch_b: {base_epochs: E_base}")
+        early = [n for n in exp.regimes if regime(n).init not in ("random", "inherit")]
+        if early or exp.rewind:
+            raise PrunelabError(f"{where}: {', '.join(early) or 'rewind'} starts from the large model's initial or "
+                                "early weights, which an imported model does not have: remove it (or train the "
+                                "baseline here)")
+    if recipe.epochs == 0 and len(from_file) < len(exp.models):
+        raise PrunelabError("recipe: 0 epochs would only evaluate randomly initialised large models, which means "
+                            "nothing; give epochs >= 1 (or start from trained weights: models: [{weights: FILE}])")
+    e_base = recipe.epochs if sb.base_epochs is None else sb.base_epochs
+    if isinstance(e_base, bool) or not isinstance(e_base, int) or e_base < 1:
+        raise PrunelabError(f"scratch_b: base_epochs must be a positive whole number, got {e_base!r}")
+    if exp.rewind:
+        steps = recipe.epochs * -(-data.train_images() // recipe.batch_size)
+        if exp.rewind >= steps:
+            raise PrunelabError(f"rewind {exp.rewind} is not before the end of the large model's training "
+                                f"({steps} iterations)")
+        if "winning-ticket" not in exp.regimes:
+            warn("'rewind' applies to winning tickets, and this file has no winning-ticket regime")
+    arms = _arms(exp, recipe, cap, e_base)
+    grid = Grid(exp, [], recipe, ft, data, cap, e_base, processes)
+    for name, change in exp.recipes.items():
+        if name not in exp.regimes or not isinstance(change, dict):
+            raise PrunelabError(f"recipes: '{name}' must be one of this file's regimes ({', '.join(exp.regimes)}) "
+                                "with a mapping of recipe keys")
+        grid.recipe_for(name, scratch_b_budget(recipe.epochs, 2, 1, None))  # validates the keys
+    for name in exp.regimes:
+        if regime(name).init != "inherit" and grid.recipe_for(name, scratch_b_budget(e_base, 2, 1, None)).epochs == 0:
+            raise PrunelabError(f"{name}: 0 epochs would only evaluate a randomly initialised model, which means "
+                                "nothing; give epochs >= 1 (0 epochs is for inherited weights: finetune: {epochs: 0})")
+    for name, change in exp.recipes.items():
+        _check_budget(grid, name, change, explicit=sb.base_epochs is not None)
+    for arm in arms:
+        bad = [n for n in exp.regimes if (regime(n).init == "inherit" and not arm.method.inherits)
+               or (regime(n).init not in ("random", "inherit") and not arm.method.tickets)]
+        if bad:
+            raise PrunelabError(f"method '{arm.method.name}' gives no pruned weights or tickets for "
+                                f"{', '.join(bad)}: remove them from regimes")
+    seen: set[str] = set()
+    for seed in exp.seeds:
+        for arm in arms:
+            common = {"experiment": exp.name, "dataset": exp.dataset, "base": arm.base.name, "group": arm.group}
+            if arm.weights is not None:  # evaluated once, shared by every seed (their arms prune the same model)
+                evaluation = Recipe(epochs=0, precision=recipe.precision, channels_last=recipe.channels_last)
+                base_settings = RunSettings(arch=arm.base.to_dict(), data=data, recipe=evaluation, seed=exp.seeds[0],
+                                            init={"kind": "weights", "sha256": arm.weights["sha256"]},
+                                            labels={**common, "regime": "baseline"}, weights_file=arm.weights["path"])
+            else:
+                base_settings = RunSettings(arch=arm.large.to_dict(), data=data, recipe=recipe, seed=seed,
+                                            method=arm.train_method, labels={**common, "regime": "baseline"},
+                                            processes=processes)
+            if base_settings.run_id() not in seen:
+                seen.add(base_settings.run_id())
+                grid.runs.append(PlannedRun("baseline", seed, base_settings.labels, base_settings,
+                                            settings=base_settings, part=grid))
+            source = None
+            for level in range(1, exp.levels + 1):
+                label = arm.label if exp.levels == 1 else f"{arm.label}-L{level}"
+                step = None
+                if source is None:
+                    step = PruneStep(arm.method.name, canonical(arm.params), base_settings.run_id(), seed,
+                                     arm.method.code(arm.params))
+                level_runs = []
+                for name in exp.regimes:
+                    labels = {**common, "regime": name, "method": arm.method.describe(arm.params), "pruned": label}
+                    if step is not None:
+                        labels["prune"] = step.id
+                    run = PlannedRun(name, seed, labels, base_settings, arm, step, source=source, level=level, part=grid)
+                    if arm.planned is not None and level == 1:
+                        _resolve_with(grid, run, arm.planned.to_dict(), arm.budget,
+                                      masked=arm.method.masked(arm.params))
+                    grid.runs.append(run)
+                    level_runs.append(run)
+                source = next((r for r in level_runs if r.regime == "winning-ticket"), None)
+    return grid
+
+
+def _resolve_with(grid: Grid, run: PlannedRun, arch: dict, budget: Budget | None, masked: bool) -> None:
+    grid = run.part or grid
+    r = regime(run.regime)
+    labels = dict(run.labels)
+    if r.budget:
+        labels["budget"] = budget.to_dict()
+    init = r.origin_settings(Origin(run.prune.id, run.baseline.run_id(), masked, grid.experiment.rewind,
+                                    method_state(run.arm.train_method)))
+    # which large model the run stands on: arms of one seed pair where both do (report.stats.paired)
+    labels["baseline_run"] = run.baseline.run_id()
+    labels["from_baseline"] = init["kind"] != "random" or "masks" in init or run.arm.planned is None
+    run.settings = RunSettings(arch=arch, data=grid.data, recipe=grid.recipe_for(run.regime, budget),
+                               seed=run.seed, init=init, labels=labels, processes=grid.processes).check(f"{run.regime}")
+    run.labels, run.budget = labels, budget
+
+
+def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
+    """Fill in the settings of a run whose architecture its prune step found (if it has run)."""
+    if run.settings is not None:
+        return True
+    grid = run.part or grid
+    if run.prune is None:  # a later level: its prune step prunes the previous level's ticket
+        src = run.source.settings if run.source is not None and resolve_run(grid, run.source, store) else None
+        if src is None:
+            return False
+        run.prune = PruneStep(run.arm.method.name, canonical(run.arm.params), src.run_id(), run.seed,
+                              run.arm.method.code(run.arm.params))
+        run.labels = {**run.labels, "prune": run.prune.id}
+    found = product(store, run.prune.id)
+    if found is None:
+        return False
+    macs = found["macs_nonzero"] if found["masked"] else found["macs"]
+    budget = scratch_b_budget(grid.e_base, spec_macs(run.arm.base.to_json()), macs, grid.cap)
+    _resolve_with(grid, run, found["spec"], budget, masked=found["masked"])
+    return True
+
+
+def waits_for(grid: Grid, store: RunStore, run: PlannedRun) -> str | None:
+    """What a run needs before it can train (resolving it where its prune step has run): "source"
+    (the trained model its prune step prunes has not finished), "prune" (its prune step has not
+    run), or None (nothing: its settings are known and its inputs are in the store)."""
+    if run.needs_prune:
+        resolve_run(grid, run, store)
+        src = run.source_settings
+        if src is None or store.status(src) != "finished":
+            return "source"
+        if product(store, run.prune.id) is None:
+            return "prune"
+        resolve_run(grid, run, store)
+    return None
+
+
+def _known_budget(run: PlannedRun) -> Budget | None:
+    """Scratch-B's budget of a run not resolved yet, where the MACs of what its prune step will find
+    are known before (ResNet-50-2x's found selections); a later level prunes further: unknown."""
+    return run.arm.budget if run.arm is not None and run.level == 1 else None
+
+
+def rule(grid: Grid, run: PlannedRun) -> str | None:
+    """How an unresolved run's epochs will be set (Scratch-B of a found architecture)."""
+    grid = run.part or grid
+    if run.settings is not None or not regime(run.regime).budget or _known_budget(run) is not None:
+        return None
+    cap = f", capped at {grid.cap:g} x E_base" if grid.cap else ""
+    return (f"{SCRATCH_B_RULE.replace('E_base', str(grid.e_base)).replace('large', run.arm.base.name)}"
+            .replace("MACs(pruned)", f"MACs(found by {run.arm.method.name})") + cap)
+
+
+def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
+    grid = run.part or grid
+    if run.settings is not None:
+        return run.settings.recipe.epochs
+    if regime(run.regime).budget:
+        return None if _known_budget(run) is None else grid.recipe_for(run.regime, _known_budget(run)).epochs
+    return grid.recipe_for(run.regime, None).epochs
+
+
+def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
+    """One row per planned run. A run that several arms share (two methods' Scratch-E of one planned
+    architecture, a lottery file's Scratch-E and Random init) is one run in the store: its later rows
+    say ``shared: true`` and count no compute (``distinct`` counts each run once)."""
+    rows, seen = [], set()
+    for r in grid.runs:
+        known = resolve_run(grid, r, store)
+        row = {"arch": r.arch, "regime": r.regime, "seed": r.seed, "epochs": expected_epochs(grid, r),
+               "base": r.base, "method": r.labels.get("method"), "pruned": r.labels.get("pruned"),
+               "run_id": r.settings.run_id() if known else None,
+               "state": store.status(r.settings) if known else "waiting for its prune step"}
+        budget = r.budget if r.settings is not None or not regime(r.regime).budget else _known_budget(r)
+        if budget is not None:  # (an unresolved Scratch-B whose found architecture has known MACs: the arm's)
+            row["budget"] = budget.to_dict()
+        if rule(grid, r):
+            row["rule"] = rule(grid, r)
+        if r.settings is not None and r.settings.init.get("kind") == "weights":
+            row["imported"] = {"sha256": r.settings.init["sha256"], "file": r.settings.weights_file}
+        row["train_macs"] = 3 * run_cost(grid, r, grid.data.train_images())  # an estimate where not yet found
+        if row["run_id"] is not None and row["run_id"] in seen:
+            row["shared"], row["train_macs"] = True, 0
+        seen.add(row["run_id"])
+        rows.append(row)
+    return rows
+
+
+def distinct(runs: list[PlannedRun]) -> list[PlannedRun]:
+    """The runs without the repeats of a run several arms share (unresolved runs are all distinct)."""
+    seen, out = set(), []
+    for r in runs:
+        key = r.settings.run_id() if r.settings is not None else id(r)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def run_macs(grid: Grid, r: PlannedRun) -> float:
+    if r.settings is None:  # not found yet: its known MACs, or an estimate with the large model's
+        known = _known_budget(r)
+        return known.macs_pruned if known is not None else spec_macs(r.arm.base.to_json())
+    if r.budget is not None:
+        return r.budget.macs_pruned
+    return spec_macs(ArchSpec.from_dict(r.settings.arch).to_json())
+
+
+def run_cost(grid: Grid, r: PlannedRun, data) -> float:
+    """Forward MACs x images of a run (``data``: a loaded dataset or the number of training images)."""
+    grid = r.part or grid
+    epochs = expected_epochs(grid, r)
+    epochs = grid.recipe.epochs if epochs is None else epochs  # an unresolved Scratch-B spends about E_base
+    images = data if isinstance(data, int) else data.size("train")
+    return run_macs(grid, r) * epochs * images
