@@ -96,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check every file's checksum (no training) and say what would be redone; exit 1 if any "
                         "file is damaged")
 
-    from . import cli_protocol
+    from . import cli_models, cli_protocol
 
-    cli_protocol.add_parsers(sub)
-    COMMANDS.update(cli_protocol.COMMANDS)
+    for group in (cli_models, cli_protocol):  # the verbs on models, then those of the protocol
+        group.add_parsers(sub)
+        COMMANDS.update(group.COMMANDS)
     return ap
 
 
@@ -180,7 +181,7 @@ def cmd_arch(args) -> int:
         for n in known_names(args.dataset):
             print(n)
         return 0
-    from .cli_protocol import searched_arch
+    from .cli_models import searched_arch
 
     spec = searched_arch(args, _spec_from(args.name, args.dataset, args.head, args.width))
     c = count(build(spec, device="meta"))  # shapes suffice for counting

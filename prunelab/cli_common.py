@@ -33,3 +33,31 @@ def spec_from(name: str, dataset: str, head=None, width=1.0):
             raise PrunelabError("--width and --head apply to architecture names, not to a spec file")
         return spec_file(name)
     return resolve(name, dataset, head=head, width=width)
+
+
+def key_values(pairs: list[str], option: str) -> dict:
+    """``KEY=VALUE`` options as a mapping, each value read as YAML."""
+    out = {}
+    for kv in pairs:
+        key, eq, value = kv.partition("=")
+        if not eq or not key:
+            raise PrunelabError(f"{option} {kv!r} must be KEY=VALUE")
+        out[key] = yaml_value(value, f"{option} {key}")
+    return out
+
+
+def yaml_value(text: str, what: str):
+    """A command-line value: a number (1e-1 included), else YAML (a name, a list, a mapping)."""
+    import math
+
+    from .config import load_yaml_text
+
+    try:
+        v = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(v):
+            raise PrunelabError(f"{what}: {text!r} is not a finite number")
+        return int(v) if v.is_integer() and "." not in text and "e" not in text.lower() else v
+    return load_yaml_text(text, what)
