@@ -1,6 +1,6 @@
-"""What every command group of the command line shares: the data/device/store options and how
-an architecture argument (a name or a spec .json) becomes a spec. (``cli.py`` and
-``cli_protocol.py`` both import it; neither imports the other's internals.)"""
+"""What every command group of the command line shares: the data/device/store options, how an
+architecture argument (a name or a spec .json) becomes a spec, and KEY=VALUE options. (``cli.py``,
+``cli_models.py`` and ``cli_protocol.py`` import it; none imports another's internals.)"""
 from __future__ import annotations
 
 import argparse
