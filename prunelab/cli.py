@@ -345,7 +345,7 @@ def cmd_runs(args) -> int:
 
 
 def _verify(root, as_json: bool) -> int:
-    from .runs.store import verify_store
+    from .runs.verify import verify_store
 
     checked, problems = verify_store(root)
     if as_json:

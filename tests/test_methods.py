@@ -281,7 +281,7 @@ def test_together_never_drops_hooks(tmp_path, capsys):
     cfg = _grid(tmp_path)
     store = RunStore(tmp_path / "store")
     grid = plan(load_experiment(cfg))
-    from prunelab.runs.store import execute_together
+    from prunelab.runs.together import execute_together
 
     bases = [r.settings for r in grid.runs if r.regime == "baseline"]
     with pytest.raises(PrunelabError, match="training hooks of method 'plugin_slim:BNSlim'"):

@@ -15,7 +15,8 @@ from ..train import resolve_device
 from ..train import distributed as ddp
 from .plan import Grid, PlannedRun, distinct, resolve_run, run_cost, run_macs, waits_for
 from .prune_step import PruneStep, remove_product, run_prune_step
-from .store import Broken, RunStore, execute_run, execute_together
+from .store import Broken, RunStore, execute_run
+from .together import execute_together
 
 
 def prune_for(step: PruneStep, store: RunStore, data_settings: DataSettings, planned: ArchSpec | None, *,

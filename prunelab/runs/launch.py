@@ -39,7 +39,8 @@ from .resources import Launcher, launcher_settings
 __all__ = ["Launcher", "launch_grid", "launcher_settings", "require_submitit"]
 from .prune_step import PruneStep, product
 from .settings import RunSettings
-from .store import Broken, RunStore, execute_run, lock_held
+from .files import lock_held
+from .store import Broken, RunStore, execute_run
 
 CLUSTERS = ("slurm", "local", "debug")
 INSTALL = "pip install 'prunelab[cluster]'"

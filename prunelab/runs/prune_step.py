@@ -18,7 +18,8 @@ from ..errors import PrunelabError
 from ..fileio import atomic_write_json, read_json
 from ..measure import count
 from ..models_io import save as save_model
-from .store import RunStore, info_path, load_finished, load_init, locked, model_path, remove_temporaries, set_aside
+from .files import locked, remove_temporaries, set_aside
+from .store import RunStore, info_path, load_finished, load_init, model_path
 
 
 @dataclass(frozen=True)

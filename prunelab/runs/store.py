@@ -9,23 +9,20 @@ the whole store. Running identical settings again reuses the result or resumes t
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .. import __version__
-from ..arch import ArchSpec, build
+from ..arch import ArchSpec
 from ..data import load as load_data
-from ..errors import Busy, PrunelabError, warn
+from ..errors import PrunelabError, warn
 from ..fileio import atomic_write_json, read_json, torch_load, writable_dir
 from ..measure import count
 from ..models_io import load as load_model
@@ -33,7 +30,8 @@ from ..models_io import save as save_model
 from ..protocol import inits
 from ..train import Hooks, TrainResult, resolve_device, train
 from ..train import distributed as ddp
-from ..train.engine import CHECKPOINT, METRICS, PREVIOUS
+from ..train.checkpoints import CHECKPOINT, METRICS, PREVIOUS
+from .files import locked, remove_temporaries, set_aside
 from .settings import RunSettings
 
 RESULT = "result.json"
@@ -116,39 +114,6 @@ class RunStore:
                 atomic_write_json(d / ROLES, roles + [labels])
 
 
-CONSEQUENCE = {
-    SETTINGS: "written again from the experiment's settings when a grid next uses the run",
-    RESULT: "the run is trained again", MODEL: "the run is trained again",
-    INIT: "its initial weights are made again from its settings",
-    CHECKPOINT: "training resumes from the previous checkpoint", PREVIOUS: "the previous checkpoint is not used",
-}
-
-
-def verify_store(root: Path) -> tuple[int, list[tuple[Path, str, str]]]:
-    """Check the checksum (or, for files without one, the format) of every file of a store without
-    loading weights: (files checked, [(file, what is wrong, what the next run does about it)])."""
-    from ..fileio import verify_file
-
-    checked, problems = 0, []
-    if not root.is_dir():
-        return 0, []
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        if d.name == "pruned":
-            for f in sorted(d.glob("*.pt")) + sorted(d.glob("*.json")):
-                checked += 1
-                if (why := verify_file(f)) is not None:
-                    problems.append((f, why, f"prune step {f.stem} runs again, and so do the runs that start from "
-                                             "its model"))
-            continue
-        for name in (SETTINGS, RESULT, MODEL, INIT, CHECKPOINT, PREVIOUS):
-            f = d / name
-            if f.is_file():
-                checked += 1
-                if (why := verify_file(f)) is not None:
-                    problems.append((f, why, CONSEQUENCE[name]))
-    return checked, problems
-
-
 def model_path(store: RunStore, step_id: str) -> Path:
     """A prune step's model file (runs/prune_step.py makes it)."""
     return store.root / "pruned" / f"{step_id}.pt"
@@ -165,68 +130,6 @@ def run_state(d: Path) -> str:
     if (d / CHECKPOINT).exists() or (d / PREVIOUS).exists():
         return "partial"
     return "new"
-
-
-@contextlib.contextmanager
-def locked(d: Path, name: str = ".lock", wait: bool = True, what: str | None = None):
-    """An exclusive lock on ``d/name``: waits for it, or raises ``Busy`` at once with ``wait=False``.
-
-    These are the operating system's file locks (``fcntl.flock``): a worker that dies, however it
-    dies, releases its locks (on NFSv4 when its lease expires), so a later worker takes the run
-    over. The lock file names its holder (host, pid, since) for messages.
-    """
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / name, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise Busy(f"{what or 'run ' + d.name} is being worked on by {holder}")
-        except OSError as e:
-            raise PrunelabError(f"cannot lock {d / name}: {e.strerror} (the store needs a filesystem with file "
-                                "locks: a local disk or NFSv4)")
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        f.flush()
-        yield
-
-
-def lock_held(d: Path, name: str = ".lock") -> bool:
-    """Whether another process holds the lock ``d/name`` now (checked without writing anything)."""
-    try:
-        with open(d / name) as f:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
-    except BlockingIOError:
-        return True
-    except OSError:  # no lock file: nobody has worked on it
-        return False
-    return False
-
-
-def remove_temporaries(d: Path, names: tuple[str, ...]) -> None:
-    """Delete what interrupted atomic writes of these files left behind (call with their lock held)."""
-    for name in names:
-        for tmp in d.glob(f".{name}.*.tmp"):
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-
-
-def set_aside(paths: list[Path], why: str) -> None:
-    """Move broken files out of the way (kept for inspection, never deleted) with one warning."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    moved = []
-    for p in paths:
-        try:
-            os.replace(p, p.with_name(f"{p.name}.broken-{stamp}"))
-            moved.append(p.name)
-        except FileNotFoundError:  # not there, or another worker moved it first
-            pass
-    if moved:
-        warn(f"{paths[0].parent}: {why}; moved aside {', '.join(moved)} (suffix .broken-{stamp}); it will be rebuilt")
 
 
 def git_sha() -> str | None:
@@ -519,45 +422,3 @@ def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResu
         except FileNotFoundError:
             pass
     return result
-
-
-def execute_together(group: list[RunSettings], store: RunStore, *, data, device: str = "auto",
-                     save_init: bool = False) -> list[dict]:
-    """Train several randomly initialised runs that differ only in their seed at once
-    (``prunelab.train.multi``) and write each one's folder as ``execute`` would.
-
-    Runs with a method's training hooks or masks cannot be trained together (refused with one
-    line, never silently dropped). Runs trained together have no per-epoch checkpoints: a killed
-    group starts over.
-    """
-    from ..train.multi import train_many
-
-    base = {k: v for k, v in group[0].identity().items() if k != "seed"}
-    for s in group:
-        if s.method is not None:
-            raise PrunelabError(f"run {s.run_id()} has training hooks of method '{s.method['name']}': "
-                                "it cannot be trained together with others")
-        if s.init != {"kind": "random"}:
-            raise PrunelabError("runs trained together must be random-init runs without masks")
-        if {k: v for k, v in s.identity().items() if k != "seed"} != base:
-            raise PrunelabError("runs trained together must differ only in their seed")
-        if s.data.val_size:
-            raise PrunelabError("runs with a validation split cannot be trained together")
-    dev = resolve_device(device)
-    spec = ArchSpec.from_dict(group[0].arch)
-    dirs = [store.path(s) for s in group]
-    models = [build(spec, seed=s.seed) for s in group]
-    starts = [inits.record(m, "random") for m in models]
-    with contextlib.ExitStack() as stack:
-        for d, s in zip(dirs, group):
-            stack.enter_context(locked(d, wait=False))
-            if run_state(d) != "new":  # another worker got there first: train them one by one instead
-                raise Busy(f"run {d.name} is no longer new")
-        for d, s, m in zip(dirs, group, models):
-            remove_temporaries(d, OWN_FILES)
-            _write_settings(d, s)
-            if save_init and not (d / INIT).exists():
-                save_model(m, d / INIT)
-        models = [m.to(dev) for m in models]
-        results = train_many(models, data, [s.recipe for s in group], [s.seed for s in group])
-        return [_finish(d, s, m, r, dev, st) for d, s, m, r, st in zip(dirs, group, models, results, starts)]
