@@ -110,7 +110,7 @@ def test_slimming_on_imagenet_vgg_with_bn_on_fc_layers():
 
 
 def test_slimming_refuses_other_families():
-    with pytest.raises(PrunelabError, match="slimming prunes VGG, PreResNet and DenseNet"):
+    with pytest.raises(PrunelabError, match="slimming needs BatchNorm groups to slim, which vgg, vgg-imagenet, preresnet, densenet models have"):
         _slim(build(resolve("resnet20", "cifar10"), seed=0), 0.5)
     with pytest.raises(PrunelabError, match="must be in \\(0, 1\\)"):
         methods.get("slimming").params({"target": 1.0})

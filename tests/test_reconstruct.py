@@ -230,7 +230,8 @@ def test_parameters_are_checked(name):
     if name == "thinet":
         with pytest.raises(PrunelabError, match="refit must be one of full, scale, not 'exact'"):
             m.params({"target": 0.5, "refit": "exact"})
-    with pytest.raises(PrunelabError, match=f"method '{name}' prunes vgg"):
+    with pytest.raises(PrunelabError, match=f"method '{name}' needs the consumer of each pruned conv, which vgg, "
+                       "vgg-imagenet, resnet, resnet-imagenet models have, not 'densenet40'"):
         m.check_base(resolve("densenet40", "cifar10"))
     with pytest.raises(PrunelabError, match="is not a pruned 'vgg16'"):  # the GAP head is another model
         m.planned_spec(resolve("vgg16", "imagenet"), m.params({"target": "vgg16-thinet-gap"}), "imagenet")

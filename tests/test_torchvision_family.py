@@ -220,7 +220,7 @@ def test_import_weights_takes_any_torchvision_checkpoint(tmp_path):
 
 
 def test_width_multiplier_exact_size_and_uniform_scaling():
-    from prunelab.arch.size import estimate
+    from prunelab.arch.families import estimate
     from prunelab.search.fit import size, uniform
 
     narrow = resolve(R18, "cifar10", width=0.5)

@@ -6,8 +6,11 @@ import torch
 from torch import nn
 
 from ..errors import PrunelabError
+from .family import Family
 from .layers import ChannelSelection, PreActHead
 from .selection import check_sel, sel_count, sel_indices
+from .size import conv_params
+from .units import Unit, indices
 
 
 class DenseLayer(nn.Module):
@@ -127,8 +130,8 @@ def widths(spec) -> dict[str, int]:
 
 def set_widths(layout: dict, new: dict[str, int]) -> None:
     for name, k in new.items():
-        b, i = name.split(".")[:2]
-        layout["layers"][int(b[5:]) - 1][int(i)][1] = k
+        b, i = indices(name)[:2]
+        layout["layers"][b][i][1] = k
 
 
 def set_selections(layout: dict, new: dict) -> None:
@@ -137,7 +140,85 @@ def set_selections(layout: dict, new: dict) -> None:
         if path == "head":
             layout["final_select"] = sel
         elif path.startswith("trans"):
-            layout["trans_select"][int(path[5:]) - 1] = sel
+            layout["trans_select"][indices(path)[0]] = sel
         else:
-            b, i = path.split(".")
-            layout["layers"][int(b[5:]) - 1][int(i)][0] = sel
+            b, i = indices(path)
+            layout["layers"][b][i][0] = sel
+
+
+def estimate(spec) -> tuple[int, int]:
+    L = spec.layout
+    layers, params, c = 1, conv_params(spec.in_channels, L["stem"], 3, bn=False), L["stem"]
+    for b, block in enumerate(L["layers"]):
+        for sel, mid in block:
+            n = sel_count(sel, c)
+            if mid is None:
+                layers, params = layers + 1, params + 2 * c + conv_params(n, L["growth"], 3, bn=False)
+            else:
+                layers += 2
+                params += 2 * c + conv_params(n, mid, 1) + conv_params(mid, L["growth"], 3, bn=False)
+            c += L["growth"]
+        if b < len(L["layers"]) - 1:
+            out = L["trans_out"][b]
+            layers, params, c = layers + 1, params + 2 * c + sel_count(L["trans_select"][b], c) * out, out
+    return layers + 1, params + 2 * c + sel_count(L["final_select"], c) * spec.num_classes + spec.num_classes
+
+
+def units(spec):
+    """One stage per dense block (a transition belongs to the block before it, the head to the last)."""
+    layers = spec.layout["layers"]
+    for b, st in enumerate(layers):
+        for i, (_, mid) in enumerate(st):
+            yield Unit(f"dense{b + 1}.{i}", ("layers", b, i, 0), b, i, "select")
+            if mid is not None:
+                yield Unit(f"dense{b + 1}.{i}.conv1", ("layers", b, i, 1), b, i, "conv1")
+        if b < len(layers) - 1:
+            yield Unit(f"trans{b + 1}", ("trans_select", b), b, 0, "trans")
+    yield Unit("head", ("final_select",), len(layers) - 1, 0, "head")
+
+
+def knobs(spec) -> list[tuple]:
+    """Beyond the units, a uniform DenseNet may move its stem and transition widths."""
+    return [("stem",)] + [("trans_out", b) for b in range(len(spec.layout["trans_out"]))]
+
+
+def bn_groups(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
+    """Network Slimming's BNs: every layer's input selection (and bottleneck), transition and head."""
+    groups = []
+    for path, m in model.named_modules():
+        if isinstance(m, DenseLayer):
+            groups.append((m.bn1, "select", path))
+            if m.conv2 is not None:
+                groups.append((m.bn2, "out", f"{path}.conv1"))
+        elif isinstance(m, (Transition, PreActHead)):
+            groups.append((m.bn, "select", path))
+    return groups
+
+
+def layout(n: int, k: int, bottleneck: bool, compression: float, stem: int | None = None) -> dict:
+    """The layout of a 3-block DenseNet of ``n`` layers per block and growth rate ``k`` (BC: with
+    ``bottleneck`` layers of width 4k and transitions keeping ``compression`` of the channels)."""
+    stem = stem or 2 * k
+    c, trans_out = stem, []
+    for b in range(3):
+        c += n * k
+        if b < 2:
+            c = int(c * compression)
+            trans_out.append(c)
+    mid = 4 * k if bottleneck else None
+    return {
+        "stem": stem, "growth": k, "layers": [[[None, mid] for _ in range(n)] for _ in range(3)],
+        "trans_select": [None, None], "trans_out": trans_out, "final_select": None,
+    }
+
+
+def scale(spec, sc, clamp: bool) -> dict:
+    """The growth rate and the stem scaled (the rest follows from them)."""
+    L = spec.layout
+    bc = L["layers"][0][0][1] is not None
+    return layout(len(L["layers"][0]), sc(L["growth"]), bottleneck=bc, compression=0.5 if bc else 1.0,
+                  stem=sc(L["stem"]))
+
+
+FAMILY = Family("densenet", DenseNet, validate, widths, set_widths, estimate, units=units,
+                set_selections=set_selections, knobs=knobs, scale=scale, bn_groups=bn_groups)

@@ -1,55 +1,66 @@
-"""The family registry: family name -> model class, layout validation and prunable widths."""
+"""The family registry: family name -> its ``Family`` object (``arch/family.py``), one per family
+module. Adding a family is one module exporting a ``Family`` and one ``register`` line."""
 from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import PrunelabError
 from . import densenet, imagenet_resnet, preresnet, resnet, torchvision_family, vgg
+from .family import CAPABILITIES, Family
 from .layers import init_weights
 from .size import check_size
 from .spec import VALIDATORS, ArchSpec
 
-
-@dataclass(frozen=True)
-class Family:
-    model: Callable  # spec -> nn.Module: a model class, or a factory (torchvision)
-    validate: Callable
-    widths: Callable  # spec -> {conv module name: output width} of the prunable convs
-    set_widths: Callable  # (layout, {name: width}) -> None, in place
-    set_selections: Callable | None = None  # (layout, {block path: indices | None}) -> None: input selections
-    linear_widths: Callable | None = None  # spec -> {linear module name: width} of prunable hidden FC layers
-    set_linear_widths: Callable | None = None  # (layout, {name: width}, spec) -> None
+FAMILIES: dict[str, Family] = {}
 
 
-FAMILIES: dict[str, Family] = {
-    "vgg": Family(vgg.CifarVGG, vgg.validate_cifar, vgg.widths, vgg.set_widths),
-    "vgg-imagenet": Family(vgg.ImageNetVGG, vgg.validate_imagenet, vgg.widths, vgg.set_widths,
-                           linear_widths=vgg.linear_widths, set_linear_widths=vgg.set_linear_widths),
-    "resnet": Family(resnet.CifarResNet, resnet.validate, resnet.widths, resnet.set_widths),
-    "preresnet": Family(preresnet.PreResNet, preresnet.validate, preresnet.widths, preresnet.set_widths,
-                        preresnet.set_selections),
-    "densenet": Family(densenet.DenseNet, densenet.validate, densenet.widths, densenet.set_widths,
-                       densenet.set_selections),
-    "resnet-imagenet": Family(
-        imagenet_resnet.ImageNetResNet, imagenet_resnet.validate, imagenet_resnet.widths, imagenet_resnet.set_widths,
-        imagenet_resnet.set_selections,
-    ),
-    "torchvision": Family(torchvision_family.TorchvisionModel, torchvision_family.validate,
-                          torchvision_family.widths, torchvision_family.set_widths),
-}
+def register(fam: Family) -> Family:
+    """Add a family (refused without a size estimate, or under a name already taken)."""
+    if not isinstance(fam, Family):
+        raise PrunelabError(f"register: {fam!r} is not a Family")
+    if fam.name in FAMILIES and FAMILIES[fam.name] is not fam:
+        raise PrunelabError(f"model family '{fam.name}' is already registered")
+    FAMILIES[fam.name] = fam
+    return fam
 
 
-def family(spec: ArchSpec) -> Family:
+for _fam in (vgg.CIFAR, vgg.IMAGENET, resnet.FAMILY, preresnet.FAMILY, densenet.FAMILY, imagenet_resnet.FAMILY,
+             torchvision_family.FAMILY):
+    register(_fam)
+
+
+def family(spec: ArchSpec | str) -> Family:
+    name = spec if isinstance(spec, str) else spec.family
     try:
-        return FAMILIES[spec.family]
+        return FAMILIES[name]
     except KeyError:
-        raise PrunelabError(f"unknown model family '{spec.family}' (known: {', '.join(sorted(FAMILIES))})")
+        raise PrunelabError(f"unknown model family '{name}' (known: {', '.join(sorted(FAMILIES))})")
+
+
+def with_capability(capability: str) -> list[str]:
+    """The registered families that have ``capability`` (see ``arch/family.py``)."""
+    if capability not in CAPABILITIES:
+        raise PrunelabError(f"unknown family capability '{capability}' (known: {', '.join(CAPABILITIES)})")
+    return [name for name, fam in FAMILIES.items() if fam.has(capability)]
+
+
+def require(spec: ArchSpec, capabilities, who: str) -> Family:
+    """``spec``'s family, refused in one line naming what it lacks for ``who`` (a method)."""
+    fam = family(spec)
+    for cap in capabilities:
+        if not fam.has(cap):
+            raise PrunelabError(f"{who} needs {CAPABILITIES[cap]}, which {', '.join(with_capability(cap)) or 'no'} "
+                                f"models have, not '{spec.name}' ({spec.family})")
+    return fam
+
+
+def estimate(spec: ArchSpec) -> tuple[int, int]:
+    """(conv and linear layers, parameters) of a validated spec, without building it."""
+    return family(spec).estimate(spec)
 
 
 def validate(spec: ArchSpec) -> None:
@@ -57,7 +68,7 @@ def validate(spec: ArchSpec) -> None:
         raise PrunelabError(f"{spec.name}: layout must be an object")
     try:
         family(spec).validate(spec)
-        check_size(spec)
+        check_size(spec, family(spec).estimate)
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
         raise PrunelabError(f"{spec.name}: malformed layout ({type(e).__name__}: {e})")
 

@@ -5,12 +5,18 @@ large model trained by Sparse Structure Selection, "scale": true (a learnable fa
 branch's output)."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
 from ..errors import PrunelabError
+from .family import Family
 from .layers import ChannelSelection
 from .selection import check_sel, sel_count, sel_indices
+from .size import conv_params
+from .spec import ArchSpec
+from .units import Unit, indices, next_in_block
 
 
 class Block(nn.Module):
@@ -134,12 +140,75 @@ def widths(spec) -> dict[str, int]:
 
 def set_widths(layout: dict, new: dict[str, int]) -> None:
     for name, k in new.items():
-        s, b, conv = name.split(".")
-        layout["stages"][int(s[5:]) - 1][int(b)]["w"][int(conv[4:]) - 1] = k
+        s, b, conv = indices(name)
+        layout["stages"][s][b]["w"][conv - 1] = k
 
 
 def set_selections(layout: dict, new: dict) -> None:
     """``{"layer<s>.<b>": indices | None}``: the input channels a block's branch reads."""
     for path, sel in new.items():
-        s, b = path.split(".")
-        layout["stages"][int(s[5:]) - 1][int(b)]["select"] = sel
+        s, b = indices(path)
+        layout["stages"][s][b]["select"] = sel
+
+
+def estimate(spec) -> tuple[int, int]:
+    L = spec.layout
+    layers, params, c = 1, conv_params(spec.in_channels, L["stem"], 7), L["stem"]
+    exp = _expansion(L["block"])
+    for s, (planes, blocks) in enumerate(zip(L["planes"], L["stages"])):
+        cout = planes * exp
+        for b, blk in enumerate(blocks):
+            if c != cout or (s > 0 and b == 0):
+                layers, params = layers + 1, params + conv_params(c, cout, 1)
+            if blk["branch"]:
+                n, w = sel_count(blk["select"], c), blk["w"]
+                params += int(blk.get("scale", False))
+                if exp == 1:
+                    layers, params = layers + 2, params + conv_params(n, w[0], 3) + conv_params(w[0], cout, 3)
+                else:
+                    layers += 3
+                    params += conv_params(n, w[0], 1) + conv_params(w[0], w[1], 3) + conv_params(w[1], cout, 1)
+            c = cout
+    return layers + 1, params + c * spec.num_classes + spec.num_classes
+
+
+def units(spec):
+    for s, st in enumerate(spec.layout["stages"]):
+        for b, blk in enumerate(st):
+            if blk["branch"]:
+                yield Unit(f"layer{s + 1}.{b}", ("stages", s, b, "select"), s, b, "select")
+                for j in range(len(blk["w"])):
+                    yield Unit(f"layer{s + 1}.{b}.conv{j + 1}", ("stages", s, b, "w", j), s, b, f"conv{j + 1}")
+
+
+def blocks(layout: dict) -> dict[str, dict]:
+    """{block path: its layout entry (with its input ``select``)}."""
+    return {f"layer{s + 1}.{b}": blk for s, st in enumerate(layout["stages"]) for b, blk in enumerate(st)}
+
+
+def block_inputs(spec) -> dict[str, int]:
+    """{block path: the channels of the residual stream it reads}."""
+    return {f"layer{s + 1}.{b}": cin for s, b, cin, _, _ in _walk(spec.layout)}
+
+
+def branch_scales(spec) -> ArchSpec:
+    """The spec with a learnable scale on every residual branch (Sparse Structure Selection)."""
+    layout = copy.deepcopy(spec.layout)
+    for stage in layout["stages"]:
+        for blk in stage:
+            if blk["branch"]:
+                blk["scale"] = True
+    return ArchSpec.from_dict({**spec.to_dict(), "layout": layout, "name": f"{spec.name}-scaled"})
+
+
+def scale(spec, sc, clamp: bool) -> dict:
+    """The branches' widths (the residual streams stay)."""
+    L = spec.to_dict()["layout"]
+    for blk in (b for st in L["stages"] for b in st):
+        blk["w"] = [sc(w) for w in blk["w"]]
+    return L
+
+
+FAMILY = Family("resnet-imagenet", ImageNetResNet, validate, widths, set_widths, estimate, units=units,
+                set_selections=set_selections, scale=scale, consumer=next_in_block, blocks=blocks, block_inputs=block_inputs,
+                branch_scales=branch_scales, conv_bn=True)

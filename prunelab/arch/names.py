@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..catalog import dataset_info
 from ..errors import PrunelabError
-from . import torchvision_family
-from .families import prunable_widths, with_widths
+from . import densenet, torchvision_family
+from .families import family, prunable_widths, with_capability, with_widths
 from .size import max_layers
 from .spec import ArchSpec
 
@@ -122,25 +122,10 @@ def _cifar_base(name: str) -> tuple[str, dict] | None:
         blocks = [[[None, p, p] for _ in range(n)] for p in (16, 32, 64)]
         return "preresnet", {"stem": 16, "planes": [16, 32, 64], "blocks": blocks, "final_select": None}
     if (n := _depth(name, "densenet-bc", 6, 4)) is not None:
-        return "densenet", _densenet(n, 12, bottleneck=True, compression=0.5)
+        return "densenet", densenet.layout(n, 12, bottleneck=True, compression=0.5)
     if (n := _depth(name, "densenet", 3, 4)) is not None:
-        return "densenet", _densenet(n, 12, bottleneck=False, compression=1.0)
+        return "densenet", densenet.layout(n, 12, bottleneck=False, compression=1.0)
     return None
-
-
-def _densenet(n: int, k: int, bottleneck: bool, compression: float, stem: int | None = None) -> dict:
-    stem = stem or 2 * k
-    c, trans_out = stem, []
-    for b in range(3):
-        c += n * k
-        if b < 2:
-            c = int(c * compression)
-            trans_out.append(c)
-    mid = 4 * k if bottleneck else None
-    return {
-        "stem": stem, "growth": k, "layers": [[[None, mid] for _ in range(n)] for _ in range(3)],
-        "trans_select": [None, None], "trans_out": trans_out, "final_select": None,
-    }
 
 
 def _vgg_imagenet(cfg, head="fc", bn=False, fc_bn=False, dropout=0.5) -> tuple[str, dict]:
@@ -302,40 +287,16 @@ def _scale(w: int, m: float, clamp: bool = False) -> int:
 def scale_width(spec: ArchSpec, m: float, name: str | None = None, clamp: bool = False) -> ArchSpec:
     """Every width of a model times ``m``, rounded (selections must be unpruned): CIFAR-style models
     (DenseNet: the growth rate and stem), ImageNet VGGs (convs and hidden FC layers) and ImageNet
-    ResNets (their branch widths; the residual streams stay). ``clamp``: a width that would round to
-    0 keeps 1 channel (else an error)."""
+    ResNets (their branch widths; the residual streams stay): the family's ``scale``. ``clamp``: a
+    width that would round to 0 keeps 1 channel (else an error)."""
     if not (isinstance(m, (int, float)) and 0 < m <= 16):
         raise PrunelabError(f"width multiplier must be in (0, 16], got {m!r}")
-    L = spec.to_dict()["layout"]
-    f = spec.family
-
     def sc(w):
         return _scale(w, m, clamp)
 
-    if f in ("vgg", "vgg-imagenet"):
-        L["cfg"] = [v if v == "M" else sc(v) for v in L["cfg"]]
-        if L["head"] == "mlp":
-            L["hidden"] = sc(L["hidden"])
-        if f == "vgg-imagenet":
-            L["fc"] = [sc(w) for w in L["fc"]]
-    elif f == "resnet":
-        L["stem"] = sc(L["stem"])
-        L["stages"] = [sc(w) for w in L["stages"]]
-        L["inner"] = [[sc(w) for w in st] for st in L["inner"]]
-    elif f == "preresnet":
-        L["stem"] = sc(L["stem"])
-        L["planes"] = [sc(p) for p in L["planes"]]
-        L["blocks"] = [[[None, sc(a), sc(b)] for _, a, b in st] for st in L["blocks"]]
-    elif f == "densenet":
-        bc = L["layers"][0][0][1] is not None
-        n, k = len(L["layers"][0]), sc(L["growth"])
-        L = _densenet(n, k, bottleneck=bc, compression=0.5 if bc else 1.0, stem=sc(L["stem"]))
-    elif f == "resnet-imagenet":
-        for blk in (b for st in L["stages"] for b in st):
-            blk["w"] = [sc(w) for w in blk["w"]]
-    elif f == "torchvision":  # every group; ``clamp`` also keeps each within its full width
-        full = torchvision_family.full(spec)
-        L["widths"] = {k: min(sc(w), full[k]) if clamp else sc(w) for k, w in L["widths"].items()}
-    else:
-        raise PrunelabError(f"width multipliers apply to VGG, ResNet, PreResNet and DenseNet models, not family '{f}'")
+    fam = family(spec)
+    if fam.scale is None:
+        raise PrunelabError(f"width multipliers apply to {', '.join(with_capability('scale'))} models, "
+                            f"not family '{spec.family}'")
+    L = fam.scale(spec, sc, clamp)
     return ArchSpec.from_dict({**spec.to_dict(), "layout": L, "name": name or f"{spec.name}-w{m:g}"})

@@ -8,8 +8,11 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import PrunelabError
+from .family import Family
 from .layers import ChannelSelection, PreActHead
 from .selection import check_sel, sel_count, sel_indices
+from .size import conv_params
+from .units import Unit, indices
 
 EXPANSION = 4
 
@@ -99,8 +102,8 @@ def widths(spec) -> dict[str, int]:
 
 def set_widths(layout: dict, new: dict[str, int]) -> None:
     for name, k in new.items():
-        s, b, conv = name.split(".")
-        layout["blocks"][int(s[5:]) - 1][int(b)][int(conv[4:])] = k
+        s, b, conv = indices(name)
+        layout["blocks"][s][b][conv] = k
 
 
 def set_selections(layout: dict, new: dict) -> None:
@@ -109,5 +112,54 @@ def set_selections(layout: dict, new: dict) -> None:
         if path == "head":
             layout["final_select"] = sel
         else:
-            s, b = path.split(".")
-            layout["blocks"][int(s[5:]) - 1][int(b)][0] = sel
+            s, b = indices(path)
+            layout["blocks"][s][b][0] = sel
+
+
+def estimate(spec) -> tuple[int, int]:
+    L = spec.layout
+    layers, params, c = 1, conv_params(spec.in_channels, L["stem"], 3, bn=False), L["stem"]
+    for planes, blocks in zip(L["planes"], L["blocks"]):
+        for b, (sel, w1, w2) in enumerate(blocks):
+            cout = 4 * planes
+            params += 2 * c + conv_params(sel_count(sel, c), w1, 1) + conv_params(w1, w2, 3) \
+                + conv_params(w2, cout, 1, bn=False)
+            layers += 3
+            if c != cout or (b == 0 and planes != L["planes"][0]):
+                layers, params = layers + 1, params + c * cout
+            c = cout
+    return layers + 1, params + 2 * c + sel_count(L["final_select"], c) * spec.num_classes + spec.num_classes
+
+
+def units(spec):
+    blocks = spec.layout["blocks"]
+    for s, st in enumerate(blocks):
+        for b in range(len(st)):
+            yield Unit(f"layer{s + 1}.{b}", ("blocks", s, b, 0), s, b, "select")
+            yield Unit(f"layer{s + 1}.{b}.conv1", ("blocks", s, b, 1), s, b, "conv1")
+            yield Unit(f"layer{s + 1}.{b}.conv2", ("blocks", s, b, 2), s, b, "conv2")
+    yield Unit("head", ("final_select",), len(blocks) - 1, 0, "head")
+
+
+def bn_groups(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
+    """Network Slimming's BNs: each block's three (its input selection's, conv1's, conv2's) and the head's."""
+    groups = []
+    for path, m in model.named_modules():
+        if isinstance(m, Bottleneck):
+            groups += [(m.bn1, "select", path), (m.bn2, "out", f"{path}.conv1"), (m.bn3, "out", f"{path}.conv2")]
+        elif isinstance(m, PreActHead):
+            groups.append((m.bn, "select", path))
+    return groups
+
+
+def scale(spec, sc, clamp: bool) -> dict:
+    """Every width (selections must be unpruned: they are reset)."""
+    L = spec.to_dict()["layout"]
+    L["stem"] = sc(L["stem"])
+    L["planes"] = [sc(p) for p in L["planes"]]
+    L["blocks"] = [[[None, sc(a), sc(b)] for _, a, b in st] for st in L["blocks"]]
+    return L
+
+
+FAMILY = Family("preresnet", PreResNet, validate, widths, set_widths, estimate, units=units,
+                set_selections=set_selections, scale=scale, bn_groups=bn_groups)

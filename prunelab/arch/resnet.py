@@ -11,6 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PrunelabError
+from .family import Family
+from .size import conv_params
+from .units import Unit, indices, next_in_block
 
 
 SHORTCUTS = ("avg", "subsample")
@@ -101,5 +104,32 @@ def widths(spec) -> dict[str, int]:
 
 def set_widths(layout: dict, new: dict[str, int]) -> None:
     for name, k in new.items():
-        s, b = name.split(".")[:2]
-        layout["inner"][int(s[5:]) - 1][int(b)] = k
+        s, b = indices(name)[:2]
+        layout["inner"][s][b] = k
+
+
+def estimate(spec) -> tuple[int, int]:
+    L = spec.layout
+    layers, params, c = 1, conv_params(spec.in_channels, L["stem"], 3), L["stem"]
+    for width, inner in zip(L["stages"], L["inner"]):
+        for w in inner:
+            layers, params, c = layers + 2, params + conv_params(c, w, 3) + conv_params(w, width, 3), width
+    return layers + 1, params + c * spec.num_classes + spec.num_classes
+
+
+def units(spec):
+    for s, st in enumerate(spec.layout["inner"]):
+        for b in range(len(st)):
+            yield Unit(f"layer{s + 1}.{b}.conv1", ("inner", s, b), s, b, "conv1")
+
+
+def scale(spec, sc, clamp: bool) -> dict:
+    L = spec.to_dict()["layout"]
+    L["stem"] = sc(L["stem"])
+    L["stages"] = [sc(w) for w in L["stages"]]
+    L["inner"] = [[sc(w) for w in st] for st in L["inner"]]
+    return L
+
+
+FAMILY = Family("resnet", CifarResNet, validate, widths, set_widths, estimate, units=units, scale=scale,
+                consumer=next_in_block, conv_bn=True)

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 from ..errors import PrunelabError, first_line
+from .family import Family
+from .units import Unit
 
 PREFIX = "torchvision:"
 # constructor arguments beyond num_classes: one output in training too (no auxiliary heads), no
@@ -217,3 +219,19 @@ def TorchvisionModel(spec) -> nn.Module:
 
     device = torch.empty(0).device
     return _guarded(make, spec.name, meta=device.type == "meta")
+
+
+def units(spec):
+    """One stage: the dependency groups in module order."""
+    for b, key in enumerate(widths(spec)):
+        yield Unit(key, ("widths", key), 0, b, "conv")
+
+
+def scale(spec, sc, clamp: bool) -> dict:
+    """Every group's width; ``clamp`` also keeps each within its full width."""
+    L, full_ = spec.to_dict()["layout"], full(spec)
+    L["widths"] = {k: min(sc(w), full_[k]) if clamp else sc(w) for k, w in L["widths"].items()}
+    return L
+
+
+FAMILY = Family("torchvision", TorchvisionModel, validate, widths, set_widths, estimate, units=units, scale=scale)

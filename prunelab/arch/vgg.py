@@ -5,7 +5,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import PrunelabError
+from .family import Family
 from .layers import conv_bn_relu
+from .size import conv_params
+from .units import Unit
 
 
 def _check_cfg(cfg, where: str) -> None:
@@ -141,3 +144,73 @@ def set_linear_widths(layout: dict, new: dict[str, int], spec) -> None:
     names = list(linear_widths(spec))
     for name, k in new.items():
         layout["fc"][names.index(name)] = k
+
+
+def estimate(spec) -> tuple[int, int]:
+    L, imagenet = spec.layout, spec.family == "vgg-imagenet"
+    layers, params, c = 0, 0, spec.in_channels
+    bn = L.get("bn", True)
+    for v in L["cfg"]:
+        if v != "M":
+            layers, params, c = layers + 1, params + conv_params(c, v, 3, bn, bias=imagenet), v
+    if not imagenet:
+        head = [c, L["hidden"], spec.num_classes] if L["head"] == "mlp" else [c, spec.num_classes]
+        head_bn = L["head"] == "mlp"
+    else:
+        head = [c, spec.num_classes] if L["head"] == "gap" else [c * 49, *L["fc"], spec.num_classes]
+        head_bn = L["head"] == "fc" and L["fc_bn"]
+    for a, b in zip(head, head[1:]):
+        layers, params = layers + 1, params + a * b + b
+    if head_bn:  # BatchNorm1d after every hidden linear layer
+        params += sum(2 * w for w in head[1:-1])
+    return layers, params
+
+
+def units(spec):
+    """One stage per group of convs between max-pools."""
+    cfg = spec.layout["cfg"]
+    pos = [i for i, v in enumerate(cfg) if v != "M"]
+    seen: dict[int, int] = {}
+    for name, i in zip(widths(spec), pos):
+        s = cfg[:i].count("M")
+        seen[s] = seen.get(s, -1) + 1
+        yield Unit(name, ("cfg", i), s, seen[s], "conv")
+
+
+def bn_groups(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
+    """Network Slimming's BNs: the one after each conv, and after each hidden linear layer."""
+    groups = []
+    for i, m in enumerate(model.features):
+        if isinstance(m, nn.Conv2d) and isinstance(model.features[i + 1], nn.BatchNorm2d):
+            groups.append((model.features[i + 1], "out", f"features.{i}"))
+    for name in linear_widths(model.arch_spec):
+        i = int(name.split(".")[1])
+        if isinstance(model.classifier[i + 1], nn.BatchNorm1d):
+            groups.append((model.classifier[i + 1], "out", name))
+    return groups
+
+
+def consumer(model: nn.Module, layer: str) -> str:
+    """The next conv, or the head's first linear layer after the last conv."""
+    convs = list(widths(model.arch_spec))
+    i = convs.index(layer)
+    if i + 1 < len(convs):
+        return convs[i + 1]
+    return next(n for n, m in model.named_modules() if n.startswith("classifier") and isinstance(m, nn.Linear))
+
+
+def scale(spec, sc, clamp: bool) -> dict:
+    L = spec.to_dict()["layout"]
+    L["cfg"] = [v if v == "M" else sc(v) for v in L["cfg"]]
+    if L["head"] == "mlp":
+        L["hidden"] = sc(L["hidden"])
+    if "fc" in L:
+        L["fc"] = [sc(w) for w in L["fc"]]
+    return L
+
+
+CIFAR = Family("vgg", CifarVGG, validate_cifar, widths, set_widths, estimate, units=units,
+               scale=scale, bn_groups=bn_groups, consumer=consumer, conv_bn=True)
+IMAGENET = Family("vgg-imagenet", ImageNetVGG, validate_imagenet, widths, set_widths, estimate, units=units,
+                  linear_widths=linear_widths, set_linear_widths=set_linear_widths, scale=scale,
+                  bn_groups=bn_groups, consumer=consumer)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..arch import ArchSpec
+from ..arch.families import require
 from ..config import canonical, from_mapping
 from ..errors import PrunelabError
 from ..train import Hooks
@@ -119,7 +120,9 @@ class Method:
     state_fields: tuple[str, ...] = ()
     inherits: bool = True  # False: the method gives no pruned weights (only scratch regimes apply)
     tickets: bool = True  # False: its pruned model is no subset of the large one's (no winning ticket)
-    families: tuple[str, ...] | None = None  # the model families it can prune (None: any)
+    # what a large model's family must offer (capabilities of arch/family.py: "bn_groups", "consumer", ...)
+    requires: tuple[str, ...] = ()
+    families: tuple[str, ...] | None = None  # or, for a plug-in, the family names it can prune (None: any)
 
     # --- parameters ----------------------------------------------------------------------
     def params(self, mapping: dict | None = None, where: str | None = None):
@@ -135,6 +138,7 @@ class Method:
 
     def check_base(self, base: ArchSpec) -> None:
         """Refuse, before any training, a large model this method cannot prune."""
+        require(base, self.requires, f"method '{self.name}'")
         if self.families is not None and base.family not in self.families:
             raise PrunelabError(f"method '{self.name}' prunes {', '.join(self.families)} models, not "
                                 f"'{base.name}' ({base.family})")

@@ -9,13 +9,13 @@ from __future__ import annotations
 from ..arch import ArchSpec, resolve
 from ..measure import spec_macs
 from ..prune import parse_target
-from ..prune.reconstruct import FAMILIES, check_sampling, planned, prune_to_target
+from ..prune.reconstruct import REQUIRES, check_sampling, planned, prune_to_target
 from .base import Method, PruneData, PruneResult
 
 
 class ReconstructionMethod(Method):
     kind = "structured"
-    families = FAMILIES
+    requires = REQUIRES
     reference = False  # True: reconstruct the unpruned model's responses
 
     def refit(self, params) -> str:

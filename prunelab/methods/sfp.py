@@ -64,7 +64,7 @@ class SoftFilterPruning(Method):
     kind = "structured"
     Params = Params
     train_fields = ("target", "layers")
-    families = ("resnet", "resnet-imagenet", "vgg")
+    requires = ("conv_bn",)  # a zeroed filter is a zeroed channel up to its BN (post-activation convs)
 
     def check(self, params: Params) -> None:
         if not 0 < params.target < 1:

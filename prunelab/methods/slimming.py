@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..arch import densenet, layers, preresnet, vgg
+from ..arch.families import require
 from ..errors import PrunelabError
 from ..prune import prune_channels, reference_threshold
 from ..train import Hooks
@@ -72,30 +72,10 @@ class BNScaleL1(Hooks):
 
 
 def channel_groups(model: nn.Module) -> list[tuple[nn.Module, str, str]]:
-    """(BN, "out" | "select", layer or block path) for every BN whose channels slimming prunes."""
+    """(BN, "out" | "select", layer or block path) for every BN whose channels slimming prunes: the
+    family's ``bn_groups``."""
     spec = model.arch_spec
-    groups = []
-    if spec.family in ("vgg", "vgg-imagenet"):
-        for i, m in enumerate(model.features):
-            if isinstance(m, nn.Conv2d) and isinstance(model.features[i + 1], nn.BatchNorm2d):
-                groups.append((model.features[i + 1], "out", f"features.{i}"))
-        hidden = vgg.linear_widths(spec)
-        for name in hidden:
-            i = int(name.split(".")[1])
-            if isinstance(model.classifier[i + 1], nn.BatchNorm1d):
-                groups.append((model.classifier[i + 1], "out", name))
-    elif spec.family in ("preresnet", "densenet"):
-        for path, m in model.named_modules():
-            if isinstance(m, preresnet.Bottleneck):
-                groups += [(m.bn1, "select", path), (m.bn2, "out", f"{path}.conv1"), (m.bn3, "out", f"{path}.conv2")]
-            elif isinstance(m, densenet.DenseLayer):
-                groups.append((m.bn1, "select", path))
-                if m.conv2 is not None:
-                    groups.append((m.bn2, "out", f"{path}.conv1"))
-            elif isinstance(m, (densenet.Transition, layers.PreActHead)):
-                groups.append((m.bn, "select", path))
-    else:
-        raise PrunelabError(f"slimming prunes VGG, PreResNet and DenseNet models, not family '{spec.family}'")
+    groups = require(spec, ("bn_groups",), "slimming").bn_groups(model)
     if not groups:
         raise PrunelabError(f"{spec.name}: no BatchNorm layers to slim")
     return groups
@@ -107,7 +87,7 @@ class Slimming(Method):
     Params = Params
     train_fields = ("lam", "gamma_init")
     state_fields = ("gamma_init",)
-    families = ("vgg", "vgg-imagenet", "preresnet", "densenet")
+    requires = ("bn_groups",)
 
     def check(self, params: Params) -> None:
         if not 0 < params.target < 1:

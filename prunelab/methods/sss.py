@@ -10,13 +10,13 @@ fixed results ResNet-26/32/41 are presets (``resnet26-sss`` ...): train them fro
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..arch import ArchSpec
+from ..arch.families import family
 from ..errors import PrunelabError
 from ..prune import remove_branches
 from ..train import Hooks
@@ -58,7 +58,7 @@ class SparseStructureSelection(Method):
     kind = "structured"
     Params = Params
     train_fields = ("lam",)
-    families = ("resnet-imagenet",)
+    requires = ("branch_scales",)
     tickets = False  # whole branches go: no channel subset of the large model
 
     def check(self, params: Params) -> None:
@@ -67,12 +67,7 @@ class SparseStructureSelection(Method):
 
     def train_spec(self, base: ArchSpec, params) -> ArchSpec:
         self.check_base(base)
-        layout = copy.deepcopy(base.layout)
-        for stage in layout["stages"]:
-            for blk in stage:
-                if blk["branch"]:
-                    blk["scale"] = True
-        return ArchSpec.from_dict({**base.to_dict(), "layout": layout, "name": f"{base.name}-scaled"})
+        return family(base).branch_scales(base)
 
     def hooks(self, params) -> Hooks:
         return APGScales(params.lam)

@@ -39,13 +39,14 @@ import torch
 from torch import nn
 
 from ..arch import ArchSpec, prunable_widths, resolve, with_widths
+from ..arch.families import family
 from ..arch.selection import sel_count
 from ..errors import PrunelabError
 from .sampling import LayerSamples, Shortcut, reference_responses, sample_layer, weight_view
 from .surgery import prune_channels
 from .targets import Target, target_spec, target_widths
 
-FAMILIES = ("vgg", "vgg-imagenet", "resnet", "resnet-imagenet")
+REQUIRES = ("consumer",)  # what a family must offer (arch/family.py)
 REFITS = ("full", "scale")
 CHUNK = 1 << 24  # elements per chunk of a contribution tensor
 
@@ -67,25 +68,22 @@ def check_sampling(method: str, params) -> None:
             raise PrunelabError(f"{method}: {key} must be a positive integer, got {getattr(params, key)}")
 
 
-def _blocks(layout: dict) -> dict[str, dict]:
-    return {f"layer{s + 1}.{b}": blk for s, st in enumerate(layout["stages"]) for b, blk in enumerate(st)}
-
-
 def plan_targets(base: ArchSpec, target: Target, dataset: str) -> tuple[dict[str, int], dict[str, int]]:
     """Kept widths per prunable conv and kept input channels per ImageNet ResNet block whose
     selection a preset sets (regression pruning's ResNet-50-2x). Validates the target."""
-    if target.preset and base.family == "resnet-imagenet":
+    fam = family(base)
+    if target.preset and fam.blocks:
         preset = resolve(target.preset, dataset)
-        theirs = _blocks(preset.layout) if preset.family == base.family else {}
+        theirs = fam.blocks(preset.layout) if preset.family == base.family else {}
         if any(b.get("select") is not None for b in theirs.values()):
             want, have = prunable_widths(preset), prunable_widths(base)
             layout = copy.deepcopy(with_widths(base, want).layout) if set(want) == set(have) else None
-            if layout is not None and set(_blocks(layout)) == set(theirs):
-                for path, blk in _blocks(layout).items():
+            if layout is not None and set(fam.blocks(layout)) == set(theirs):
+                for path, blk in fam.blocks(layout).items():
                     blk["select"] = theirs[path]["select"]
             if layout != preset.layout:
                 raise PrunelabError(f"preset '{target.preset}' is not a pruned '{base.name}'")
-            n_in, mine = _block_inputs(base), _blocks(base.layout)
+            n_in, mine = fam.block_inputs(base), fam.blocks(base.layout)
             sels = {p: sel_count(blk["select"], n_in[p]) for p, blk in theirs.items()}
             sels = {p: k for p, k in sels.items() if k != sel_count(mine[p]["select"], n_in[p])}
             return {k: v for k, v in want.items() if v != have[k]}, sels
@@ -98,24 +96,10 @@ def planned(base: ArchSpec, target: Target, dataset: str) -> ArchSpec | None:
     return None if plan_targets(base, target, dataset)[1] else target_spec(base, target, dataset)
 
 
-def _block_inputs(spec: ArchSpec) -> dict[str, int]:
-    from ..arch.imagenet_resnet import _walk
-
-    return {f"layer{s + 1}.{b}": cin for s, b, cin, _, _ in _walk(spec.layout)}
-
-
 def consumer_of(model: nn.Module, layer: str) -> str:
-    """The layer that reads ``layer``'s filters: the next conv (VGG), the first linear layer of the
-    head (VGG's last conv), or the next conv of the block (ResNets)."""
-    spec = model.arch_spec
-    convs = list(prunable_widths(spec))
-    if spec.family in ("vgg", "vgg-imagenet"):
-        i = convs.index(layer)
-        if i + 1 < len(convs):
-            return convs[i + 1]
-        return next(n for n, m in model.named_modules() if n.startswith("classifier") and isinstance(m, nn.Linear))
-    head, _, conv = layer.rpartition(".conv")
-    return f"{head}.conv{int(conv) + 1}"
+    """The layer that reads ``layer``'s filters (the family's ``consumer``): the next conv (VGG), the
+    first linear layer of the head (VGG's last conv), or the next conv of the block (ResNets)."""
+    return family(model.arch_spec).consumer(model, layer)
 
 
 def plan_steps(model: nn.Module, widths: dict[str, int], selections: dict[str, int]) -> list[Step]:

@@ -15,6 +15,7 @@ import torch_pruning as tp
 from torch import nn
 
 from ..arch import ArchSpec, build, linear_widths, prunable_widths, with_widths
+from ..arch.families import require
 from ..arch.layers import ChannelSelection
 from ..errors import PrunelabError, first_line
 
@@ -63,8 +64,7 @@ def remove_branches(model: nn.Module, drop: list[str], name: str | None = None) 
     stays); the branch scales of Sparse Structure Selection are folded into each kept branch's last
     BatchNorm, so the result has no scales and computes what the scaled model computed."""
     spec: ArchSpec = model.arch_spec
-    if spec.family != "resnet-imagenet":
-        raise PrunelabError(f"{spec.name}: removing residual branches needs an ImageNet ResNet, not '{spec.family}'")
+    require(spec, ("branch_scales",), "removing residual branches")
     layout = copy.deepcopy(spec.layout)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     for s, blocks in enumerate(layout["stages"]):

@@ -10,8 +10,8 @@ import copy
 from typing import Callable
 
 from ..arch import ArchSpec
+from ..arch.families import estimate, family
 from ..arch.names import scale_width
-from ..arch.size import estimate
 from ..errors import PrunelabError
 from ..measure import spec_macs
 from .units import WIDTH, get, put, units
@@ -88,12 +88,11 @@ def _hi(at_one: int, target: float) -> float:
 
 
 def _knobs(spec: ArchSpec) -> list[tuple]:
-    """Widths a uniform net may move by single channels: every prunable width (DenseNet also its
-    stem and transition widths)."""
+    """Widths a uniform net may move by single channels: every prunable width and the family's
+    other ``knobs`` (DenseNet: its stem and transition widths)."""
     paths = [u.path for u in units(spec) if u.kind == WIDTH]
-    if spec.family == "densenet":
-        paths += [("stem",)] + [("trans_out", b) for b in range(len(spec.layout["trans_out"]))]
-    return paths
+    more = family(spec).knobs
+    return paths + (more(spec) if more else [])
 
 
 def uniform(base: ArchSpec, target: float, by: str = "params", name: str | None = None) -> ArchSpec:

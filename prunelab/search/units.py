@@ -1,5 +1,6 @@
-"""The channel units of an architecture: every prunable layer's output width and every input
-channel selection, with its stage, its block (position in the stage) and its role.
+"""The channel units of an architecture (each family lists them: ``Family.units``): every
+prunable layer's output width and every input channel selection, with its stage, its block
+(position in the stage) and its role.
 
 Units are what a pattern describes (kept ratio per unit or per stage) and what uniform and guided
 architectures set. Stages: VGG = the groups of convs between max-pools; ResNet / PreResNet /
@@ -10,96 +11,22 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass
-
-from ..arch import ArchSpec, build, prunable_widths
+from ..arch import ArchSpec, build
+from ..arch.families import family, with_capability
 from ..arch.layers import ChannelSelection
 from ..arch.selection import sel_count
+from ..arch.units import SELECT, SELECT_ROLES, WIDTH, Unit, kind_of
 from ..errors import PrunelabError
 
-WIDTH, SELECT = "width", "select"
-SELECT_ROLES = ("select", "trans", "head")
-
-
-def kind_of(role: str) -> str:
-    """``select`` for a role that reads part of a stream (an input selection), else ``width``."""
-    return SELECT if role in SELECT_ROLES else WIDTH
-
-
-@dataclass(frozen=True)
-class Unit:
-    key: str  # a prunable layer (e.g. features.3, layer1.0.conv1) or a block reading a selection (layer1.0)
-    path: tuple  # where its number lives in the spec's layout
-    stage: int
-    block: int  # position in its stage (among the units of its role)
-    role: str  # conv, conv1, conv2, ... for widths; select, trans, head for selections
-
-    @property
-    def kind(self) -> str:
-        return kind_of(self.role)
-
-
-def _vgg(spec: ArchSpec):
-    cfg = spec.layout["cfg"]
-    pos = [i for i, v in enumerate(cfg) if v != "M"]
-    seen: dict[int, int] = {}
-    for name, i in zip(prunable_widths(spec), pos):
-        s = cfg[:i].count("M")
-        seen[s] = seen.get(s, -1) + 1
-        yield Unit(name, ("cfg", i), s, seen[s], "conv")
-
-
-def _resnet(spec: ArchSpec):
-    for s, st in enumerate(spec.layout["inner"]):
-        for b in range(len(st)):
-            yield Unit(f"layer{s + 1}.{b}.conv1", ("inner", s, b), s, b, "conv1")
-
-
-def _preresnet(spec: ArchSpec):
-    blocks = spec.layout["blocks"]
-    for s, st in enumerate(blocks):
-        for b in range(len(st)):
-            yield Unit(f"layer{s + 1}.{b}", ("blocks", s, b, 0), s, b, "select")
-            yield Unit(f"layer{s + 1}.{b}.conv1", ("blocks", s, b, 1), s, b, "conv1")
-            yield Unit(f"layer{s + 1}.{b}.conv2", ("blocks", s, b, 2), s, b, "conv2")
-    yield Unit("head", ("final_select",), len(blocks) - 1, 0, "head")
-
-
-def _densenet(spec: ArchSpec):
-    layers = spec.layout["layers"]
-    for b, st in enumerate(layers):
-        for i, (_, mid) in enumerate(st):
-            yield Unit(f"dense{b + 1}.{i}", ("layers", b, i, 0), b, i, "select")
-            if mid is not None:
-                yield Unit(f"dense{b + 1}.{i}.conv1", ("layers", b, i, 1), b, i, "conv1")
-        if b < len(layers) - 1:
-            yield Unit(f"trans{b + 1}", ("trans_select", b), b, 0, "trans")
-    yield Unit("head", ("final_select",), len(layers) - 1, 0, "head")
-
-
-def _resnet_imagenet(spec: ArchSpec):
-    for s, st in enumerate(spec.layout["stages"]):
-        for b, blk in enumerate(st):
-            if blk["branch"]:
-                yield Unit(f"layer{s + 1}.{b}", ("stages", s, b, "select"), s, b, "select")
-                for j in range(len(blk["w"])):
-                    yield Unit(f"layer{s + 1}.{b}.conv{j + 1}", ("stages", s, b, "w", j), s, b, f"conv{j + 1}")
-
-
-def _torchvision(spec: ArchSpec):  # one stage: the dependency groups in module order
-    for b, key in enumerate(prunable_widths(spec)):
-        yield Unit(key, ("widths", key), 0, b, "conv")
-
-
-UNITS = {"vgg": _vgg, "vgg-imagenet": _vgg, "resnet": _resnet, "preresnet": _preresnet, "densenet": _densenet,
-         "resnet-imagenet": _resnet_imagenet, "torchvision": _torchvision}
-FAMILIES = tuple(UNITS)
+__all__ = ["SELECT", "SELECT_ROLES", "WIDTH", "Unit", "channels", "check_pruned", "kind_of", "units", "with_counts"]
 
 
 def units(spec: ArchSpec) -> list[Unit]:
-    if spec.family not in UNITS:
-        raise PrunelabError(f"architecture search supports {', '.join(FAMILIES)} models, not family '{spec.family}'")
-    return list(UNITS[spec.family](spec))
+    fam = family(spec)
+    if fam.units is None:
+        raise PrunelabError(f"architecture search supports {', '.join(with_capability('units'))} models, "
+                            f"not family '{spec.family}'")
+    return list(fam.units(spec))
 
 
 def get(layout: dict, path: tuple):
