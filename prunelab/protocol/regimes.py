@@ -72,6 +72,8 @@ class Regime:
     ``fixed``: the run's epochs are the protocol's (the baseline's, or the budget's): an experiment's
     ``recipes:`` may not change them.
     ``reference``: the other arms of a row are compared with the first reference arm present.
+    ``next_level``: iterative pruning (``levels > 1``) prunes this arm's trained model at the next level.
+    ``stretched``: a budgeted regime (Scratch-B) stretches this regime's schedule (with its recipe changes).
     """
 
     name: str
@@ -83,6 +85,8 @@ class Regime:
     arm: bool = True  # False for the baseline (the large model itself)
     fixed: bool = False
     reference: bool = False
+    next_level: bool = False
+    stretched: bool = False
 
     def origin_settings(self, origin: Origin) -> dict:
         """The ``init`` settings of a run of this regime (see ``protocol/inits.py``)."""
@@ -128,13 +132,15 @@ register_regime(Regime("finetune", "Fine-tuned", "#1f77b4", "inherit", lambda b,
 # with the zeroing and removes the zeroed filters at the end: its result is this 0-epoch evaluation)
 register_regime(Regime("pruned", "Pruned (no fine-tuning)", "#17becf", "inherit",
                        lambda b, f, bud: _evaluation(b), reference=True, fixed=True))
-register_regime(Regime("scratch-e", "Scratch-E", "#ff7f0e", "random", lambda b, f, bud: b, fixed=True))
+register_regime(Regime("scratch-e", "Scratch-E", "#ff7f0e", "random", lambda b, f, bud: b, fixed=True,
+                       stretched=True))
 register_regime(Regime("scratch-b", "Scratch-B", "#2ca02c", "random", lambda b, f, bud: b.scaled(bud.epochs),
                        budget=True, fixed=True))
 # the lottery-ticket comparison (Frankle & Carbin 2019): the large model's own initial weights (or its
 # weights after `rewind` iterations) under the pruning mask, against a fresh init of the usual kind (kept-fan
 # He std under a mask, as the reference's lottery-ticket/weight-level/cifar_scratch_no_longer.py draws it)
-register_regime(Regime("winning-ticket", "Winning ticket", "#d62728", "init", lambda b, f, bud: b, fixed=True))
+register_regime(Regime("winning-ticket", "Winning ticket", "#d62728", "init", lambda b, f, bud: b, fixed=True,
+                       next_level=True))
 register_regime(Regime("random-init", "Random init", "#9467bd", "random", lambda b, f, bud: b, fixed=True,
                        reference=True))
 

@@ -1,10 +1,14 @@
-"""An experiment file, typed: its sections as frozen dataclasses, read and checked when loaded
-(``load_experiment``); a model entry's architecture (a name or a spec .json), its imported weights,
-and the method entries of its ``prune:`` section. Planning (``runs/plan.py``) takes the result."""
+"""An experiment file, typed: the file as written (``Experiment``) and its sections parsed and
+checked once, each by its own check, then the conflicts between sections (``Sections``, the
+``sections`` of an experiment: what planning reads); a model entry's architecture (a name or a
+spec .json), its imported weights, and the method entries of its ``prune:`` section.
+``load_experiment`` reads a file and checks every sweep combination's sections; planning
+(``runs/plan.py``) takes the result."""
 from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +17,11 @@ from .. import methods
 from ..arch import ArchSpec, resolve, spec_file
 from ..catalog import dataset_info
 from ..config import from_mapping, read_yaml
+from ..data import DataSettings
 from ..errors import PrunelabError, check_seed, warn
-from ..protocol import arm_regimes, regime
+from ..protocol import SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
+from ..train import Recipe
+from .resources import Launcher, launcher_settings
 
 
 UNSET = "default"
@@ -37,6 +44,19 @@ class ScratchB:
     cap: float | str | None = UNSET  # "default": none on CIFAR-style data, 2.0 on ImageNet
     base_epochs: int | None = None  # E_base of the rule (default: the baseline's epochs)
 
+    def cap_for(self, dataset: str) -> float | None:
+        cap = default_cap(dataset_info(dataset).style) if self.cap == UNSET else self.cap
+        if isinstance(cap, str):
+            raise PrunelabError(f"scratch_b: cap must be a number >= 1, null or 'default', got {cap!r}")
+        scratch_b_budget(1, 1, 1, cap)  # validates the cap
+        return cap
+
+    def e_base_for(self, recipe: Recipe) -> int:
+        e_base = recipe.epochs if self.base_epochs is None else self.base_epochs
+        if isinstance(e_base, bool) or not isinstance(e_base, int) or e_base < 1:
+            raise PrunelabError(f"scratch_b: base_epochs must be a positive whole number, got {e_base!r}")
+        return e_base
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -57,6 +77,168 @@ class Experiment:
     launcher: dict = field(default_factory=dict)  # the jobs' resources with --launcher submitit (launch.py)
     description: str = ""
 
+    @functools.cached_property
+    def sections(self) -> "Sections":
+        """The sections, typed and checked (once per experiment object; a sweep's parts have their own)."""
+        return Sections.of(self)
+
+    def parts(self) -> list["Experiment"]:
+        """One experiment per combination of ``sweep: {key: [values]}`` (recipe keys), each named
+        ``name[key=value]``; the experiment itself where there is no sweep."""
+        if not self.sweep:
+            return [self]
+        keys = list(self.sweep)
+        for k, vals in self.sweep.items():
+            if not isinstance(vals, list) or not vals:
+                raise PrunelabError(f"sweep: '{k}' must list the values to try")
+        out = []
+        for combo in itertools.product(*(self.sweep[k] for k in keys)):
+            tag = ",".join(f"{k}={v}" for k, v in zip(keys, combo))
+            out.append(dataclasses.replace(self, name=f"{self.name}[{tag}]", sweep={},
+                                           recipe={**self.recipe, **dict(zip(keys, combo))}))
+        return out
+
+
+@dataclass(frozen=True)
+class Sections:
+    """An experiment's sections, typed and checked: what planning and running read."""
+
+    experiment: Experiment
+    models: tuple  # ModelEntry per models[i]
+    recipe: Recipe  # the large model's (and Scratch-E's)
+    finetune: Recipe
+    data: DataSettings
+    cap: float | None  # Scratch-B's cap
+    e_base: int  # E_base of Scratch-B's rule
+    launcher: Launcher
+    imported: tuple  # indices of the models that start from imported weights
+
+    @classmethod
+    def of(cls, exp: Experiment) -> "Sections":
+        """Each section by its own check, then the conflicts between sections."""
+        models = tuple(from_mapping(ModelEntry, raw, f"models[{i}]") for i, raw in enumerate(exp.models))
+        recipe = _recipe(exp)
+        finetune = _finetune(exp, recipe)
+        data = from_mapping(DataSettings, {"dataset": exp.dataset, **exp.data}, "data")
+        data.check()
+        _rewind(exp, recipe, data)
+        sb = from_mapping(ScratchB, exp.scratch_b, "scratch_b")
+        cap = sb.cap_for(exp.dataset)
+        imported = tuple(i for i, m in enumerate(models) if m.weights)
+        _imported(exp, imported, sb)
+        if recipe.epochs == 0 and len(imported) < len(models):
+            raise PrunelabError("recipe: 0 epochs would only evaluate randomly initialised large models, which means "
+                                "nothing; give epochs >= 1 (or start from trained weights: models: [{weights: FILE}])")
+        out = cls(exp, models, recipe, finetune, data, cap, sb.e_base_for(recipe), launcher_settings(exp.launcher), imported)
+        out._check_recipes(explicit=sb.base_epochs is not None)
+        return out
+
+    def recipe_for(self, name: str, budget: Budget | None) -> Recipe:
+        """The regime's recipe, with the experiment's changes for that regime (``recipes:``). A
+        budgeted regime (Scratch-B) stretches the Scratch-E schedule (the base recipe with
+        ``recipes.scratch-e``'s changes and its own, e.g. Table 5's 100 epochs with steps at 30, 60
+        and 90) to its budget's epochs (``Recipe.scaled``)."""
+        r = regime(name)
+        if r.budget:
+            base = self._changed(self._changed(self.recipe, _stretched()), name)
+            return r.recipe_for(base, self.finetune, budget)
+        return self._changed(r.recipe_for(self.recipe, self.finetune, budget), name)
+
+    def _changed(self, rec: Recipe, name: str) -> Recipe:
+        change = self.experiment.recipes.get(name)
+        if not change:
+            return rec
+        rec = from_mapping(Recipe, {**dataclasses.asdict(rec), **change}, f"recipes.{name}")
+        rec.check()
+        return rec
+
+    def _check_recipes(self, explicit: bool) -> None:
+        """``recipes:`` names this file's regimes with valid recipe keys; no scratch arm trains 0
+        epochs; no change contradicts a regime's budget."""
+        exp = self.experiment
+        for name, change in exp.recipes.items():
+            if name not in exp.regimes or not isinstance(change, dict):
+                raise PrunelabError(f"recipes: '{name}' must be one of this file's regimes ({', '.join(exp.regimes)}) "
+                                    "with a mapping of recipe keys")
+            self.recipe_for(name, scratch_b_budget(self.recipe.epochs, 2, 1, None))  # validates the keys
+        for name in exp.regimes:
+            if regime(name).init != "inherit" and self.recipe_for(name, scratch_b_budget(self.e_base, 2, 1,
+                                                                                          None)).epochs == 0:
+                raise PrunelabError(f"{name}: 0 epochs would only evaluate a randomly initialised model, which means "
+                                    "nothing; give epochs >= 1 (0 epochs is for inherited weights: finetune: "
+                                    "{epochs: 0})")
+        for name, change in exp.recipes.items():
+            self._check_budget(name, change, explicit)
+
+    def _check_budget(self, name: str, change: dict, explicit: bool) -> None:
+        """A regime's recipe change may not contradict its budget (one line naming the key): Scratch-B's
+        epochs are its budget's; a fixed arm trains the large model's epochs (Scratch-E may train E_base,
+        where ``scratch_b: {base_epochs}`` sets another)."""
+        r = regime(name)
+        if "epochs" not in change or not r.fixed:
+            return
+        if r.budget:
+            raise PrunelabError(f"recipes.{name}.epochs: {r.title}'s epochs are its budget, {SCRATCH_B_RULE} (here "
+                                f"E_base = {self.e_base}); set scratch_b: {{base_epochs: N}} or scratch_b: {{cap: C}} "
+                                "instead, or use scratch-e for a fixed number of epochs")
+        own = r.recipe_for(self.recipe, self.finetune, None).epochs
+        allowed = {own} | ({self.e_base} if explicit and r.init == "random" else set())
+        if change["epochs"] not in allowed:
+            also = f" (or E_base = {self.e_base})" if len(allowed) > 1 else ""
+            raise PrunelabError(f"recipes.{name}.epochs: {change['epochs']!r} contradicts {r.title}'s budget, "
+                                f"{own} epochs{also}; change recipe: {{epochs}} (or scratch_b: {{base_epochs: N}} "
+                                "for both scratch arms), or remove the key")
+
+
+def _stretched() -> str:
+    """The regime whose schedule a budgeted regime stretches (Scratch-E: the base recipe, same epochs)."""
+    from ..protocol import REGIMES
+
+    return next(n for n, r in REGIMES.items() if r.stretched)
+
+
+def _recipe(exp: Experiment) -> Recipe:
+    recipe = from_mapping(Recipe, exp.recipe, "recipe")
+    recipe.check()
+    for w in recipe.questionable():
+        warn(w)
+    return recipe
+
+
+def _finetune(exp: Experiment, recipe: Recipe) -> Recipe:
+    """The fine-tune recipe: the file's ``finetune:`` over the large model's batch, regularisation
+    and precision."""
+    ft = from_mapping(Recipe, {**{"batch_size": recipe.batch_size, "weight_decay": recipe.weight_decay,
+                                  "momentum": recipe.momentum, "precision": recipe.precision,
+                                  "channels_last": recipe.channels_last}, **exp.finetune}, "finetune")
+    ft.check()
+    return ft
+
+
+def _rewind(exp: Experiment, recipe: Recipe, data: DataSettings) -> None:
+    if exp.rewind:
+        steps = recipe.epochs * -(-data.train_images() // recipe.batch_size)
+        if exp.rewind >= steps:
+            raise PrunelabError(f"rewind {exp.rewind} is not before the end of the large model's training "
+                                f"({steps} iterations)")
+        if not any(regime(r).init == "init" for r in exp.regimes):
+            warn("'rewind' applies to winning tickets, and this file has no winning-ticket regime")
+
+
+def _imported(exp: Experiment, imported: tuple, sb: ScratchB) -> None:
+    """An imported baseline has no training epochs to give Scratch-B, nor initial weights."""
+    if not imported:
+        return
+    where = f"models[{imported[0]}].weights (an imported baseline)"
+    if sb.base_epochs is None and any(regime(n).budget for n in exp.regimes):
+        raise PrunelabError(f"{where}: Scratch-B's budget needs the imported model's training epochs: set "
+                            "scratch_b: {base_epochs: E_base}")
+    early = [n for n in exp.regimes if regime(n).init not in ("random", "inherit")]
+    if early or exp.rewind:
+        raise PrunelabError(f"{where}: {', '.join(early) or 'rewind'} starts from the large model's initial or "
+                            "early weights, which an imported model does not have: remove it (or train the "
+                            "baseline here)")
+
 
 def _relative(m, here: Path):
     """A model entry's files (weights, an architecture given as a spec .json) relative to the experiment file."""
@@ -74,9 +256,6 @@ def load_experiment(path: str | Path) -> Experiment:
     here = Path(path).parent
     exp = dataclasses.replace(exp, models=[_relative(m, here) for m in exp.models])
     dataset_info(exp.dataset)
-    from .resources import launcher_settings
-
-    launcher_settings(exp.launcher)
     if not exp.models:
         raise PrunelabError(f"{where}: 'models' lists no model")
     if not exp.regimes:
@@ -97,10 +276,18 @@ def load_experiment(path: str | Path) -> Experiment:
         raise PrunelabError(f"{where}: 'rewind' must be a number of iterations >= 0, got {exp.rewind}")
     if not 1 <= exp.levels <= 50:
         raise PrunelabError(f"{where}: 'levels' must be between 1 and 50, got {exp.levels}")
-    if exp.levels > 1 and "winning-ticket" not in exp.regimes:
+    if exp.levels > 1 and not any(regime(r).next_level for r in exp.regimes):
         raise PrunelabError(f"{where}: iterative pruning (levels > 1) prunes each level's winning ticket: add "
-                            "winning-ticket to 'regimes'")
+                            f"{_next_level_regimes()} to 'regimes'")
+    for part in exp.parts():
+        part.sections  # every section of every sweep combination, checked now
     return exp
+
+
+def _next_level_regimes() -> str:
+    from ..protocol import REGIMES
+
+    return " or ".join(n for n, r in REGIMES.items() if r.next_level)
 
 
 def method_entries(prune, where: str = "prune") -> list[tuple[methods.Method, dict]]:
@@ -124,10 +311,8 @@ def method_entries(prune, where: str = "prune") -> list[tuple[methods.Method, di
 
 
 def imported(exp: Experiment) -> list[int]:
-    """The indices of the models that start from imported weights (``weights: FILE``); every model
-    entry is checked on the way (unknown keys, wrong types)."""
-    models = [from_mapping(ModelEntry, raw, f"models[{i}]") for i, raw in enumerate(exp.models)]
-    return [i for i, m in enumerate(models) if m.weights]
+    """The indices of the models that start from imported weights (``weights: FILE``)."""
+    return list(exp.sections.imported)
 
 
 @functools.lru_cache(maxsize=8)

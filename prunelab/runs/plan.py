@@ -9,24 +9,20 @@ rule). The store is only read (which steps and runs exist)."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from .. import methods
 from ..arch import ArchSpec
-from ..catalog import dataset_info
-from ..config import from_mapping
-from ..data import DataSettings
 from ..errors import PrunelabError, warn
 from ..measure import spec_macs
-from ..protocol import SCRATCH_B_RULE, Budget, Origin, default_cap, regime, scratch_b_budget
+from ..protocol import SCRATCH_B_RULE, Budget, Origin, regime, scratch_b_budget
 from ..protocol.inits import method_state
 from ..train import Recipe
 from .prune_step import PruneStep, product
 from .settings import RunSettings, canonical
-from .experiment import UNSET, Experiment, ModelEntry, ScratchB, base_spec, imported, method_entries, weights_of
+from .experiment import Experiment, Sections, base_spec, method_entries, weights_of
 from .store import RunStore
 
 
@@ -90,58 +86,23 @@ class PlannedRun:
 class Grid:
     experiment: Experiment
     runs: list[PlannedRun]
-    recipe: Recipe
-    finetune: Recipe
-    data: DataSettings
-    cap: float | None
-    e_base: int  # E_base of Scratch-B's rule
+    sections: Sections  # the (sweep part's) sections: recipes, data, Scratch-B's cap and E_base
     processes: int = 1  # the processes that train each run (torchrun, a launcher's tasks_per_node)
 
+    recipe = property(lambda self: self.sections.recipe)
+    finetune = property(lambda self: self.sections.finetune)
+    data = property(lambda self: self.sections.data)
+    cap = property(lambda self: self.sections.cap)
+    e_base = property(lambda self: self.sections.e_base)
+
     def recipe_for(self, name: str, budget: Budget | None) -> Recipe:
-        """The regime's recipe, with the experiment's changes for that regime (``recipes:``). A
-        budgeted regime (Scratch-B) stretches the Scratch-E schedule (the base recipe with
-        ``recipes.scratch-e``'s changes and its own, e.g. Table 5's 100 epochs with steps at 30, 60
-        and 90) to its budget's epochs (``Recipe.scaled``)."""
-        r = regime(name)
-        if r.budget:
-            base = self._changed(self._changed(self.recipe, "scratch-e"), name)
-            return r.recipe_for(base, self.finetune, budget)
-        return self._changed(r.recipe_for(self.recipe, self.finetune, budget), name)
-
-    def _changed(self, rec: Recipe, name: str) -> Recipe:
-        change = self.experiment.recipes.get(name)
-        if not change:
-            return rec
-        rec = from_mapping(Recipe, {**dataclasses.asdict(rec), **change}, f"recipes.{name}")
-        rec.check()
-        return rec
+        return self.sections.recipe_for(name, budget)
 
 
-def _check_budget(grid: Grid, name: str, change: dict, explicit: bool) -> None:
-    """A regime's recipe change may not contradict its budget (one line naming the key): Scratch-B's
-    epochs are its budget's; a fixed arm trains the large model's epochs (Scratch-E may train E_base,
-    where ``scratch_b: {base_epochs}`` sets another)."""
-    r = regime(name)
-    if "epochs" not in change or not r.fixed:
-        return
-    if r.budget:
-        raise PrunelabError(f"recipes.{name}.epochs: {r.title}'s epochs are its budget, {SCRATCH_B_RULE} (here "
-                            f"E_base = {grid.e_base}); set scratch_b: {{base_epochs: N}} or scratch_b: {{cap: C}} "
-                            "instead, or use scratch-e for a fixed number of epochs")
-    own = r.recipe_for(grid.recipe, grid.finetune, None).epochs
-    allowed = {own} | ({grid.e_base} if explicit and r.init == "random" else set())
-    if change["epochs"] not in allowed:
-        also = f" (or E_base = {grid.e_base})" if len(allowed) > 1 else ""
-        raise PrunelabError(f"recipes.{name}.epochs: {change['epochs']!r} contradicts {r.title}'s budget, "
-                            f"{own} epochs{also}; change recipe: {{epochs}} (or scratch_b: {{base_epochs: N}} for "
-                            "both scratch arms), or remove the key")
-
-
-def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
+def _arms(exp: Experiment, s: Sections) -> list[Arm]:
     arms = []
     entries = method_entries(exp.prune)
-    for i, raw in enumerate(exp.models):
-        m = from_mapping(ModelEntry, raw, f"models[{i}]")
+    for i, m in enumerate(s.models):
         base = base_spec(m, exp.dataset, f"models[{i}]")
         weights = None if m.weights is None else weights_of(m, base, f"models[{i}].weights")
         for method, cfg in (entries if m.prune is None else method_entries(m.prune, f"models[{i}].prune")):
@@ -168,7 +129,7 @@ def _arms(exp: Experiment, recipe: Recipe, cap, e_base: int) -> list[Arm]:
                 macs = method.planned_macs(base, params, exp.dataset) if method.kind == "structured" else None
                 if planned is not None or macs is not None:  # (a found architecture may have known MACs)
                     macs = macs or spec_macs(planned.to_json())
-                    budget = scratch_b_budget(e_base, spec_macs(base.to_json()), macs, cap)
+                    budget = scratch_b_budget(s.e_base, spec_macs(base.to_json()), macs, s.cap)
                 train_method, large = method.train_method(base, params)
                 if weights is not None and (method.train_fields or train_method is not None
                                             or method.prune_source(params) != "trained"):
@@ -187,74 +148,16 @@ def plan(exp: Experiment, processes: int = 1) -> Grid:
     With ``sweep: {key: [values]}`` (recipe keys), one grid per combination, each named
     ``name[key=value]`` in reports (e.g. the lottery tickets' lr 0.1 vs 0.01).
     """
-    if not exp.sweep:
-        return _plan_one(exp, processes)
-    keys = list(exp.sweep)
-    for k, vals in exp.sweep.items():
-        if not isinstance(vals, list) or not vals:
-            raise PrunelabError(f"sweep: '{k}' must list the values to try")
-    parts = []
-    for combo in itertools.product(*(exp.sweep[k] for k in keys)):
-        tag = ",".join(f"{k}={v}" for k, v in zip(keys, combo))
-        parts.append(_plan_one(dataclasses.replace(exp, name=f"{exp.name}[{tag}]", sweep={},
-                                                   recipe={**exp.recipe, **dict(zip(keys, combo))}), processes))
-    grid = dataclasses.replace(parts[0], experiment=exp, runs=[r for p in parts for r in p.runs])
-    return grid
+    parts = [_plan_one(part, processes) for part in exp.parts()]
+    if len(parts) == 1 and not exp.sweep:
+        return parts[0]
+    return dataclasses.replace(parts[0], experiment=exp, runs=[r for p in parts for r in p.runs])
 
 
 def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
-    recipe = from_mapping(Recipe, exp.recipe, "recipe")
-    recipe.check()
-    for w in recipe.questionable():
-        warn(w)
-    ft = from_mapping(Recipe, {**{"batch_size": recipe.batch_size, "weight_decay": recipe.weight_decay,
-                                  "momentum": recipe.momentum, "precision": recipe.precision,
-                                  "channels_last": recipe.channels_last}, **exp.finetune}, "finetune")
-    ft.check()
-    data = from_mapping(DataSettings, {"dataset": exp.dataset, **exp.data}, "data")
-    data.check()
-    sb = from_mapping(ScratchB, exp.scratch_b, "scratch_b")
-    cap = default_cap(dataset_info(exp.dataset).style) if sb.cap == UNSET else sb.cap
-    if isinstance(cap, str):
-        raise PrunelabError(f"scratch_b: cap must be a number >= 1, null or 'default', got {cap!r}")
-    scratch_b_budget(1, 1, 1, cap)  # validates the cap
-    from_file = imported(exp)
-    if from_file:
-        where = f"models[{from_file[0]}].weights (an imported baseline)"
-        if sb.base_epochs is None and any(regime(n).budget for n in exp.regimes):
-            raise PrunelabError(f"{where}: Scratch-B's budget needs the imported model's training epochs: set "
-                                "scratch_b: {base_epochs: E_base}")
-        early = [n for n in exp.regimes if regime(n).init not in ("random", "inherit")]
-        if early or exp.rewind:
-            raise PrunelabError(f"{where}: {', '.join(early) or 'rewind'} starts from the large model's initial or "
-                                "early weights, which an imported model does not have: remove it (or train the "
-                                "baseline here)")
-    if recipe.epochs == 0 and len(from_file) < len(exp.models):
-        raise PrunelabError("recipe: 0 epochs would only evaluate randomly initialised large models, which means "
-                            "nothing; give epochs >= 1 (or start from trained weights: models: [{weights: FILE}])")
-    e_base = recipe.epochs if sb.base_epochs is None else sb.base_epochs
-    if isinstance(e_base, bool) or not isinstance(e_base, int) or e_base < 1:
-        raise PrunelabError(f"scratch_b: base_epochs must be a positive whole number, got {e_base!r}")
-    if exp.rewind:
-        steps = recipe.epochs * -(-data.train_images() // recipe.batch_size)
-        if exp.rewind >= steps:
-            raise PrunelabError(f"rewind {exp.rewind} is not before the end of the large model's training "
-                                f"({steps} iterations)")
-        if "winning-ticket" not in exp.regimes:
-            warn("'rewind' applies to winning tickets, and this file has no winning-ticket regime")
-    arms = _arms(exp, recipe, cap, e_base)
-    grid = Grid(exp, [], recipe, ft, data, cap, e_base, processes)
-    for name, change in exp.recipes.items():
-        if name not in exp.regimes or not isinstance(change, dict):
-            raise PrunelabError(f"recipes: '{name}' must be one of this file's regimes ({', '.join(exp.regimes)}) "
-                                "with a mapping of recipe keys")
-        grid.recipe_for(name, scratch_b_budget(recipe.epochs, 2, 1, None))  # validates the keys
-    for name in exp.regimes:
-        if regime(name).init != "inherit" and grid.recipe_for(name, scratch_b_budget(e_base, 2, 1, None)).epochs == 0:
-            raise PrunelabError(f"{name}: 0 epochs would only evaluate a randomly initialised model, which means "
-                                "nothing; give epochs >= 1 (0 epochs is for inherited weights: finetune: {epochs: 0})")
-    for name, change in exp.recipes.items():
-        _check_budget(grid, name, change, explicit=sb.base_epochs is not None)
+    s = exp.sections
+    arms = _arms(exp, s)
+    grid = Grid(exp, [], s, processes)
     for arm in arms:
         bad = [n for n in exp.regimes if (regime(n).init == "inherit" and not arm.method.inherits)
                or (regime(n).init not in ("random", "inherit") and not arm.method.tickets)]
@@ -266,12 +169,12 @@ def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
         for arm in arms:
             common = {"experiment": exp.name, "dataset": exp.dataset, "base": arm.base.name, "group": arm.group}
             if arm.weights is not None:  # evaluated once, shared by every seed (their arms prune the same model)
-                evaluation = Recipe(epochs=0, precision=recipe.precision, channels_last=recipe.channels_last)
-                base_settings = RunSettings(arch=arm.base.to_dict(), data=data, recipe=evaluation, seed=exp.seeds[0],
+                evaluation = Recipe(epochs=0, precision=s.recipe.precision, channels_last=s.recipe.channels_last)
+                base_settings = RunSettings(arch=arm.base.to_dict(), data=s.data, recipe=evaluation, seed=exp.seeds[0],
                                             init={"kind": "weights", "sha256": arm.weights["sha256"]},
                                             labels={**common, "regime": "baseline"}, weights_file=arm.weights["path"])
             else:
-                base_settings = RunSettings(arch=arm.large.to_dict(), data=data, recipe=recipe, seed=seed,
+                base_settings = RunSettings(arch=arm.large.to_dict(), data=s.data, recipe=s.recipe, seed=seed,
                                             method=arm.train_method, labels={**common, "regime": "baseline"},
                                             processes=processes)
             if base_settings.run_id() not in seen:
@@ -296,7 +199,7 @@ def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
                                       masked=arm.method.masked(arm.params))
                     grid.runs.append(run)
                     level_runs.append(run)
-                source = next((r for r in level_runs if r.regime == "winning-ticket"), None)
+                source = next((r for r in level_runs if regime(r.regime).next_level), None)
     return grid
 
 
