@@ -1,7 +1,6 @@
 """Automatic structured pruning: Network Slimming, Sparse Structure Selection, Soft Filter Pruning."""
 import pytest
 import torch
-from torch import nn
 
 from helpers import randomise_bn
 from prunelab import methods
@@ -144,7 +143,6 @@ def test_apg_drives_some_block_scales_to_exact_zero_and_sgd_none():
         assert groups[1]["weight_decay"] == 0.0 and len(groups[1]["params"]) == 6  # no weight decay on scales
         opt = hooks.optimizer(groups, recipe) if name == "apg" else torch.optim.SGD(gates, lr=0.1, momentum=0.9)
         for _ in range(400):
-            s = torch.cat([g.view(1) for g in gates])
             for g, ti in zip(gates, t):
                 g.grad = 2 * (g.detach() - ti).view(1)  # d/ds (s - t)^2
                 if name == "sgd":

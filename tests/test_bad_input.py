@@ -3,7 +3,6 @@ by category (paths, numbers, shapes, files, pipes, other). Each must end as prun
 bad input -> exit code 2 and exactly one line on stderr naming the problem; valid but questionable
 input -> a `prunelab: warning:` line (or a one-line refusal); never a traceback. Replayed in-process
 (pipes through a real `| head -1`)."""
-import json
 import os
 import pickle
 import shutil

@@ -2,7 +2,6 @@
 vectors for every command. Whatever comes in, prunelab answers with its own one-line error (exit 2)
 or accepts the input — never a traceback. Checked in-process, with training replaced by a stop
 signal so that accepted input costs nothing."""
-import math
 import tempfile
 from pathlib import Path
 

@@ -19,7 +19,8 @@ from prunelab.measure import count
 from prunelab.protocol import REGIMES, Regime, register_regime
 from prunelab.report import aggregate, compare, markdown
 from prunelab.runs import RunSettings, RunStore, execute
-from prunelab.runs.grid import load_experiment, plan, plan_rows
+from prunelab.cli.plan_rows import plan_rows
+from prunelab.runs.grid import load_experiment, plan
 from prunelab.train import Recipe, train
 
 GRID = """

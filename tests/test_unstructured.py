@@ -132,7 +132,7 @@ def test_a_sweep_plans_one_grid_per_value(tmp_path):
 def test_a_later_levels_scratch_b_waits_for_its_own_prune_step(tmp_path):
     """Level 1 of iterative structured pruning to a planned target has known epochs; level 2 prunes
     level 1's ticket further, so its Scratch-B budget is a rule until that prune step has run."""
-    from prunelab.runs.grid import plan_rows
+    from prunelab.cli.plan_rows import plan_rows
 
     cfg = tmp_path / "iter.yaml"
     cfg.write_text(LOTTERY.replace("{method: magnitude}", "{method: l1-norm}")

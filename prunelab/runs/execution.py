@@ -3,7 +3,6 @@ the training calls, with a progress bar in units of training compute. Several pr
 grid on one store; broken store files are made again by the step that made them."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 
@@ -29,22 +28,6 @@ def prune_for(step: PruneStep, store: RunStore, data_settings: DataSettings, pla
     pdata = PruneData(data_settings.dataset, step.seed, data=data, loader=lambda: load_data(data_settings, data_dir),
                       device=resolve_device(device))
     return run_prune_step(step, store, pdata, planned)
-
-
-def throughput(store: RunStore, device: str) -> float | None:
-    """Training MACs per second of this store's finished runs on ``device`` (their median), or None."""
-    import statistics
-
-    rates = []
-    for d in (store.root.iterdir() if store.root.is_dir() else []):
-        if (d / "result.json").is_file():
-            try:
-                r = json.loads((d / "result.json").read_text())
-                if r.get("device") == device and r.get("wall_s", 0) > 0 and r.get("train_macs"):
-                    rates.append(r["train_macs"] / r["wall_s"])
-            except (OSError, ValueError):
-                continue
-    return statistics.median(rates) if rates else None
 
 
 @dataclass

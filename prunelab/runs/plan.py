@@ -17,7 +17,7 @@ from .. import methods
 from ..arch import ArchSpec
 from ..errors import PrunelabError, warn
 from ..measure import spec_macs
-from ..protocol import SCRATCH_B_RULE, Budget, Origin, regime, scratch_b_budget
+from ..protocol import Budget, Origin, regime, scratch_b_budget
 from ..protocol.inits import method_state
 from ..train import Recipe
 from .prune_step import PruneStep, product
@@ -255,20 +255,10 @@ def waits_for(grid: Grid, store: RunStore, run: PlannedRun) -> str | None:
     return None
 
 
-def _known_budget(run: PlannedRun) -> Budget | None:
+def known_budget(run: PlannedRun) -> Budget | None:
     """Scratch-B's budget of a run not resolved yet, where the MACs of what its prune step will find
     are known before (ResNet-50-2x's found selections); a later level prunes further: unknown."""
     return run.arm.budget if run.arm is not None and run.level == 1 else None
-
-
-def rule(grid: Grid, run: PlannedRun) -> str | None:
-    """How an unresolved run's epochs will be set (Scratch-B of a found architecture)."""
-    grid = run.part or grid
-    if run.settings is not None or not regime(run.regime).budget or _known_budget(run) is not None:
-        return None
-    cap = f", capped at {grid.cap:g} x E_base" if grid.cap else ""
-    return (f"{SCRATCH_B_RULE.replace('E_base', str(grid.e_base)).replace('large', run.arm.base.name)}"
-            .replace("MACs(pruned)", f"MACs(found by {run.arm.method.name})") + cap)
 
 
 def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
@@ -276,34 +266,8 @@ def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
     if run.settings is not None:
         return run.settings.recipe.epochs
     if regime(run.regime).budget:
-        return None if _known_budget(run) is None else grid.recipe_for(run.regime, _known_budget(run)).epochs
+        return None if known_budget(run) is None else grid.recipe_for(run.regime, known_budget(run)).epochs
     return grid.recipe_for(run.regime, None).epochs
-
-
-def plan_rows(grid: Grid, store: RunStore) -> list[dict]:
-    """One row per planned run. A run that several arms share (two methods' Scratch-E of one planned
-    architecture, a lottery file's Scratch-E and Random init) is one run in the store: its later rows
-    say ``shared: true`` and count no compute (``distinct`` counts each run once)."""
-    rows, seen = [], set()
-    for r in grid.runs:
-        known = resolve_run(grid, r, store)
-        row = {"arch": r.arch, "regime": r.regime, "seed": r.seed, "epochs": expected_epochs(grid, r),
-               "base": r.base, "method": r.labels.get("method"), "pruned": r.labels.get("pruned"),
-               "run_id": r.settings.run_id() if known else None,
-               "state": store.status(r.settings) if known else "waiting for its prune step"}
-        budget = r.budget if r.settings is not None or not regime(r.regime).budget else _known_budget(r)
-        if budget is not None:  # (an unresolved Scratch-B whose found architecture has known MACs: the arm's)
-            row["budget"] = budget.to_dict()
-        if rule(grid, r):
-            row["rule"] = rule(grid, r)
-        if r.settings is not None and r.settings.init.get("kind") == "weights":
-            row["imported"] = {"sha256": r.settings.init["sha256"], "file": r.settings.weights_file}
-        row["train_macs"] = 3 * run_cost(grid, r, grid.data.train_images())  # an estimate where not yet found
-        if row["run_id"] is not None and row["run_id"] in seen:
-            row["shared"], row["train_macs"] = True, 0
-        seen.add(row["run_id"])
-        rows.append(row)
-    return rows
 
 
 def distinct(runs: list[PlannedRun]) -> list[PlannedRun]:
@@ -319,7 +283,7 @@ def distinct(runs: list[PlannedRun]) -> list[PlannedRun]:
 
 def run_macs(grid: Grid, r: PlannedRun) -> float:
     if r.settings is None:  # not found yet: its known MACs, or an estimate with the large model's
-        known = _known_budget(r)
+        known = known_budget(r)
         return known.macs_pruned if known is not None else spec_macs(r.arm.base.to_json())
     if r.budget is not None:
         return r.budget.macs_pruned

@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from .cli_common import add_data_args, key_values
-from .errors import PrunelabError, check_seed, one_line, warn
-from .fileio import writable_dir, writable_file
+from .common import add_data_args, key_values
+from ..errors import PrunelabError, check_seed, one_line, warn
+from ..fileio import writable_dir, writable_file
 
 
 def add_parsers(sub) -> None:
@@ -95,13 +95,13 @@ def add_parsers(sub) -> None:
 
 
 def cmd_plan(args) -> int:
-    from .protocol import regime
-    from .runs import RunStore
-    from .runs.execution import throughput
-    from .runs.experiment import load_experiment
-    from .runs.plan import plan, plan_rows
-    from .runs.store import provenance
-    from .train import resolve_device
+    from ..protocol import regime
+    from ..runs import RunStore
+    from ..runs.experiment import load_experiment
+    from ..runs.plan import plan
+    from .plan_rows import plan_rows, throughput
+    from ..runs.store import provenance
+    from ..train import resolve_device
 
     if args.processes < 1:
         raise PrunelabError(f"--processes must be a positive number of processes, got {args.processes}")
@@ -132,7 +132,7 @@ def cmd_plan(args) -> int:
         epochs = "rule" if r["epochs"] is None else r["epochs"]
         seed = "all" if r.get("imported") else r["seed"]  # an imported baseline is shared by every seed
         print(f"{state:9} {r['regime']:10} {seed:>4} {epochs:>6}  {r['arch']}{extra}")
-    from .runs.prune_step import code_changes
+    from ..runs.prune_step import code_changes
 
     for note in code_changes(store, [r.prune for r in grid.runs if r.prune is not None]):
         print(f"note: {note}")
@@ -156,14 +156,14 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_run(args) -> int:
-    from .report import aggregate, markdown
-    from .runs import RunStore
-    from .runs.execution import grid_results, run_grid
-    from .runs.experiment import load_experiment
-    from .runs.plan import plan
+    from ..report import aggregate, markdown
+    from ..runs import RunStore
+    from ..runs.execution import grid_results, run_grid
+    from ..runs.experiment import load_experiment
+    from ..runs.plan import plan
 
     if args.launcher == "submitit":
-        from .runs.launch import require_submitit
+        from ..runs.launch import require_submitit
 
         require_submitit()
         for flag, given in (("--force", args.force), ("--together", args.together)):
@@ -178,18 +178,18 @@ def cmd_run(args) -> int:
     store = RunStore(args.store).writable()
     if args.launcher == "submitit":
         return _run_jobs(args, exp, store)
-    from .train import distributed as ddp
+    from ..train import distributed as ddp
 
     grid = plan(exp, processes=ddp.world())
     if args.together:
-        from .train import resolve_device
+        from ..train import resolve_device
 
         if resolve_device(args.device).type == "cpu":
             warn("--together brings no speed-up on a CPU (docs/performance.md: 0.91x-1.00x) and runs trained "
                  "together have no per-epoch checkpoints")
     done = run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet,
                     together=args.together, force=args.force)
-    from .report import load_prune_steps, prune_groups, prune_markdown
+    from ..report import load_prune_steps, prune_groups, prune_markdown
 
     ids = {r.prune.id for r in grid.runs if r.prune is not None}
     print(markdown(aggregate(grid_results(grid, store))) + prune_markdown(prune_groups(load_prune_steps(store.root, ids))))
@@ -201,10 +201,10 @@ def cmd_run(args) -> int:
 def _run_jobs(args, exp, store) -> int:
     """``run --launcher submitit``: the grid's runs and prune steps as jobs (runs/launch.py); each
     run is planned for its job's processes (``tasks_per_node``)."""
-    from .report import aggregate, load_prune_steps, markdown, prune_groups, prune_markdown
-    from .runs.execution import grid_results
-    from .runs.plan import plan
-    from .runs.launch import launch_grid, launcher_settings
+    from ..report import aggregate, load_prune_steps, markdown, prune_groups, prune_markdown
+    from ..runs.execution import grid_results
+    from ..runs.plan import plan
+    from ..runs.launch import launch_grid, launcher_settings
 
     given = key_values(args.launcher_param, "--launcher-param")
     launcher_settings(given, "--launcher-param")
@@ -226,9 +226,9 @@ def _run_jobs(args, exp, store) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_efficiency, plot_prune,
+    from ..report import (aggregate, load_prune_steps, load_results, markdown, plot, plot_efficiency, plot_prune,
                          plot_sparsity, plot_weights, prune_groups, prune_markdown, to_csv, to_json, versions)
-    from .runs import RunStore
+    from ..runs import RunStore
 
     root = Path(args.dir) if args.dir else RunStore().root
     if args.plot is not None:
@@ -248,7 +248,7 @@ def cmd_report(args) -> int:
     if args.format == "md":
         print(prune_markdown(groups), end="")
         if args.inits:
-            from .report.inits import inits_markdown
+            from ..report.inits import inits_markdown
 
             print(inits_markdown(rows), end="")
     if args.plot is not None:
@@ -263,8 +263,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import DEMO_CONFIG, run_demo
-    from .runs import RunStore
+    from ..demo import DEMO_CONFIG, run_demo
+    from ..runs import RunStore
 
     if args.config and not Path(args.config).is_file():
         raise PrunelabError(f"config file not found: {args.config}")
@@ -279,10 +279,10 @@ def cmd_demo(args) -> int:
 
 
 def cmd_judge(args) -> int:
-    from .report.judge import judge_rows, markdown
-    from .runs import RunStore
-    from .runs.experiment import load_experiment
-    from .runs.judge import BASELINES, judge_plan, measure_latency, method_entry, run_judgement, write_outputs
+    from ..report.judge import judge_rows, markdown
+    from ..runs import RunStore
+    from ..runs.experiment import load_experiment
+    from ..runs.judge import BASELINES, judge_plan, measure_latency, method_entry, run_judgement, write_outputs
 
     if args.out is not None:
         writable_dir(args.out, "--out")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .errors import PrunelabError
+from ..errors import PrunelabError
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def positive_float(s: str) -> float:
 
 def spec_from(name: str, dataset: str, head=None, width=1.0):
     """A name for the dataset, or a spec .json file as it is (whatever dataset it was made for)."""
-    from .arch import resolve, spec_file
+    from ..arch import resolve, spec_file
 
     if name.endswith(".json"):
         if width != 1.0 or head is not None:
@@ -50,7 +50,7 @@ def yaml_value(text: str, what: str):
     """A command-line value: a number (1e-1 included), else YAML (a name, a list, a mapping)."""
     import math
 
-    from .config import load_yaml_text
+    from ..config import load_yaml_text
 
     try:
         v = float(text)

@@ -5,9 +5,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .cli_common import key_values, spec_from, yaml_value
-from .errors import PrunelabError, check_seed, warn
-from .fileio import writable_dir, writable_file
+from .common import key_values, spec_from, yaml_value
+from ..errors import PrunelabError, check_seed, warn
+from ..fileio import writable_dir, writable_file
 
 
 def add_parsers(sub) -> None:
@@ -72,8 +72,8 @@ def add_parsers(sub) -> None:
 def _guess_dataset(model_path: Path, spec) -> str:
     settings = (model_path if model_path.is_dir() else model_path.parent) / "settings.json"
     if settings.is_file():
-        from .catalog import dataset_info
-        from .fileio import read_json
+        from ..catalog import dataset_info
+        from ..fileio import read_json
 
         try:
             name = read_json(settings)["data"]["dataset"]
@@ -87,11 +87,11 @@ def _guess_dataset(model_path: Path, spec) -> str:
 
 
 def cmd_prune(args) -> int:
-    from . import methods
-    from .data import DataSettings
-    from .data import load as load_data
-    from .measure import count
-    from .models_io import load, save
+    from .. import methods
+    from ..data import DataSettings
+    from ..data import load as load_data
+    from ..measure import count
+    from ..models_io import load, save
 
     method = methods.get(args.method)
     mapping = key_values(args.param, "--param")
@@ -110,7 +110,7 @@ def cmd_prune(args) -> int:
         mapping["target"] = target
     check_seed(args.seed, "--seed")
     if args.dataset is not None:
-        from .catalog import dataset_info
+        from ..catalog import dataset_info
 
         dataset_info(args.dataset)
     params = method.params(mapping, f"method '{method.name}'")
@@ -120,7 +120,7 @@ def cmd_prune(args) -> int:
         raise PrunelabError(f"--out {args.out} is the input model; write the pruned model to another file")
     model = load(args.model)
     dataset = args.dataset or _guess_dataset(Path(args.model), model.arch_spec)
-    from .catalog import dataset_info
+    from ..catalog import dataset_info
 
     info, spec = dataset_info(dataset), model.arch_spec
     if (info.channels, info.size, info.classes) != (spec.in_channels, spec.input_size, spec.num_classes) \
@@ -143,8 +143,8 @@ def cmd_prune(args) -> int:
 
 
 def cmd_pattern(args) -> int:
-    from .report import plot_pattern
-    from .search import average, pattern_of, save_pattern
+    from ..report import plot_pattern
+    from ..search import average, pattern_of, save_pattern
 
     for path, what in ((args.out, "--out"), (args.plot, "--plot")):
         if path is not None:
@@ -171,8 +171,8 @@ def cmd_pattern(args) -> int:
 def _where(refs: list[str], conditions: list[str]) -> list[str]:
     """The pruned files whose prune step matches every KEY=VALUE (method, seed, or a parameter of the
     method, its default included), from the .json written beside each pruned file."""
-    from . import methods
-    from .fileio import read_json
+    from .. import methods
+    from ..fileio import read_json
 
     wanted = key_values(conditions, "--where")
     if not wanted:
@@ -201,7 +201,7 @@ def _where(refs: list[str], conditions: list[str]) -> list[str]:
 def searched_arch(args, spec):
     """``arch --uniform-params N`` / ``--guided-params N --pattern FILE``: that architecture instead
     (N below 1: that fraction of the base's params)."""
-    from .search import guided, load_pattern, size, uniform
+    from ..search import guided, load_pattern, size, uniform
 
     n = args.uniform_params or args.guided_params
     if (args.guided_params is None) != (args.pattern is None) or (args.uniform_params and args.guided_params):
@@ -213,8 +213,8 @@ def searched_arch(args, spec):
 
 
 def cmd_export(args) -> int:
-    from .export import export
-    from .models_io import load
+    from ..export import export
+    from ..models_io import load
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     if not formats:
@@ -227,11 +227,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_import_weights(args) -> int:
-    from .arch import build
-    from .arch.torchvision_import import import_weights
-    from .fileio import file_sha256
-    from .measure import count
-    from .models_io import save
+    from ..arch import build
+    from ..arch.torchvision_import import import_weights
+    from ..fileio import file_sha256
+    from ..measure import count
+    from ..models_io import save
 
     writable_file(args.out, "--out")
     src = Path(args.file)
