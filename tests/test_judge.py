@@ -7,7 +7,7 @@ from scipy import stats
 
 from prunelab.cli import main
 from prunelab.report import load_results
-from prunelab.report.judge import judge_rows, markdown
+from prunelab.report.verdicts import judge_rows, markdown
 
 from conftest import fashion_available
 

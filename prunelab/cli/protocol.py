@@ -279,10 +279,10 @@ def cmd_demo(args) -> int:
 
 
 def cmd_judge(args) -> int:
-    from ..report.judge import judge_rows, markdown
+    from ..report.verdicts import judge_rows, markdown
     from ..runs import RunStore
     from ..runs.experiment import load_experiment
-    from ..runs.judge import BASELINES, judge_plan, measure_latency, method_entry, run_judgement, write_outputs
+    from ..runs.judge_grids import BASELINES, judge_plan, measure_latency, method_entry, run_judgement, write_outputs
 
     if args.out is not None:
         writable_dir(args.out, "--out")

@@ -69,6 +69,12 @@ def _instance(obj, ref: str) -> Method:
     return m
 
 
+def registered(label: str | None) -> type[Method] | None:
+    """The registered method class a row's method label names (``name(params)``), or None: a report
+    looks its methods up by name only and never imports a plug-in's code from a result file."""
+    return REGISTRY.get((label or "").split("(")[0])
+
+
 def get(ref: str) -> Method:
     """The method registered as ``ref``, or ``module:attribute``, or an entry point's."""
     if not isinstance(ref, str) or not ref:

@@ -120,6 +120,14 @@ class Method:
     state_fields: tuple[str, ...] = ()
     inherits: bool = True  # False: the method gives no pruned weights (only scratch regimes apply)
     tickets: bool = True  # False: its pruned model is no subset of the large one's (no winning ticket)
+    # how reports show its rows: ``search``: an architecture to compare pruned ones with (uniform,
+    # guided, random widths): its rows are a line of their own, named after the method, in the
+    # parameter-efficiency plot; ``efficiency_plot``: its rows call for that plot (uniform, guided)
+    search: bool = False
+    efficiency_plot: bool = False
+    # ``pairs_with_source``: each row is compared with the row of the architecture it derives from
+    # (uniform: the pruned one of equal params), whose label ``source_label`` gives
+    pairs_with_source: bool = False
     # what a large model's family must offer (capabilities of arch/family.py: "bn_groups", "consumer", ...)
     requires: tuple[str, ...] = ()
     families: tuple[str, ...] | None = None  # or, for a plug-in, the family names it can prune (None: any)
@@ -142,6 +150,11 @@ class Method:
         if self.families is not None and base.family not in self.families:
             raise PrunelabError(f"method '{self.name}' prunes {', '.join(self.families)} models, not "
                                 f"'{base.name}' ({base.family})")
+
+    @classmethod
+    def source_label(cls, label: str) -> str | None:
+        """The label of the architecture a row of this method derives from (``pairs_with_source``)."""
+        return None
 
     def has_target(self) -> bool:
         return any(f.name == "target" for f in dataclasses.fields(self.Params))

@@ -47,6 +47,11 @@ class Derived(Method):
     kind = "structured"
     Params = Params
     suffix = ""
+    search = True
+
+    @classmethod
+    def source_label(cls, label: str) -> str | None:
+        return label[: -len(cls.suffix) - 1] if label.endswith(f"-{cls.suffix}") else None
 
     def inner(self, params: Params) -> tuple[Method, Any]:
         if not params.of:
@@ -112,6 +117,8 @@ class Uniform(Derived):
     inherits = False  # a uniform net has no inherited weights: scratch regimes only
     tickets = False
     suffix = "uniform"
+    efficiency_plot = True
+    pairs_with_source = True
 
     def check(self, params: UniformParams) -> None:
         if params.by not in BY:

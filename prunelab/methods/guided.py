@@ -47,6 +47,7 @@ class Guided(Method):
     Params = Params
     inherits = False  # a guided net has no inherited weights: scratch regimes only
     tickets = False
+    search = efficiency_plot = True
 
     def params(self, mapping: dict | None = None, where: str | None = None):
         p = from_mapping(self.Params, dict(mapping or {}), where or f"method '{self.name}'")

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
+from ..methods import registered
 from .table import color, columns, title
 
 
@@ -164,13 +165,16 @@ def plot_weights(rows: list[dict], root: str | Path, path: str | Path, arms=("fi
     return _save(fig, path)
 
 
-SEARCH = ("uniform", "guided")  # methods whose rows make a parameter-efficiency plot
-
-
 def arm_label(method: str | None) -> str:
-    """A row's line in the parameter-efficiency plot: uniform, guided, random-widths, or pruned (method)."""
-    kind = (method or "").split("(")[0]
-    return kind if kind in (*SEARCH, "random-widths") else f"pruned ({method})"
+    """A row's line in the parameter-efficiency plot: a search method's name (uniform, guided,
+    random-widths: ``Method.search``), or pruned (method)."""
+    cls = registered(method)
+    return (method or "").split("(")[0] if cls is not None and cls.search else f"pruned ({method})"
+
+
+def _efficiency(method: str | None) -> bool:
+    cls = registered(method)
+    return cls is not None and cls.efficiency_plot
 
 
 def plot_efficiency(rows: list[dict], path: str | Path) -> Path | None:
@@ -180,7 +184,7 @@ def plot_efficiency(rows: list[dict], path: str | Path) -> Path | None:
     panels: dict[tuple, list[dict]] = {}
     for r in rows:
         panels.setdefault((r["experiment"], r["model"]), []).append(r)
-    panels = {k: rs for k, rs in panels.items() if any(arm_label(r["method"]) in SEARCH for r in rs)}
+    panels = {k: rs for k, rs in panels.items() if any(_efficiency(r["method"]) for r in rs)}
     if not panels:
         return None
     styles = ["-", "--", ":", "-."]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import PrunelabError
 from ..fileio import read_json
+from ..methods import registered
 from ..protocol import REGIMES, arm_regimes
 from .stats import compare_arms, interval, pairing, stats
 from .stats import pts as _pts
@@ -221,9 +222,10 @@ def uniform_pairs(rows: list[dict]) -> list[tuple[dict, dict]]:
     rows_by = {(r["experiment"], r["dataset"], r["model"], r["version"], r["pruned"]): r for r in rows}
     pairs = []
     for r in rows:
-        name = str(r["pruned"])
-        inner = rows_by.get((r["experiment"], r["dataset"], r["model"], r["version"], name[: -len("-uniform")]))
-        if name.endswith("-uniform") and inner is not None:
+        cls = registered(r.get("method"))
+        source = cls.source_label(str(r["pruned"])) if cls is not None and cls.pairs_with_source else None
+        inner = rows_by.get((r["experiment"], r["dataset"], r["model"], r["version"], source))
+        if source is not None and inner is not None:
             pairs.append((inner, r))
     return pairs
 

@@ -10,6 +10,7 @@ from ..arch import ArchSpec
 from ..data import DataSettings
 from ..errors import Busy, PrunelabError
 from ..progress import progress_bar
+from ..protocol import regime
 from ..train import resolve_device
 from ..train import distributed as ddp
 from .plan import Grid, PlannedRun, distinct, resolve_run, run_cost, run_macs, waits_for
@@ -134,7 +135,7 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
             macs = run_macs(grid, r)
             cb = (lambda n, m=macs: bar.update(n * m)) if bar is not None else None
             _, trained = execute_run(r.settings, store, device=device, progress=cb, data=data, force=force,
-                                     save_init=r.regime == "baseline", data_dir=data_dir)
+                                     save_init=not regime(r.regime).arm, data_dir=data_dir)
             store.add_role(r.settings, r.labels)
             return "trained" if trained else "reused"
         except Broken as b:
@@ -165,7 +166,7 @@ def _train_together(grid: Grid, store: RunStore, todo: list[PlannedRun], data, d
             bar.set_description(f"{len(g)} runs together: {g[0].arch} {g[0].regime}")
         try:
             execute_together([r.settings for r in g], store, data=data, device=device,
-                             save_init=g[0].regime == "baseline")
+                             save_init=not regime(g[0].regime).arm)
         except Busy:
             continue  # another worker has one of them: they train one by one
         outcome.trained += [r.settings.run_id() for r in g]

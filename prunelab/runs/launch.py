@@ -32,6 +32,7 @@ from ..arch import ArchSpec
 from ..data import DataSettings
 from ..errors import Busy, PrunelabError, warn, warning_lines
 from ..fileio import writable_dir
+from ..protocol import regime
 from .execution import prune_for
 from .plan import Grid, resolve_run, waits_for
 from .resources import Launcher, launcher_settings
@@ -199,7 +200,7 @@ def _ready(grid: Grid, store: RunStore, job_args: dict) -> list[Item]:
     out = list(items.values())
     for it in out:
         if it.kind == "run":
-            save_init = any(lb.get("regime") == "baseline" for lb in it.roles)
+            save_init = any("regime" in lb and not regime(lb["regime"]).arm for lb in it.roles)  # the large model
             it.args = (root, it.settings, it.roles, save_init, data_dir, device, threads)
     return out
 

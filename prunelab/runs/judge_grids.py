@@ -11,7 +11,7 @@ store, the method's Fine-tuned arm and its baselines, each an ordinary grid of t
   ``random-widths`` method).
 
 Every run is labelled with its role in the judgement (cosmetic labels: the runs are shared with any
-experiment that declares them), so ``report.judge`` turns the result files into the verdicts.
+experiment that declares them), so ``report.verdicts`` turns the result files into the verdicts.
 """
 from __future__ import annotations
 

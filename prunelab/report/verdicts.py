@@ -25,7 +25,7 @@ ALPHA = 0.05
 
 def judge_rows(results: list[dict], latency: dict[str, float] | None = None) -> list[dict]:
     """One row per (judgement, large model, target): each arm's numbers and the comparisons.
-    ``latency``: {run id: ms per batch} (measured by ``runs.judge.measure_latency``)."""
+    ``latency``: {run id: ms per batch} (measured by ``runs.judge_grids.measure_latency``)."""
     latency = latency or {}
     baselines: dict[tuple, list[dict]] = {}
     arms: dict[tuple, dict[str, list[dict]]] = {}
