@@ -23,7 +23,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..errors import PrunelabError, TrainingDiverged
-from .engine import TrainResult, _seed, autocast_dtype, evaluate, full_precision, input_dtype
+from .engine import TrainResult, autocast_dtype, evaluate, full_precision, input_dtype
+from .loop import _seed
 from .recipe import Recipe
 
 
