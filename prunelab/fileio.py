@@ -244,3 +244,11 @@ def file_sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def find_files(root: str | Path, match) -> list[Path]:
+    """The files under ``root`` whose (folder, name) ``match``es, sorted, links to folders not
+    followed; a folder that vanishes or cannot be read while it is walked (a process's folder under
+    /proc, a run folder another worker is cleaning) is passed over."""
+    return sorted(Path(d) / f for d, _, files in os.walk(root, onerror=lambda e: None) for f in files
+                  if match(Path(d), f))

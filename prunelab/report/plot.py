@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, find_files
 from ..methods import registered
 from .table import color, columns, title
 
@@ -141,7 +141,7 @@ def plot_weights(rows: list[dict], root: str | Path, path: str | Path, arms=("fi
 
     from ..models_io import load
 
-    runs = {p.parent.name: p.parent for p in Path(root).rglob("model.pt")}
+    runs = {p.parent.name: p.parent for p in find_files(root, lambda d, f: f == "model.pt")}
     pairs = []
     for r in rows:
         if sparsity(r) is None:

@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 
 from ..errors import PrunelabError
-from ..fileio import read_json
+from ..fileio import find_files, read_json
 from .stats import stats
 from .table import _num, _number
 
@@ -14,7 +14,7 @@ from .table import _num, _number
 def load_prune_steps(root: str | Path, ids: set[str] | None = None) -> list[dict]:
     """The summaries of the prune steps under ``root`` (``pruned/*.json``), optionally only ``ids``."""
     out = []
-    for p in sorted(Path(root).rglob("pruned/*.json")):
+    for p in find_files(root, lambda d, f: d.name == "pruned" and f.endswith(".json")):
         try:
             s = read_json(p)  # (a damaged summary is left out)
         except PrunelabError:

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from ..errors import PrunelabError
-from ..fileio import read_json
+from ..fileio import find_files, read_json
 from ..methods import registered
 from ..protocol import REGIMES, arm_regimes
 from .stats import compare_arms, interval, pairing, stats
@@ -42,7 +42,7 @@ def load_results(root: str | Path, skipped: list[str] | None = None) -> list[dic
     if not root.is_dir():
         raise PrunelabError(f"{root} is not a folder (give the run store's folder)")
     out = []
-    for p in sorted(root.rglob("result.json")):
+    for p in find_files(root, lambda d, f: f == "result.json"):
         try:
             r = _checked_result(read_json(p))
             roles = [r.get("labels") or {}]
