@@ -25,8 +25,6 @@ import warnings
 import zipfile
 from pathlib import Path
 
-import torch
-
 from .errors import PrunelabError
 
 SEAL = b"prunelab-sha256:"
@@ -137,6 +135,8 @@ def check_zip(path, where: str) -> bool:
 
 
 def atomic_torch_save(path, obj, previous=None) -> None:
+    import torch  # here, not at import: the command line's help needs no torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, seal_zip(buf.getvalue()), previous)
@@ -145,6 +145,8 @@ def atomic_torch_save(path, obj, previous=None) -> None:
 def torch_load(path: str | os.PathLike, what: str = "checkpoint", expect: str = "a prunelab checkpoint") -> dict:
     """Load a checkpoint with ``weights_only=True`` (no code runs), or fail with one line (a file
     that holds no dictionary: "<what> <path> is not <expect>")."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise PrunelabError(f"{what} not found: {path}")

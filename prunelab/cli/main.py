@@ -8,7 +8,9 @@ import sys
 from .. import __version__
 from ..errors import PrunelabError, one_line, warn, warning_lines
 
-EPILOG = "Bad input ends with one line on stderr and exit code 2. Docs: README.md."
+from ..shipped import PROJECT_URL
+
+EPILOG = f"Bad input ends with one line on stderr and exit code 2. Docs: {PROJECT_URL}#readme"
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,13 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "(Fine-tuned vs Scratch-E vs Scratch-B), after 'Rethinking the Value of Network Pruning'.",
         epilog=EPILOG,
     )
-    ap.add_argument("--version", action="version", version=f"prunelab {__version__}")
+    ap.add_argument("-V", "--version", action="version", version=f"prunelab {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
 
-    from . import arch, models, protocol, runs, train
+    from . import arch, completion, experiments, models, protocol, runs, train
 
-    # the verbs on architectures, training and the store; on models; then those of the protocol
-    for group in (arch, train, runs, models, protocol):
+    # the verbs on architectures, training and the store; on models; those of the protocol; the shipped
+    # experiments and shell completion
+    for group in (arch, train, runs, models, protocol, experiments, completion):
         group.add_parsers(sub)
         COMMANDS.update(group.COMMANDS)
     return ap
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     warning_lines()
     ap = build_parser()
     args = ap.parse_args(argv)
+    args.root_parser = ap  # (prunelab completion reads the whole parser)
     if os.environ.get("PRUNELAB_STORE") == "":
         warn("$PRUNELAB_STORE is set but empty; the run store is ./runs")
     if not args.cmd:

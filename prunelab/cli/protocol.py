@@ -10,13 +10,14 @@ from pathlib import Path
 from .common import add_data_args, key_values
 from ..errors import PrunelabError, check_seed, one_line, warn
 from ..fileio import writable_dir, writable_file
+from ..shipped import DOCS
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("plan", help="dry run: list every run of an experiment file",
                        description="List every run an experiment file declares (with Scratch-B's budget "
                                    "rule and epochs) and its state in the store. Trains nothing.")
-    p.add_argument("file", help="experiment YAML file")
+    p.add_argument("file", help="experiment YAML file, or a shipped experiment's name (prunelab experiments)")
     p.add_argument("--json", action="store_true", help="print a JSON list (arch, regime, seed, epochs, ...)")
     p.add_argument("--store", help="run store folder (default: $PRUNELAB_STORE or ./runs)")
     p.add_argument("--device", default="auto", help="the device whose speed the duration estimate uses")
@@ -27,7 +28,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("run", help="run an experiment file (resumable)",
                        description="Execute every run of an experiment file through the run store: each "
                                    "seed's baseline once, then pruning and every regime. Rerunning resumes.")
-    p.add_argument("file", help="experiment YAML file")
+    p.add_argument("file", help="experiment YAML file, or a shipped experiment's name (prunelab experiments)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--together", action="store_true",
                    help="train the seeds of each random-init arm at once (torch.func; for GPUs; no per-epoch "
@@ -63,7 +64,7 @@ def add_parsers(sub) -> None:
                                    "at two ratios, and compare Fine-tuned, Scratch-E and Scratch-B over 3 seeds. "
                                    "Writes report.md, report.csv and report.png into --out. Rerunning resumes.")
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
-    p.add_argument("--config", help="another experiment file to run as the demo")
+    p.add_argument("--config", help="another experiment file (or shipped experiment) to run as the demo")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
 
@@ -73,9 +74,11 @@ def add_parsers(sub) -> None:
                                    "over the file's seeds, then print per baseline the difference of means, its "
                                    "95% CI and a t-test p-value (paired by seed where both arms come from one "
                                    "seed's large model, else Welch's), each arm's training compute and its "
-                                   "measured latency beside its MAC reduction. Resumable, like run. See docs/judge.md.",
+                                   "measured latency beside its MAC reduction. Resumable, like run. See "
+                                   f"{DOCS}/judge.md.",
                        epilog="Example: prunelab judge experiments/small/judge-fashion.yaml --method my_method:MyMethod")
-    p.add_argument("file", help="experiment YAML file (its models, targets, data, recipes and seeds)")
+    p.add_argument("file", help="experiment YAML file or a shipped experiment's name (its models, targets, data, "
+                                "recipes and seeds)")
     p.add_argument("--method", help="the method to judge: a registered name, module:attribute or an entry point "
                                     "(default: the file's prune)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -185,7 +188,7 @@ def cmd_run(args) -> int:
         from ..train import resolve_device
 
         if resolve_device(args.device).type == "cpu":
-            warn("--together brings no speed-up on a CPU (docs/performance.md: 0.91x-1.00x) and runs trained "
+            warn(f"--together brings no speed-up on a CPU ({DOCS}/performance.md: 0.91x-1.00x) and runs trained "
                  "together have no per-epoch checkpoints")
     done = run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet,
                     together=args.together, force=args.force)
@@ -266,8 +269,12 @@ def cmd_demo(args) -> int:
     from ..demo import DEMO_CONFIG, run_demo
     from ..runs import RunStore
 
-    if args.config and not Path(args.config).is_file():
-        raise PrunelabError(f"config file not found: {args.config}")
+    if args.config:
+        from ..shipped import experiment_path
+
+        args.config = experiment_path(args.config)
+        if not args.config.is_file():
+            raise PrunelabError(f"config file not found: {args.config}")
     writable_dir(args.out, "--out")
     store = args.store or os.environ.get("PRUNELAB_STORE") or Path(args.out) / "runs"
     RunStore(store).writable()

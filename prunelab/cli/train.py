@@ -5,6 +5,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import PrunelabError, check_seed, warn
+from ..shipped import DOCS
 from .common import add_data_args, spec_from
 
 
@@ -37,7 +38,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the model (faster for ResNet/PreResNet/DenseNet in bf16 + channels_last "
-                        "on CPU after about a minute of compiling; see docs/performance.md)")
+                        f"on CPU after about a minute of compiling; see {DOCS}/performance.md)")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm; CUDA only)")
     p.add_argument("--checkpoint-minutes", type=float,

@@ -53,10 +53,21 @@ def _nonzero(t: torch.Tensor) -> int:
 def count(model: nn.Module, input_size: int | None = None, in_channels: int | None = None) -> Count:
     """Count a model on one image of its spec's input size (or the given one)."""
     spec = getattr(model, "arch_spec", None)
+    if spec is None and (input_size is None or in_channels is None):
+        raise PrunelabError("count: a module that is not a prunelab model needs an example input "
+                            "(prunelab.count(model, example_input=x))")
     size = input_size or spec.input_size
     channels = in_channels or spec.in_channels
     param = next(model.parameters())
-    x = torch.zeros(1, channels, size, size, dtype=param.dtype, device=param.device)
+    return count_on(model, torch.zeros(1, channels, size, size, dtype=param.dtype, device=param.device))
+
+
+@torch.no_grad()
+def count_on(model: nn.Module, x: torch.Tensor) -> Count:
+    """Count any module on input ``x`` (MACs per image of it: a batch's MACs over its size)."""
+    if not isinstance(model, nn.Module) or not isinstance(x, torch.Tensor):
+        raise PrunelabError("count: give an nn.Module and an example input tensor (one batch)")
+    spec = getattr(model, "arch_spec", None)
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
@@ -65,11 +76,12 @@ def count(model: nn.Module, input_size: int | None = None, in_channels: int | No
             model(x)
     except RuntimeError as e:  # e.g. the input pooled below 1x1
         first = str(e).strip().splitlines()[0][:160]
-        raise PrunelabError(f"{getattr(spec, 'name', 'the model')} cannot run on a {channels}x{size}x{size} input "
-                            f"({first})")
+        shape = "x".join(map(str, x.shape[1:]))
+        raise PrunelabError(f"{getattr(spec, 'name', 'the model')} cannot run on a {shape} input ({first})")
     finally:
         model.train(was_training)
-    flops = counter.get_flop_counts()
+    images = max(1, x.shape[0])
+    flops = {k: {op: n // images for op, n in v.items()} for k, v in counter.get_flop_counts().items()}
     layers = []
     for name, m in model.named_modules():
         if not isinstance(m, (nn.Conv2d, nn.Linear)):

@@ -77,6 +77,17 @@ def _check_ratio(r, what: str) -> None:
         raise PrunelabError(f"{what} {r!r} must be in [0, 1)")
 
 
+def kept_count(c: int, r: float, round_to: int, layer: str) -> int:
+    """The channels a layer of ``c`` keeps at prune ratio ``r``: int(c * (1 - r)), rounded up to a
+    multiple of ``round_to`` (at most ``c``)."""
+    keep = int(c * (1 - r))
+    if round_to > 1 and keep >= 1:
+        keep = min(c, -(-keep // round_to) * round_to)
+    if keep < 1:
+        raise PrunelabError(f"prune ratio {r:g} would empty layer '{layer}' ({c} channels)")
+    return keep
+
+
 def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int]:
     """Kept channels per prunable layer for ``target`` applied to ``base``."""
     widths = prunable_widths(base)
@@ -111,11 +122,7 @@ def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int
                 raise PrunelabError(f"{base.name}: no stage ratio for layer '{layer}'")
             r = target.stage_ratios[stage]
             _check_ratio(r, "stage ratio")
-        keep = int(c * (1 - r))
-        if target.round_to > 1 and keep >= 1:
-            keep = min(c, -(-keep // target.round_to) * target.round_to)
-        if keep < 1:
-            raise PrunelabError(f"prune ratio {r:g} would empty layer '{layer}' ({c} channels)")
+        keep = kept_count(c, r, target.round_to, layer)
         if keep != c:
             out[layer] = keep
     if not out:

@@ -250,10 +250,17 @@ def _relative(m, here: Path):
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    raw = read_yaml(path)
-    where = str(path)
+    """An experiment file (or a shipped experiment's name: ``paper/table1-cifar10``), read and checked."""
+    from ..shipped import experiment_path
+
+    path = experiment_path(path)
+    return experiment_from_mapping(read_yaml(path), str(path), Path(path).parent)
+
+
+def experiment_from_mapping(raw: dict, where: str, here: Path) -> Experiment:
+    """An experiment from its mapping (a file's, or a dict given in Python), checked; its models'
+    files are relative to ``here``."""
     exp = from_mapping(Experiment, raw, where)
-    here = Path(path).parent
     exp = dataclasses.replace(exp, models=[_relative(m, here) for m in exp.models])
     dataset_info(exp.dataset)
     if not exp.models:
