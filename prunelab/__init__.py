@@ -14,7 +14,7 @@ __version__ = "0.3.0"
 
 # the names below load on first use (PEP 562), so that `prunelab --help` and `--version` import no torch
 _LAZY = {"ArchSpec": ("arch", "ArchSpec"), "spec": ("arch", "resolve"), "build": ("arch", "build"),
-         "count": ("api", "count"), "prune": ("prune", None), "run": ("api", "run"), "judge": ("api", "judge"),
+         "count": ("api", "count"), "run": ("api", "run"), "judge": ("api", "judge"),
          "experiment": ("api", "experiment"), "load": ("models_io", "load"), "save": ("models_io", "save")}
 __all__ = ["ArchSpec", "__version__", "build", "count", "experiment", "judge", "load", "prune", "run", "save", "spec"]
 
@@ -24,8 +24,7 @@ def __getattr__(name):
         import importlib
 
         module, attr = _LAZY[name]
-        value = importlib.import_module(f"{__name__}.{module}")  # prune: the package, callable (prune/__init__.py)
-        value = value if attr is None else getattr(value, attr)
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'prunelab' has no attribute {name!r}")
@@ -33,3 +32,33 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
+
+
+class _Prune:
+    """``prunelab.prune``: called, the Python API's ``prunelab.api.prune`` (``prunelab.prune(model,
+    method="l1-norm", target=0.5, example_input=x)``); otherwise the pruning-mechanics package
+    ``prunelab/prune/`` (``prunelab.prune.criteria``, ...), whose name it shares."""
+
+    def __call__(self, *args, **kwargs):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.api").prune(*args, **kwargs)
+
+    def __getattr__(self, name):
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.prune"), name)
+
+    def __repr__(self):
+        return "<prunelab.prune: the API function and the package prunelab/prune/>"
+
+
+class _Package(type(__import__("sys"))):
+    def __setattr__(self, name, value):
+        if name == "prune" and not isinstance(value, _Prune):  # importing the subpackage keeps the entry
+            return
+        super().__setattr__(name, value)
+
+
+prune = _Prune()
+__import__("sys").modules[__name__].__class__ = _Package
