@@ -61,3 +61,9 @@ def yaml_value(text: str, what: str):
             raise PrunelabError(f"{what}: {text!r} is not a finite number")
         return int(v) if v.is_integer() and "." not in text and "e" not in text.lower() else v
     return load_yaml_text(text, what)
+
+
+def add_logger_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--logger", action="append", choices=["csv", "tensorboard", "mlflow"], metavar="KIND",
+                   help="also log every trained run's metrics per epoch: csv (metrics.csv in its folder), tensorboard "
+                        "(<run>/tb) or mlflow (default store: file:STORE/mlruns); repeatable")

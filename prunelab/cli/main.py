@@ -31,11 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-V", "--version", action="version", version=f"prunelab {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
 
-    from . import arch, completion, experiments, models, protocol, runs, train
+    from . import arch, completion, curves, experiments, models, protocol, runs, train
 
     # the verbs on architectures, training and the store; on models; those of the protocol; the shipped
     # experiments and shell completion
-    for group in (arch, train, runs, models, protocol, experiments, completion):
+    for group in (arch, train, runs, models, protocol, curves, experiments, completion):
         group.add_parsers(sub)
         COMMANDS.update(group.COMMANDS)
     return ap
@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_help()
         return 0
     try:
+        if getattr(args, "logger", None):
+            from ..tracking import configure
+
+            configure(args.logger)
         if args.cmd in DISTRIBUTED:
             from ..train import distributed as ddp
 

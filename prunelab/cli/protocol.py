@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_data_args, key_values
+from .common import add_data_args, add_logger_arg, key_values
 from ..errors import PrunelabError, check_seed, one_line, warn
 from ..fileio import writable_dir, writable_file
 from ..shipped import DOCS
@@ -48,6 +48,7 @@ def add_parsers(sub) -> None:
                         "gpus_per_node, timeout_min, cpus_per_task, mem_gb, parallel, ...), this one winning; "
                         "repeatable")
     add_data_args(p)
+    add_logger_arg(p)
 
     p = sub.add_parser("report", help="aggregate finished runs into the paper's table and a plot",
                        description="Aggregate result.json files under DIR: Unpruned | Fine-tuned | Scratch-E | "
@@ -67,6 +68,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--config", help="another experiment file (or shipped experiment) to run as the demo")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
+    add_logger_arg(p)
 
     p = sub.add_parser("judge", help="judge a pruning method against Scratch-E/B, uniform and random baselines",
                        description="Run a method's Fine-tuned arm and its baselines (Scratch-E, Scratch-B, a "
@@ -94,6 +96,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
+    add_logger_arg(p)
 
 
 

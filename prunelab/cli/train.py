@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import PrunelabError, check_seed, warn
 from ..shipped import DOCS
-from .common import add_data_args, spec_from
+from .common import add_data_args, add_logger_arg, spec_from
 
 
 def add_parsers(sub) -> None:
@@ -47,6 +47,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
+    add_logger_arg(p)
 
 
 @dataclasses.dataclass(frozen=True)

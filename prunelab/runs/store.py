@@ -30,6 +30,7 @@ from ..models_io import save as save_model
 from ..protocol import inits
 from ..train import Hooks, TrainResult, resolve_device, train
 from ..train import distributed as ddp
+from ..tracking import Writers
 from ..train.checkpoints import CHECKPOINT, METRICS, PREVIOUS
 from .files import locked, remove_temporaries, set_aside
 from .settings import RunSettings
@@ -290,10 +291,15 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
         if (done := _claim(d, settings, store, model, force, save_init)) is not None:
             return done, False
         model.to(dev)
-        with hook_guard(settings, f"a training hook of run {d.name}"):
-            r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
-                      masks=getattr(model, "masks", None), progress=progress, desc=d.name)
-        return _finish(d, settings, model, r, dev, start), True
+        writers, result = Writers(d, settings, store.root), None
+        try:
+            with hook_guard(settings, f"a training hook of run {d.name}"):
+                r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
+                          masks=getattr(model, "masks", None), progress=progress, desc=d.name, on_epoch=writers.epoch)
+            result = _finish(d, settings, model, r, dev, start)
+        finally:
+            writers.close(result)
+        return result, True
 
 
 OWN_FILES = (SETTINGS, INIT, CHECKPOINT, PREVIOUS, METRICS, MODEL, RESULT)  # written under the run's lock

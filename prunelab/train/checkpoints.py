@@ -1,6 +1,7 @@
 """Checkpoints of the training loop: per epoch (the previous one kept) and mid-epoch (the step, the
 epoch's sums so far and every rank's RNG state), written atomically; resuming takes the newest one
-that loads and sets broken ones aside. Also the per-epoch metrics file."""
+that loads and sets broken ones aside. Also the per-epoch metrics file
+(``metrics.jsonl``; other formats: ``prunelab.tracking``)."""
 from __future__ import annotations
 
 import copy
@@ -104,7 +105,6 @@ def _checkpoint(run_dir: Path, model, opt, hooks, epoch, history, images_seen, w
     }
     atomic_torch_save(run_dir / CHECKPOINT, state, previous=run_dir / PREVIOUS)
     atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in history))
-    _tensorboard(run_dir, history[-1])
 
 
 def _checkpoint_step(run_dir: Path, model, opt, hooks, epoch, step, history, images_seen, wall, loss_sum, correct,
@@ -125,14 +125,3 @@ def _checkpoint_step(run_dir: Path, model, opt, hooks, epoch, step, history, ima
     }
     write = lambda: atomic_torch_save(run_dir / CHECKPOINT, state, previous=run_dir / PREVIOUS)  # noqa: E731
     ddp.on_rank0(write) if dist_on else write()
-
-
-def _tensorboard(run_dir: Path, log: dict) -> None:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard not installed: JSONL only
-        return
-    with SummaryWriter(str(run_dir / "tb")) as w:
-        for k, v in log.items():
-            if k != "epoch" and isinstance(v, (int, float)):
-                w.add_scalar(k, v, log["epoch"])

@@ -203,6 +203,7 @@ class EpochLoop:
     max_steps: int | None = None
     bar: Any = None
     report: Any = None  # a callable (images) -> None that an outer bar provides
+    on_epoch: Any = None  # a callable (epoch's metrics, history) -> None: the run's loggers
     saved: float = field(default_factory=time.monotonic)  # when the last checkpoint was written
 
     def epoch(self, epoch: int):
@@ -294,6 +295,8 @@ class EpochLoop:
             args = (self.run_dir, model, opt, hooks, epoch + 1, prog.history, prog.images_seen, prog.wall)
             ddp.on_rank0(lambda: _checkpoint(*args)) if ranks.on else _checkpoint(*args)
             self.saved = time.monotonic()
+        if self.on_epoch is not None:
+            self.on_epoch(log.__dict__, prog.history)
         return log
 
     def _evaluate(self, log, epoch: int) -> None:
