@@ -9,11 +9,12 @@ DEMO_OUT ?= demo-out
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@bash scripts/ensure-venv.sh $(PYTHON) $(VENV)
-	# torch and torchvision first, pinned (pip takes them from the local cache where there is one)
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test]'
+	# torch and torchvision first, at the tested versions of constraints.txt (pip takes them from the
+	# local cache where there is one), then prunelab with the same constraints
+	$(PY) -m pip install -q -c constraints.txt torch torchvision
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
 data:

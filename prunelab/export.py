@@ -70,9 +70,16 @@ def export(model: nn.Module, out_dir: str | Path, formats=("torchscript", "expor
     dynamic = {"x": {0: torch.export.Dim("batch")}}  # any batch size (traced with ``batch`` >= 2)
     files = {}
     names = {"torchscript": "model.torchscript.pt", "export": "model.pt2", "onnx": "model.onnx"}
-    for fmt in formats:  # every name is checked before any file is written
+    for fmt in formats:  # every name (and the packages each needs) is checked before any file is written
         if fmt not in names:
             raise PrunelabError(f"unknown export format '{fmt}' (torchscript, export, onnx)")
+    if "onnx" in formats:
+        import importlib.util
+
+        missing = [p for p in ("onnx", "onnxscript") if importlib.util.find_spec(p) is None]
+        if missing:
+            raise PrunelabError(f"ONNX export needs the {' and '.join(missing)} package: pip install 'prunelab[export]' "
+                                "(or leave onnx out of --formats)")
     for fmt in formats:
         path = out_dir / names[fmt]
         tmp = out_dir / f".{names[fmt]}.tmp"  # written whole, then renamed: no half-written files

@@ -102,3 +102,16 @@ def test_an_experiment_from_a_dict_runs_and_returns_the_report_rows(tmp_path):
     assert all(rows[0]["arms"][a]["n"] == 1 for a in ("baseline", "finetune", "scratch-e"))
     with pytest.raises(PrunelabError, match="give a dict, a file's path or a shipped experiment's name"):
         prunelab.experiment(3)
+
+
+def test_export_checks_the_packages_of_its_formats_before_writing(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    model = prunelab.build(prunelab.spec("vgg11", "cifar10", width=0.125), seed=0)
+    prunelab.save(model, tmp_path / "m.pt")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    out = tmp_path / "out"
+    assert main(["export", str(tmp_path / "m.pt"), "--out", str(out), "--formats", "torchscript,onnx"]) == 2
+    assert "needs the onnxscript package: pip install 'prunelab[export]'" in capsys.readouterr().err
+    assert not any(out.glob("model.*"))
