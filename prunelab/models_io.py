@@ -20,6 +20,8 @@ FORMAT = "prunelab-model/1"
 
 
 def save(model: nn.Module, path: str | Path, extra: dict | None = None) -> None:
+    """Write ``model`` (its architecture spec, weights, masks) and ``extra`` to ``path`` atomically, with its
+    checksum; ``load`` reads it back with ``weights_only=True``."""
     spec = getattr(model, "arch_spec", None)
     if spec is None:
         raise PrunelabError("model has no architecture spec (build it with prunelab.build)")

@@ -115,3 +115,8 @@ def test_export_checks_the_packages_of_its_formats_before_writing(tmp_path, monk
     assert main(["export", str(tmp_path / "m.pt"), "--out", str(out), "--formats", "torchscript,onnx"]) == 2
     assert "needs the onnxscript package: pip install 'prunelab[export]'" in capsys.readouterr().err
     assert not any(out.glob("model.*"))
+
+
+def test_the_api_docs_are_generated_from_the_current_docstrings():
+    out = subprocess.run([sys.executable, "scripts/api_doc.py", "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr

@@ -67,3 +67,15 @@ def add_logger_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logger", action="append", choices=["csv", "tensorboard", "mlflow"], metavar="KIND",
                    help="also log every trained run's metrics per epoch: csv (metrics.csv in its folder), tensorboard "
                         "(<run>/tb) or mlflow (default store: file:STORE/mlruns); repeatable")
+
+
+def add_store_args(p: argparse.ArgumentParser, what: str = "run store folder") -> None:
+    """The store as ``--store DIR`` (as in every command) or, as before, a positional ``DIR``."""
+    p.add_argument("dir", nargs="?", help=f"{what} (the same as --store)")
+    p.add_argument("--store", help=f"{what} (default: $PRUNELAB_STORE or ./runs)")
+
+
+def store_arg(args) -> str | None:
+    if args.dir and args.store and args.dir != args.store:
+        raise PrunelabError(f"two stores given: {args.dir} and --store {args.store}")
+    return args.dir or args.store

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import PrunelabError
-from .common import key_values
+from .common import add_store_args, key_values, store_arg
 
 
 def add_parsers(sub) -> None:
@@ -10,8 +10,7 @@ def add_parsers(sub) -> None:
                        description="Draw every run's per-epoch train loss and test top-1 (%) from a store, one colour "
                                    "per arm (experiment, pruned model, regime), the mean over seeds with a ± std band.",
                        epilog="Example: prunelab curves demo-out/runs --where experiment=demo --out curves.png")
-    p.add_argument("dir", nargs="?", help="run store folder (default: --store, $PRUNELAB_STORE or ./runs)")
-    p.add_argument("--store", help="run store folder (the same as DIR)")
+    add_store_args(p)
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="only runs whose label KEY is VALUE (experiment, regime, pruned, method, seed, arch, run_id); "
                         "repeatable")
@@ -23,11 +22,9 @@ def cmd_curves(args) -> int:
     from ..report.curves import load_runs, plot_curves
     from ..runs import RunStore
 
-    if args.dir and args.store and args.dir != args.store:
-        raise PrunelabError(f"two stores given: {args.dir} and --store {args.store}")
     where = {k: str(v) for k, v in key_values(args.where, "--where").items()}
     writable_file(args.out, "--out")
-    runs = load_runs(RunStore(args.dir or args.store).root, where)
+    runs = load_runs(RunStore(store_arg(args)).root, where)
     if not runs:
         raise PrunelabError("no run with a training history matches" + (f" {args.where}" if args.where else ""))
     print(plot_curves(runs, args.out))

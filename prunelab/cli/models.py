@@ -28,6 +28,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--dataset", help="dataset of the presets (default: the run's, else guessed from the input)")
     p.add_argument("--data", help="data folder, for methods that read training images")
     p.add_argument("--seed", type=int, default=0, help="seed of random choices and of sampled training images")
+    p.add_argument("--device", default="auto", help="where the model is pruned: auto | cpu | cuda (default: auto)")
     p.add_argument("--round-to", type=int, default=1, metavar="N",
                    help="with a ratio: round each layer's kept filters up to a multiple of N (e.g. 16)")
     p.add_argument("--out", required=True, help="output model file")
@@ -118,7 +119,10 @@ def cmd_prune(args) -> int:
     src = Path(args.model) / "model.pt" if Path(args.model).is_dir() else Path(args.model)
     if src.exists() and Path(args.out).resolve() == src.resolve():
         raise PrunelabError(f"--out {args.out} is the input model; write the pruned model to another file")
-    model = load(args.model)
+    from ..train import resolve_device
+
+    device = resolve_device(args.device)
+    model = load(args.model).to(device)
     dataset = args.dataset or _guess_dataset(Path(args.model), model.arch_spec)
     from ..catalog import dataset_info
 
@@ -128,7 +132,8 @@ def cmd_prune(args) -> int:
         raise PrunelabError(f"the model takes {spec.in_channels}x{spec.input_size}x{spec.input_size} images and "
                             f"{spec.num_classes} classes; dataset '{dataset}' has {info.channels}x{info.size}x"
                             f"{info.size} and {info.classes}")
-    data = methods.PruneData(dataset, args.seed, loader=lambda: load_data(DataSettings(dataset), args.data))
+    data = methods.PruneData(dataset, args.seed, loader=lambda: load_data(DataSettings(dataset), args.data),
+                             device=device)
     planned = method.planned_spec(model.arch_spec, params, dataset) if method.kind == "structured" else None
     result = methods.prune_checked(method, model, params, data, planned, f"pruning {args.model}")
     pruned = result.model

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_data_args, add_logger_arg, key_values
+from .common import add_data_args, add_logger_arg, add_store_args, key_values, store_arg
 from ..errors import PrunelabError, check_seed, one_line, warn
 from ..fileio import writable_dir, writable_file
 from ..shipped import DOCS
@@ -53,8 +53,10 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("report", help="aggregate finished runs into the paper's table and a plot",
                        description="Aggregate result.json files under DIR: Unpruned | Fine-tuned | Scratch-E | "
                                    "Scratch-B as mean ± std (n) per pruned model, sizes and compute.")
-    p.add_argument("dir", nargs="?", help="folder to search for result.json (default: the run store)")
-    p.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    add_store_args(p, "folder to search for result.json (a run store)")
+    p.add_argument("--format", choices=["md", "csv", "json"], default="md",
+                   help="md (default), csv or json (accuracies in JSON and CSV are fractions in [0, 1])")
+    p.add_argument("--json", action="store_const", const="json", dest="format", help="the same as --format json")
     p.add_argument("--plot", help="also write the PNG plot here")
     p.add_argument("--inits", action="store_true",
                    help="also show how each arm started: per weight its std at step 0 (over kept entries), the "
@@ -69,6 +71,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
     add_logger_arg(p)
+    next(a for a in p._actions if a.dest == "store").help = "run store folder (default: $PRUNELAB_STORE or OUT/runs)"
 
     p = sub.add_parser("judge", help="judge a pruning method against Scratch-E/B, uniform and random baselines",
                        description="Run a method's Fine-tuned arm and its baselines (Scratch-E, Scratch-B, a "
@@ -236,7 +239,8 @@ def cmd_report(args) -> int:
                          plot_sparsity, plot_weights, prune_groups, prune_markdown, to_csv, to_json, versions)
     from ..runs import RunStore
 
-    root = Path(args.dir) if args.dir else RunStore().root
+    store = store_arg(args)
+    root = Path(store) if store else RunStore().root
     if args.plot is not None:
         writable_file(args.plot, "--plot")
         if Path(args.plot).suffix.lower() != ".png":

@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 
 from ..errors import PrunelabError, one_line, warn
+from .common import add_store_args, store_arg
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("runs", help="list the runs of a store and their state",
                        description="List runs (finished / partial / new) with their accuracy.")
-    p.add_argument("dir", nargs="?", help="run store folder (default: $PRUNELAB_STORE or ./runs)")
+    add_store_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.add_argument("--verify", action="store_true",
                    help="check every file's checksum (no training) and say what would be redone; exit 1 if any "
@@ -21,7 +22,7 @@ def cmd_runs(args) -> int:
     from ..runs import RunStore
     from ..runs.store import run_state
 
-    store = RunStore(args.dir)
+    store = RunStore(store_arg(args))
     if not store.root.is_dir():
         raise PrunelabError(f"no run store at {store.root}" + (" (it is a file)" if store.root.exists() else ""))
     if (store.root / "settings.json").is_file():
@@ -47,9 +48,9 @@ def cmd_runs(args) -> int:
     if not rows:
         print(f"no runs in {store.root}")
         return 0
-    print(f"{'state':9} {'top-1':>7}  {'epochs':>6}  run")
+    print(f"{'state':9} {'top-1 %':>7}  {'epochs':>6}  run")
     for r in rows:
-        acc = f"{r['final_top1']:.4f}" if r["final_top1"] is not None else "-"
+        acc = f"{100 * r['final_top1']:.2f}" if r["final_top1"] is not None else "-"
         print(f"{r['state']:9} {acc:>7}  {r['epochs']!s:>6}  {r['run_id']}")
     return 0
 

@@ -146,7 +146,7 @@ def cmd_train(args) -> int:
     print({"finished": "reusing finished run", "partial": "resuming run", "new": "starting run"}[state] + f" {path}")
     r = execute(settings, store, data=data, device=device, force=args.force, progress=not args.quiet,
                 save_init=settings.init == {"kind": "random"}, data_dir=args.data or cfg.get("data"))
-    print(f"{r['run_id']}: top-1 {r['final_top1']:.4f}  top-5 {r['final_top5']:.4f}  params {r['params']:,}  "
+    print(f"{r['run_id']}: top-1 {100 * r['final_top1']:.2f}%  top-5 {100 * r['final_top5']:.2f}%  params {r['params']:,}  "
           f"MACs {r['macs']:,}  epochs {r['epochs']}  wall {r['wall_s']:.1f}s")
     print(f"result: {path / 'result.json'}")
     return 0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -32,6 +32,10 @@ class DataSettings:
     test_subset: int | None = None  # evaluate on this many test images (None: all)
     augment: bool = True
     synthetic_size: tuple[int, int] = (512, 256)  # train/test images of the synthetic set
+    # how image folders (ImageNet) are read: they change no result, so they are not part of a run's identity
+    workers: int = field(default=4, metadata={"identity": False})  # decoding processes of the DataLoader
+    pin_memory: bool | None = field(default=None, metadata={"identity": False})  # None: on CUDA devices
+    persistent_workers: bool = field(default=False, metadata={"identity": False})
 
     def train_images(self) -> int:
         """Training images per epoch, from the settings alone (no data loaded)."""
@@ -47,6 +51,8 @@ class DataSettings:
                 raise PrunelabError(f"{key} must be a positive integer, got {v!r}")
         if not isinstance(self.val_size, int) or isinstance(self.val_size, bool) or self.val_size < 0:
             raise PrunelabError(f"val_size must be a non-negative integer, got {self.val_size!r}")
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or not 0 <= self.workers <= 256:
+            raise PrunelabError(f"workers must be a whole number of loader processes in [0, 256], got {self.workers!r}")
         size = self.synthetic_size
         if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(
                 isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1_000_000 for v in size)):
@@ -133,7 +139,7 @@ def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
 class FolderData:
     """ImageNet-style train/val class folders, decoded and augmented by torchvision workers."""
 
-    def __init__(self, data, workers: int = 4):
+    def __init__(self, data, workers: int = 4, pin_memory: bool | None = None, persistent_workers: bool = False):
         import torchvision.datasets as tvd
         import torchvision.transforms as T
 
@@ -146,7 +152,7 @@ class FolderData:
             "test": tvd.ImageFolder(str(val_dir), T.Compose([
                 T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm])),
         }
-        self.workers = workers
+        self.workers, self.pin_memory, self.persistent = workers, pin_memory, persistent_workers and workers > 0
         self._device = torch.device("cpu")
 
     def to(self, device):
@@ -184,8 +190,9 @@ class FolderData:
             lists = [list(range(i, min(hi, i + batch_size))) for i in range(lo, hi, batch_size)]
         if not lists:
             return
-        loader = DataLoader(ds, batch_sampler=lists, num_workers=self.workers,
-                            pin_memory=self._device.type == "cuda", persistent_workers=False)
+        pin = self._device.type == "cuda" if self.pin_memory is None else self.pin_memory
+        loader = DataLoader(ds, batch_sampler=lists, num_workers=self.workers, pin_memory=pin,
+                            persistent_workers=self.persistent)
         for x, y in loader:
             x = x.to(self._device, dtype, non_blocking=True)
             if channels_last:
@@ -204,7 +211,7 @@ def load(settings: DataSettings, data=None):
     if name == "imagenet":
         if settings.train_subset or settings.val_size or settings.test_subset:
             raise PrunelabError("imagenet: train_subset, val_size and test_subset are not supported for folder data")
-        return FolderData(data)
+        return FolderData(data, settings.workers, settings.pin_memory, settings.persistent_workers)
     if name == "fashion-mnist":
         splits = sources.load_fashion(data)
     elif name == "synthetic":

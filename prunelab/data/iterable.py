@@ -12,6 +12,9 @@ from ..errors import PrunelabError
 
 
 class BatchesData:
+    """A dataset made of iterables of ``(images, labels)`` batches: ``train`` (what a prune step or
+    the training loop reads), and optionally ``test`` and ``val``."""
+
     def __init__(self, train: Iterable, test: Iterable | None = None, val: Iterable | None = None):
         self.splits = {"train": train, "test": test, "val": val}
         self.device = torch.device("cpu")

@@ -71,6 +71,10 @@ def plot_curves(runs: list[dict], path: str | Path) -> Path:
             m = c[metric]
             if not m["epoch"]:
                 continue
+            if len(m["epoch"]) < 3:  # (a test evaluated at the end only) a point with a whisker, not a band
+                ax.errorbar(m["epoch"], m["mean"], yerr=m["std"], fmt="o-", ms=4, capsize=3, color=f"C{i % 10}",
+                            label=label)
+                continue
             lo = [a - b for a, b in zip(m["mean"], m["std"])]
             hi = [a + b for a, b in zip(m["mean"], m["std"])]
             ax.plot(m["epoch"], m["mean"], marker="o" if len(m["epoch"]) < 30 else None, ms=3, color=f"C{i % 10}",

@@ -3,6 +3,7 @@ Regimes, titles and colours come from the regime registry."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes, find_files
@@ -30,10 +31,22 @@ def _save(fig, path: str | Path) -> Path:
     return Path(path)
 
 
+def half_ci(a: dict) -> float:
+    """Half the width of the 95% confidence interval of an arm's mean (t distribution; 0 for n = 1)."""
+    if a["n"] < 2:
+        return 0.0
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, a["n"] - 1)) * a["std"] / a["n"] ** 0.5
+
+
 def plot(rows: list[dict], path: str | Path) -> Path:
+    """A dot plot: each arm's mean top-1 (%) with its 95% CI over seeds as whiskers, one group per
+    pruned model. Dots, not bars: the axis need not start at zero, and every whisker lies inside it."""
     arms = ["baseline", *columns(rows)]
-    fig, ax = _figure(figsize=(max(5, 1.8 * len(rows) + 2), 4), dpi=120)
+    fig, ax = _figure(figsize=(max(5, 1.8 * len(rows) + 2), 4.2), dpi=120)
     width = 0.8 / len(arms)
+    ends = []
     for j, arm in enumerate(arms):
         xs, ys, es = [], [], []
         for i, r in enumerate(rows):
@@ -41,17 +54,28 @@ def plot(rows: list[dict], path: str | Path) -> Path:
             if a and a["n"]:
                 xs.append(i + (j - (len(arms) - 1) / 2) * width)
                 ys.append(100 * a["mean"])
-                es.append(100 * a["std"])
-        ax.bar(xs, ys, width, yerr=es, capsize=3, label=title(arm), color=color(arm))
+                es.append(100 * half_ci(a))
+                ends += [ys[-1] - es[-1], ys[-1] + es[-1]]
+        if xs:
+            ax.errorbar(xs, ys, yerr=es, fmt="o", ms=5, capsize=3, label=title(arm), color=color(arm))
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([f"{r['pruned']}" for r in rows], rotation=15, ha="right", fontsize=8)
-    means = [100 * a["mean"] for r in rows for a in r["arms"].values() if a["n"]]
-    if means:
-        ax.set_ylim(max(0, min(means) - 5), min(100, max(means) + 2))
+    if ends:
+        lo, hi = min(ends), max(ends)
+        pad = max(0.5, 0.08 * (hi - lo))
+        ax.set_ylim(max(0.0, lo - pad), min(100.0, hi + pad))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_xlabel("pruned model")
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title("Fine-tuned vs training from scratch (mean ± std over seeds)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(arms), frameon=False)
+    ax.set_title("Fine-tuned vs training from scratch: mean and 95% CI over seeds", fontsize=10)
+    if ax.get_legend_handles_labels()[0]:  # (nothing to draw: a report of no finished arm)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(arms), frameon=False)
     return _save(fig, path)
+
+
+def network_order(names) -> list[str]:
+    """Layer names in network order: numbers compared as numbers (features.4 before features.11)."""
+    return sorted(names, key=lambda n: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", n)])
 
 
 def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
@@ -71,6 +95,8 @@ def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
             bins = np.logspace(np.log10(max(flat.min(), 1e-8)), np.log10(max(flat.max(), 1e-7)), 60)
             ax.hist(np.clip(flat, bins[0], None), bins=bins, color="#1f77b4", alpha=0.8, label=f"|{key}|")
             ax.set_xscale("log")
+            ax.set_xlabel("|score| (log scale)", fontsize=8)
+            ax.set_ylabel("channels (all seeds)", fontsize=8)
         thr = g["scalars"].get("threshold")
         if thr and thr["n"]:
             ax.axvline(max(thr["mean"], 1e-8), color="#d62728", ls="--", label=f"threshold ({thr['mean']:.3g})")
@@ -82,14 +108,16 @@ def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
         ax = row[1]
         kept, widths = g["per_layer"].get("kept"), g["per_layer"].get("widths")
         if kept and widths:
-            names = list(widths)
+            names = network_order(widths)
             ratio = [np.array(kept.get(n, [])) / widths[n][0] for n in names]
             ax.bar(range(len(names)), [r.mean() if len(r) else 0 for r in ratio],
                    yerr=[r.std(ddof=1) if len(r) > 1 else 0 for r in ratio], color="#2ca02c", capsize=2)
             ax.set_ylim(0, 1.05)
-            ax.set_ylabel("kept fraction", fontsize=8)
-            ax.set_xticks(range(len(names)))
-            ax.set_xticklabels(names, rotation=90, fontsize=5)
+            ax.set_ylabel("kept fraction of channels", fontsize=8)
+            ax.set_xlabel("layer (network order)", fontsize=8)
+            step = max(1, len(names) // 24)  # at most about 24 labels: legible, not overlapping
+            ax.set_xticks(range(0, len(names), step))
+            ax.set_xticklabels(names[::step], rotation=60, ha="right", fontsize=7)
             ax.set_title("kept channels per layer (mean ± std over seeds)", fontsize=8)
         else:
             ax.axis("off")
@@ -160,6 +188,7 @@ def plot_weights(rows: list[dict], root: str | Path, path: str | Path, arms=("fi
             w = w[w > 0].numpy()
             ax.hist(w, bins=80, histtype="step", color=color(arm), label=title(arm), density=True)
         ax.set_xlabel("|weight| (nonzero conv weights)", fontsize=8)
+        ax.set_ylabel("density", fontsize=8)
         ax.set_title(f"{r['pruned']} ({100 * sparsity(r):.0f}% sparse)", fontsize=8)
         ax.legend(fontsize=7)
     return _save(fig, path)
@@ -236,9 +265,12 @@ def plot_pattern(patterns: list[dict], path: str | Path) -> Path:
                                            for rs in p["ratios"].values())))
             ax.set_xlabel("stage", fontsize=8)
         else:
-            ax.set_xticks(range(len(names)))
-            ax.set_xticklabels(names, rotation=90, fontsize=5)
+            step = max(1, len(names) // 24)
+            ax.set_xticks(range(0, len(names), step))
+            ax.set_xticklabels(names[::step], rotation=60, ha="right", fontsize=7)
+            ax.set_xlabel("channel unit (network order)", fontsize=8)
         ax.set_ylim(0, 1.05)
-        ax.set_ylabel("kept ratio", fontsize=8)
+        ax.set_ylabel("kept ratio of channels", fontsize=8)
+        ax.set_title(f"Pruning pattern: kept ratio per {level}", fontsize=9)
         ax.legend(fontsize=6)
     return _save(fig, path)
