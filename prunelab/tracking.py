@@ -3,7 +3,8 @@
 Each trained run gets one writer per logger, opened when its training starts and closed when it
 ends, tagged with the run's id, experiment, method, regime, seed and architecture; it receives
 every epoch's metrics (train loss and top-1, learning rate, seconds, validation and test top-1 where
-evaluated) and, at the end, the run's result. Every run also keeps ``metrics.jsonl`` (always).
+evaluated), with ``--log-every N`` the train loss every N optimiser steps too, and at the end
+the run's result. Every run also keeps ``metrics.jsonl`` (always).
 
 - ``csv``: ``metrics.csv`` in the run's folder (rewritten from the run's history each epoch, so a
   resumed run's file has every epoch once);
@@ -15,6 +16,7 @@ evaluated) and, at the end, the run's result. Every run also keeps ``metrics.jso
 The choice travels in ``$PRUNELAB_LOGGER`` (comma-separated), so jobs a launcher starts log too."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import io
@@ -27,10 +29,11 @@ from .fileio import atomic_write_text
 
 KINDS = ("csv", "tensorboard", "mlflow")
 ENV = "PRUNELAB_LOGGER"
+EVERY = "PRUNELAB_LOG_EVERY"  # also log the train loss every N optimiser steps (0: per epoch only)
 NEEDS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # the module each one imports
 
 
-def configure(kinds: list[str] | None) -> None:
+def configure(kinds: list[str] | None, every: int = 0) -> None:
     """Check the loggers asked for (a missing package is one line naming the extra, before any work)
     and make them this process's and its children's."""
     kinds = list(dict.fromkeys(kinds or []))
@@ -39,10 +42,31 @@ def configure(kinds: list[str] | None) -> None:
             raise PrunelabError(f"unknown logger '{k}' (known: {', '.join(KINDS)})")
         if k in NEEDS and importlib.util.find_spec(NEEDS[k]) is None:
             raise PrunelabError(f"--logger {k} needs the '{NEEDS[k]}' package: pip install 'prunelab[tracking]'")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise PrunelabError(f"--log-every must be a whole number of steps >= 0, got {every!r}")
+    if every and not kinds:
+        raise PrunelabError("--log-every needs a --logger to log to")
     if kinds:
         os.environ[ENV] = ",".join(kinds)
     else:
         os.environ.pop(ENV, None)
+    os.environ[EVERY] = str(every)
+
+
+@contextlib.contextmanager
+def configured(kinds: list[str] | None, every: int = 0):
+    """``configure`` for the length of one command; the environment as it was afterwards (a command
+    called from Python, e.g. by a test, leaves no logger behind)."""
+    before = {k: os.environ.get(k) for k in (ENV, EVERY)}
+    try:
+        configure(kinds, every)
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def active() -> list[str]:
@@ -72,6 +96,23 @@ class Writers:
         for w in self.writers:
             w.epoch(log, history)
 
+    def step_hook(self):
+        """The training loop's per-step callback where ``--log-every N`` asks for one (else None)."""
+        try:
+            every = int(os.environ.get(EVERY, "0") or 0)
+        except ValueError:
+            every = 0
+        if not every or not self.writers:
+            return None
+
+        def on_step(step: int, loss, lr: float) -> None:
+            if step % every == 0:
+                metrics = {"step_train_loss": float(loss.detach()), "step_lr": float(lr)}
+                for w in self.writers:
+                    w.step(step, metrics)
+
+        return on_step
+
     def close(self, result: dict | None = None) -> None:
         for w in self.writers:
             w.close(result)
@@ -89,6 +130,15 @@ class _CSV:
         w.writerows(history)
         atomic_write_text(self.path, buf.getvalue())
 
+    def step(self, step, metrics):  # appended (a run resumed within an epoch may repeat a few steps)
+        path = self.path.with_name("metrics-steps.csv")
+        new = not path.is_file()
+        with path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", *metrics])
+            if new:
+                w.writeheader()
+            w.writerow({"step": step, **metrics})
+
     def close(self, result):
         pass
 
@@ -105,6 +155,10 @@ class _TensorBoard:
             if k != "epoch" and isinstance(v, (int, float)):
                 self.w.add_scalar(k, v, log["epoch"])
         self.w.flush()
+
+    def step(self, step, metrics):
+        for k, v in metrics.items():
+            self.w.add_scalar(k, v, step)
 
     def close(self, result):
         self.w.close()
@@ -140,6 +194,10 @@ class _MLflow:
         for k, v in log.items():
             if k != "epoch" and isinstance(v, (int, float)):
                 self.client.log_metric(self.run_id, k, float(v), step=int(log["epoch"]))
+
+    def step(self, step, metrics):
+        for k, v in metrics.items():
+            self.client.log_metric(self.run_id, k, v, step=step)
 
     def close(self, result):
         for k in ("final_top1", "final_top5", "params", "macs"):

@@ -29,7 +29,7 @@ def test_demo_logs_every_run_to_mlflow_and_csv_and_curves_draws_them(tmp_path, m
     cfg.write_text(TINY)
     out, store = tmp_path / "out", tmp_path / "tracked"
     assert main(["demo", "--config", str(cfg), "--out", str(out), "--store", str(store), "--quiet",
-                 "--logger", "mlflow", "--logger", "csv"]) == 0
+                 "--logger", "mlflow", "--logger", "csv", "--log-every", "1"]) == 0
     runs = {d.name: d for d in store.iterdir() if (d / "result.json").is_file()}
     assert len(runs) == 6  # 2 seeds x (baseline, finetune, scratch-e)
     client = MlflowClient(tracking_uri=(store / "mlruns").resolve().as_uri())
@@ -47,6 +47,11 @@ def test_demo_logs_every_run_to_mlflow_and_csv_and_curves_draws_them(tmp_path, m
             [(h["epoch"], pytest.approx(h["train_loss"])) for h in history]
         rows = list(csv.DictReader((runs[r.data.tags["run_id"]] / "metrics.csv").open()))
         assert [float(x["train_loss"]) for x in rows] == pytest.approx([h["train_loss"] for h in history])
+        # --log-every 1: every optimiser step's loss (64 images in batches of 32: 2 steps an epoch)
+        steps = sorted(m.step for m in client.get_metric_history(r.info.run_id, "step_train_loss"))
+        assert steps == list(range(1, 2 * result["epochs"] + 1))
+        step_rows = list(csv.DictReader((runs[r.data.tags["run_id"]] / "metrics-steps.csv").open()))
+        assert [int(x["step"]) for x in step_rows] == steps
     capsys.readouterr()
     png = tmp_path / "curves.png"
     assert main(["curves", str(store), "--where", "experiment=tiny-tracked", "--out", str(png)]) == 0
@@ -78,3 +83,9 @@ def test_a_logger_whose_package_is_missing_is_one_line_before_any_work(monkeypat
     err = capsys.readouterr().err
     assert "needs the 'tensorboard' package: pip install 'prunelab[tracking]'" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_log_every_needs_a_logger(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "small/slimming-fashion", "--log-every", "5"]) == 2
+    assert "--log-every needs a --logger" in capsys.readouterr().err

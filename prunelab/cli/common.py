@@ -67,6 +67,8 @@ def add_logger_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logger", action="append", choices=["csv", "tensorboard", "mlflow"], metavar="KIND",
                    help="also log every trained run's metrics per epoch: csv (metrics.csv in its folder), tensorboard "
                         "(<run>/tb) or mlflow (default store: file:STORE/mlruns); repeatable")
+    p.add_argument("--log-every", type=int, default=0, metavar="N",
+                   help="with --logger: also log the train loss every N optimiser steps (default: per epoch only)")
 
 
 def add_store_args(p: argparse.ArgumentParser, what: str = "run store folder") -> None:

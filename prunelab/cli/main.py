@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -52,16 +53,18 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_help()
         return 0
     try:
-        if getattr(args, "logger", None):
-            from ..tracking import configure
+        logging = contextlib.nullcontext()
+        if getattr(args, "logger", None) or getattr(args, "log_every", 0):
+            from ..tracking import configured
 
-            configure(args.logger)
-        if args.cmd in DISTRIBUTED:
-            from ..train import distributed as ddp
+            logging = configured(args.logger, args.log_every)
+        with logging:
+            if args.cmd in DISTRIBUTED:
+                from ..train import distributed as ddp
 
-            if ddp.launched():
-                return _distributed(args)
-        return COMMANDS[args.cmd](args) or 0
+                if ddp.launched():
+                    return _distributed(args)
+            return COMMANDS[args.cmd](args) or 0
     except PrunelabError as e:
         frames = getattr(e, "frames", "")  # a plug-in's error: its own traceback frames, then the line
         if frames:

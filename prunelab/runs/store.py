@@ -295,7 +295,8 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
         try:
             with hook_guard(settings, f"a training hook of run {d.name}"):
                 r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
-                          masks=getattr(model, "masks", None), progress=progress, desc=d.name, on_epoch=writers.epoch)
+                          masks=getattr(model, "masks", None), progress=progress, desc=d.name, on_epoch=writers.epoch,
+                          on_step=writers.step_hook())
             result = _finish(d, settings, model, r, dev, start)
         finally:
             writers.close(result)

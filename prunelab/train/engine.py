@@ -85,7 +85,8 @@ def make_optimizer(model: nn.Module, recipe: Recipe, hooks: Hooks) -> torch.opti
 def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str | Path | None = None,
           hooks: Hooks | None = None, masks: dict[str, torch.Tensor] | None = None, progress: Any = None,
           desc: str = "train", max_steps: int | None = None, distributed: bool = False,
-          test: bool = True, on_epoch: Callable[[dict, list[dict]], None] | None = None) -> TrainResult | None:
+          test: bool = True, on_epoch: Callable[[dict, list[dict]], None] | None = None,
+          on_step: Callable | None = None) -> TrainResult | None:
     """Train ``model`` (already on its device) on ``data`` by ``recipe``; resume from ``run_dir``.
 
     ``masks`` ({parameter name: bool tensor}): those weights are zero and stay exactly zero.
@@ -96,7 +97,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     ``test``: evaluate on the test split at the end (False: a training step inside a method, e.g.
     ThiNet's fine-tuning between layers, which has no test split to read; ``final_top1`` is None).
     ``on_epoch``: called with each epoch's metrics and the run's history after its checkpoint
-    (the loggers of ``prunelab.tracking``; on rank 0 only).
+    (the loggers of ``prunelab.tracking``; on rank 0 only); ``on_step`` with the optimiser step,
+    its loss tensor and lr after every step (the loggers' own ``log_every`` decides what to keep).
     ``distributed``: every process of a torchrun group calls ``train`` with the same arguments;
     the model is wrapped in DistributedDataParallel, each rank trains on its part of every global
     batch (``recipe.batch_size`` images, the single-process batches), metrics are the global ones,
@@ -124,7 +126,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
                            unit="step", leave=False)
     loop = EpochLoop(model, torch.compile(net) if recipe.compile else net, data, recipe, opt, hooks, ranks, prog,
                      steps, seed, amp, input_dtype(model, amp), run_dir, test, max_steps, bar,
-                     progress if callable(progress) else None, on_epoch if ranks.rank == 0 else None)
+                     progress if callable(progress) else None, on_epoch if ranks.rank == 0 else None,
+                     on_step if ranks.rank == 0 else None)
     try:
         for epoch in range(prog.start, recipe.epochs):
             if loop.epoch(epoch) is None:  # max_steps reached

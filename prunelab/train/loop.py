@@ -204,6 +204,7 @@ class EpochLoop:
     bar: Any = None
     report: Any = None  # a callable (images) -> None that an outer bar provides
     on_epoch: Any = None  # a callable (epoch's metrics, history) -> None: the run's loggers
+    on_step: Any = None  # a callable (optimiser step, {"train_loss", "lr"}) -> None: the loggers, per N steps
     saved: float = field(default_factory=time.monotonic)  # when the last checkpoint was written
 
     def epoch(self, epoch: int):
@@ -258,6 +259,8 @@ class EpochLoop:
             loss_sum += loss.detach() * len(y)
             correct += (out.detach().argmax(1) == y).sum()
             n += len(y)
+            if self.on_step is not None:
+                self.on_step(epoch * self.steps + step + 1, loss, lr)
             if step % 50 == 49 and (ddp.any_rank(not torch.isfinite(loss_sum)) if ranks.on
                                     else not torch.isfinite(loss_sum)):
                 break
