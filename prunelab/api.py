@@ -162,15 +162,17 @@ def run(obj, store: str | Path | None = None, *, data_dir=None, device: str = "a
 
 
 def judge(obj, method: str | None = None, params: dict | None = None, store: str | Path | None = None, *,
+          baselines: tuple[str, ...] | None = None, uniform_regime: str = "scratch-e", latency_batch: int = 32,
           data_dir=None, device: str = "auto", progress: bool = False) -> list[dict]:
-    """Judge a method (the experiment's ``prune``, or ``method`` with ``params``) against Scratch-E/B,
-    the uniform and the random baselines; returns the verdict rows (difference of means, its 95% CI,
-    the test's p-value per baseline)."""
+    """Judge a method (the experiment's ``prune``, or ``method`` with ``params``) against
+    ``baselines`` (default: all of scratch-e, scratch-b, uniform, random); returns the verdict rows
+    (difference of means, its 95% CI, the test's p-value per baseline, latency per arm)."""
     from .report.verdicts import judge_rows
     from .runs import RunStore
-    from .runs.judge_grids import judge_plan, measure_latency, method_entry, run_judgement
+    from .runs.judge_grids import BASELINES, judge_plan, measure_latency, method_entry, run_judgement
 
     exp = experiment(obj)
-    judgement = judge_plan(exp, method_entry(exp, method, params))
+    judgement = judge_plan(exp, method_entry(exp, method, params), BASELINES if baselines is None else tuple(baselines),
+                           uniform_regime)
     results = run_judgement(judgement, RunStore(store), data_dir=data_dir, device=device, progress=progress)
-    return judge_rows(results, measure_latency(results, 32, device))
+    return judge_rows(results, measure_latency(results, latency_batch, device))

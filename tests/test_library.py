@@ -120,3 +120,14 @@ def test_export_checks_the_packages_of_its_formats_before_writing(tmp_path, monk
 def test_the_api_docs_are_generated_from_the_current_docstrings():
     out = subprocess.run([sys.executable, "scripts/api_doc.py", "--check"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
+
+
+def test_judge_from_python_returns_the_verdict_rows(tmp_path):
+    exp = {"name": "api-judge", "dataset": "synthetic", "data": {"synthetic_size": [64, 32]},
+           "models": [{"arch": "vgg11", "width": 0.125, "targets": [0.5]}], "seeds": [0, 1],
+           "finetune": {"epochs": 1, "lr": 0.01}, "recipe": {"epochs": 1, "batch_size": 32, "lr": 0.05}}
+    rows = prunelab.judge(exp, store=tmp_path / "store", baselines=("scratch-e",), latency_batch=2)
+    (row,) = rows
+    (c,) = row["comparisons"]
+    assert c["baseline"] == "scratch-e" and c["n"] == [2, 2] and c["ci"][0] <= c["diff"] <= c["ci"][1]
+    assert 0 <= c["p"] <= 1 and c["verdict"]
