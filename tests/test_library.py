@@ -129,5 +129,5 @@ def test_judge_from_python_returns_the_verdict_rows(tmp_path):
     rows = prunelab.judge(exp, store=tmp_path / "store", baselines=("scratch-e",), latency_batch=2)
     (row,) = rows
     (c,) = row["comparisons"]
-    assert c["baseline"] == "scratch-e" and c["n"] == [2, 2] and c["ci"][0] <= c["diff"] <= c["ci"][1]
+    assert c["baseline"] == "scratch-e" and list(c["n"]) == [2, 2] and c["ci"][0] <= c["diff"] <= c["ci"][1]
     assert 0 <= c["p"] <= 1 and c["verdict"]
