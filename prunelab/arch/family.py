@@ -14,7 +14,9 @@ require; a method names the capabilities it needs (``Method.requires``), never f
 - ``conv_bn``: every conv is followed by its own BatchNorm (Soft Filter Pruning's masks);
 - ``units(spec)``: the channel units patterns and uniform architectures set (architecture search);
   ``knobs(spec)``: more layout paths a uniform net may move by single channels;
-- ``scale(spec, sc, clamp)``: the layout with every width scaled (width multipliers, uniform nets).
+- ``scale(spec, sc, clamp)``: the layout with every width scaled (width multipliers, uniform nets);
+- ``features(model)``: (the model's convolutional part, sharing its modules; its output channels):
+  the backbone a detector takes (``prunelab.detection``).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ CAPABILITIES = {  # capability -> what a method that requires it needs, for its 
     "conv_bn": "a BatchNorm after every conv",
     "units": "channel units",
     "scale": "width multipliers",
+    "features": "a convolutional feature extractor (a detection backbone)",
 }
 
 
@@ -56,6 +59,7 @@ class Family:
     blocks: Callable | None = None
     block_inputs: Callable | None = None
     branch_scales: Callable | None = None
+    features: Callable | None = None
     conv_bn: bool = False
 
     def __post_init__(self):

@@ -209,6 +209,14 @@ def scale(spec, sc, clamp: bool) -> dict:
     return L
 
 
+def features(model: nn.Module) -> tuple[nn.Module, int]:
+    """The stem and the stages (shared with the classifier) and their output channels."""
+    L = model.arch_spec.layout
+    stages = [getattr(model, f"layer{s + 1}") for s in range(model.num_stages)]
+    return (nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool, *stages),
+            L["planes"][-1] * _expansion(L["block"]))
+
+
 FAMILY = Family("resnet-imagenet", ImageNetResNet, validate, widths, set_widths, estimate, units=units,
                 set_selections=set_selections, scale=scale, consumer=next_in_block, blocks=blocks, block_inputs=block_inputs,
-                branch_scales=branch_scales, conv_bn=True)
+                branch_scales=branch_scales, features=features, conv_bn=True)

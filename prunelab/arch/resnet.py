@@ -131,5 +131,11 @@ def scale(spec, sc, clamp: bool) -> dict:
     return L
 
 
+def features(model: nn.Module) -> tuple[nn.Module, int]:
+    """The stem and the stages (shared with the classifier) and their output channels."""
+    stages = [getattr(model, f"layer{s + 1}") for s in range(model.num_stages)]
+    return nn.Sequential(model.conv1, model.bn1, model.relu, *stages), model.arch_spec.layout["stages"][-1]
+
+
 FAMILY = Family("resnet", CifarResNet, validate, widths, set_widths, estimate, units=units, scale=scale,
-                consumer=next_in_block, conv_bn=True)
+                consumer=next_in_block, features=features, conv_bn=True)

@@ -209,8 +209,13 @@ def scale(spec, sc, clamp: bool) -> dict:
     return L
 
 
+def features(model: nn.Module) -> tuple[nn.Module, int]:
+    """The conv stack (shared with the classifier) and its output channels."""
+    return model.features, [v for v in model.arch_spec.layout["cfg"] if v != "M"][-1]
+
+
 CIFAR = Family("vgg", CifarVGG, validate_cifar, widths, set_widths, estimate, units=units,
-               scale=scale, bn_groups=bn_groups, consumer=consumer, conv_bn=True)
+               scale=scale, bn_groups=bn_groups, consumer=consumer, features=features, conv_bn=True)
 IMAGENET = Family("vgg-imagenet", ImageNetVGG, validate_imagenet, widths, set_widths, estimate, units=units,
                   linear_widths=linear_widths, set_linear_widths=set_linear_widths, scale=scale,
-                  bn_groups=bn_groups, consumer=consumer)
+                  bn_groups=bn_groups, consumer=consumer, features=features)
