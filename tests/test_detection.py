@@ -126,3 +126,39 @@ def test_faster_rcnn_on_a_pruned_prunelab_backbone_trains_and_detects():
     assert len(out) == 2 and all(o["boxes"].shape[1] == 4 for o in out)
     with pytest.raises(PrunelabError, match="a detector needs a convolutional feature extractor"):
         detector(prunelab.build(prunelab.spec("densenet40", "cifar10")), 11, 32, 32)
+
+
+def _tiny_detection_data():
+    from prunelab.detection.data import fashion_canvases
+    from prunelab.detection.task import DetectionData
+
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(40, 28, 28, generator=g) > 0.6).to(torch.uint8) * 255
+    labels = torch.arange(40) % 10
+    return DetectionData({"train": fashion_canvases(images[:30], labels[:30], 8, size=48, seed=0),
+                          "test": fashion_canvases(images[30:], labels[30:], 4, size=48, seed=1)})
+
+
+def _detector():
+    from prunelab.detection.model import detector
+
+    torch.manual_seed(0)
+    return detector(prunelab.build(prunelab.spec("resnet20", "fashion-mnist", width=0.25), seed=0), num_classes=11,
+                    min_size=48, max_size=48)
+
+
+def test_a_detector_trains_in_the_one_loop_and_resumes_to_identical_final_metrics(tmp_path):
+    from prunelab.detection.task import Detection
+    from prunelab.train import Recipe, train
+
+    recipe = Recipe(epochs=2, batch_size=4, lr=0.01, schedule="constant")
+    straight = train(_detector(), _tiny_detection_data(), recipe, seed=0, run_dir=tmp_path / "a", task=Detection())
+    assert {"test_map", "test_map_50", "test_voc07_map"} <= set(straight.metrics)
+    assert all(0 <= v <= 1 for v in straight.metrics.values())
+    # a run stopped after its first epoch's checkpoint, then resumed
+    first = train(_detector(), _tiny_detection_data(), Recipe(epochs=1, batch_size=4, lr=0.01, schedule="constant"),
+                  seed=0, run_dir=tmp_path / "b", task=Detection())
+    assert first.epochs == 1
+    resumed = train(_detector(), _tiny_detection_data(), recipe, seed=0, run_dir=tmp_path / "b", task=Detection())
+    assert resumed.metrics == straight.metrics
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in straight.history]

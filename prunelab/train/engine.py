@@ -24,8 +24,8 @@ from ..errors import PrunelabError
 from ..progress import progress_bar
 from . import distributed as ddp
 from .hooks import HookList, Hooks, MaskHooks
-from .loop import (EpochLog, EpochLoop, Progress, Ranks, evaluate, full_precision, input_dtype, steps_per_epoch,
-                   wrapped)
+from .loop import (Classification, EpochLog, EpochLoop, Progress, Ranks, evaluate, full_precision, input_dtype,
+                   steps_per_epoch, wrapped)
 from .recipe import Recipe
 
 __all__ = ["EpochLog", "TrainResult", "autocast_dtype", "evaluate", "full_precision", "input_dtype",
@@ -68,6 +68,7 @@ class TrainResult:
     images_seen: int
     wall_s: float
     history: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)  # the last epoch's test metrics, by name (any task)
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe, hooks: Hooks) -> torch.optim.Optimizer:
@@ -86,7 +87,7 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
           hooks: Hooks | None = None, masks: dict[str, torch.Tensor] | None = None, progress: Any = None,
           desc: str = "train", max_steps: int | None = None, distributed: bool = False,
           test: bool = True, on_epoch: Callable[[dict, list[dict]], None] | None = None,
-          on_step: Callable | None = None) -> TrainResult | None:
+          on_step: Callable | None = None, task: Any = None) -> TrainResult | None:
     """Train ``model`` (already on its device) on ``data`` by ``recipe``; resume from ``run_dir``.
 
     ``masks`` ({parameter name: bool tensor}): those weights are zero and stay exactly zero.
@@ -99,6 +100,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     ``on_epoch``: called with each epoch's metrics and the run's history after its checkpoint
     (the loggers of ``prunelab.tracking``; on rank 0 only); ``on_step`` with the optimiser step,
     its loss tensor and lr after every step (the loggers' own ``log_every`` decides what to keep).
+    ``task``: the loss and the metrics (default: classification, ``loop.Classification``); a task
+    such as ``prunelab.detection.task.Detection`` trains in this same loop.
     ``distributed``: every process of a torchrun group calls ``train`` with the same arguments;
     the model is wrapped in DistributedDataParallel, each rank trains on its part of every global
     batch (``recipe.batch_size`` images, the single-process batches), metrics are the global ones,
@@ -114,6 +117,8 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     data.to(device)
     model, amp = _precision(model, recipe, device)
     if recipe.epochs == 0:  # an evaluation of the initial model (inherited or imported weights)
+        if task is not None:
+            raise PrunelabError("0 epochs (an evaluation only) is for classification runs")
         return _evaluate_only(model, data, amp, ranks.shard)
     opt = make_optimizer(model, recipe, hooks)
     run_dir = Path(run_dir) if run_dir else None
@@ -127,7 +132,7 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     loop = EpochLoop(model, torch.compile(net) if recipe.compile else net, data, recipe, opt, hooks, ranks, prog,
                      steps, seed, amp, input_dtype(model, amp), run_dir, test, max_steps, bar,
                      progress if callable(progress) else None, on_epoch if ranks.rank == 0 else None,
-                     on_step if ranks.rank == 0 else None)
+                     on_step if ranks.rank == 0 else None, task if task is not None else Classification())
     try:
         for epoch in range(prog.start, recipe.epochs):
             if loop.epoch(epoch) is None:  # max_steps reached
@@ -144,8 +149,9 @@ def train(model: nn.Module, data, recipe: Recipe, *, seed: int = 0, run_dir: str
     final = history[-1]
     vals = [(h["val_top1"], h["epoch"]) for h in history if h.get("val_top1") is not None]
     best = max(vals, key=lambda v: (v[0], -v[1])) if vals else (None, None)
-    return TrainResult(final["test_top1"], final["test_top5"], best[0], best[1], recipe.epochs,
-                       prog.images_seen, prog.wall, history)
+    return TrainResult(final.get("test_top1"), final.get("test_top5"), best[0], best[1], recipe.epochs,
+                       prog.images_seen, prog.wall, history,
+                       {k: v for k, v in final.items() if k.startswith("test_") and v is not None})
 
 
 def _precision(model: nn.Module, recipe: Recipe, device: torch.device):

@@ -86,6 +86,21 @@ def evaluate(model: nn.Module, data, split: str, batch_size: int = 256, amp: tor
     return (correct1 / n).item(), (correct5 / n).item(), (loss / n).item()
 
 
+class Classification:
+    """The default task of the training loop: cross-entropy on class logits, top-1 hits per batch,
+    top-1/top-5 on a split. Another task (``prunelab.detection.task.Detection``) offers the same
+    three methods, so every task trains in the one loop."""
+
+    def loss(self, forward, model: nn.Module, hooks, x, y):
+        out = forward(x)
+        loss = hooks.loss(model, F.cross_entropy(full_precision(out), y))
+        return loss, (out.detach().argmax(1) == y).sum()
+
+    def metrics(self, model: nn.Module, data, split: str, amp, shard) -> dict:
+        top1, top5, _ = evaluate(model, data, split, amp=amp, shard=shard)
+        return {f"{split}_top1": top1, f"{split}_top5": top5}
+
+
 @dataclass(frozen=True)
 class Ranks:
     """This process's place in a torchrun group (``on``: training with DDP), or the single process."""
@@ -205,6 +220,7 @@ class EpochLoop:
     report: Any = None  # a callable (images) -> None that an outer bar provides
     on_epoch: Any = None  # a callable (epoch's metrics, history) -> None: the run's loggers
     on_step: Any = None  # a callable (optimiser step, {"train_loss", "lr"}) -> None: the loggers, per N steps
+    task: Any = field(default_factory=Classification)  # the loss and the metrics (classification by default)
     saved: float = field(default_factory=time.monotonic)  # when the last checkpoint was written
 
     def epoch(self, epoch: int):
@@ -240,8 +256,7 @@ class EpochLoop:
                                       start=first):
             global_n = min(recipe.batch_size, n_train - step * recipe.batch_size)
             with ctx:
-                out = self.forward(x)
-                loss = hooks.loss(model, F.cross_entropy(full_precision(out), y))
+                loss, hits = self.task.loss(self.forward, model, hooks, x, y)
             opt.zero_grad(set_to_none=True)
             if ranks.on and len(y) * ranks.world != global_n:
                 # a last partial batch split unevenly: weigh each rank's mean so that DDP's average
@@ -257,7 +272,7 @@ class EpochLoop:
                 if self.max_steps == 0:
                     return None
             loss_sum += loss.detach() * len(y)
-            correct += (out.detach().argmax(1) == y).sum()
+            correct += hits
             n += len(y)
             if self.on_step is not None:
                 self.on_step(epoch * self.steps + step + 1, loss, lr)
@@ -305,8 +320,9 @@ class EpochLoop:
     def _evaluate(self, log, epoch: int) -> None:
         """Validation every epoch (where there is a split); test at the end and every ``eval_every``."""
         if self.data.size("val"):
-            log.val_top1, log.val_top5, _ = evaluate(self.model, self.data, "val", amp=self.amp, shard=self.ranks.shard)
+            for k, v in self.task.metrics(self.model, self.data, "val", self.amp, self.ranks.shard).items():
+                setattr(log, k, v)
         last = epoch + 1 == self.recipe.epochs
         if self.test and (last or (self.recipe.eval_every and (epoch + 1) % self.recipe.eval_every == 0)):
-            log.test_top1, log.test_top5, _ = evaluate(self.model, self.data, "test", amp=self.amp,
-                                                       shard=self.ranks.shard)
+            for k, v in self.task.metrics(self.model, self.data, "test", self.amp, self.ranks.shard).items():
+                setattr(log, k, v)
