@@ -12,6 +12,9 @@ Public API::
 """
 __version__ = "0.3.0"
 
+import sys as _sys  # noqa: E402 (both built in: the package still imports no torch)
+import types as _types  # noqa: E402
+
 # the names below load on first use (PEP 562), so that `prunelab --help` and `--version` import no torch
 _LAZY = {"ArchSpec": ("arch", "ArchSpec"), "spec": ("arch", "resolve"), "build": ("arch", "build"),
          "count": ("api", "count"), "run": ("api", "run"), "judge": ("api", "judge"),
@@ -53,12 +56,12 @@ class _Prune:
         return "<prunelab.prune: the API function and the package prunelab/prune/>"
 
 
-class _Package(type(__import__("sys"))):
+class _Package(_types.ModuleType):
     def __setattr__(self, name, value):
-        if name == "prune" and not isinstance(value, _Prune):  # importing the subpackage keeps the entry
-            return
+        if name == "prune" and isinstance(value, _types.ModuleType):  # importing the subpackage keeps the
+            return  # entry (anything else set here, e.g. by a test's monkeypatch, is set)
         super().__setattr__(name, value)
 
 
 prune = _Prune()
-__import__("sys").modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package

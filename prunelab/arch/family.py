@@ -39,6 +39,9 @@ CAPABILITIES = {  # capability -> what a method that requires it needs, for its 
 
 @dataclass(frozen=True)
 class Family:
+    """A model family: how its layout builds, validates, prunes and scales, its size estimate
+    (required), and the capabilities some methods require (see the module's docstring)."""
+
     name: str
     model: Callable  # spec -> nn.Module: a model class, or a factory (torchvision)
     validate: Callable  # spec -> None, raises PrunelabError naming the problem
