@@ -157,7 +157,7 @@ def plot_sparsity(rows: list[dict], path: str | Path) -> Path | None:
                             alpha=0.2)
         ax.set_xlabel("sparsity (% of weights pruned)", fontsize=8)
         ax.set_ylabel("top-1 accuracy (%)", fontsize=8)
-        ax.set_title(f"{key[0]}: {key[1]}", fontsize=8)
+        ax.set_title(f"{key[0]}: {key[1]}\naccuracy vs sparsity (mean ± std over seeds)", fontsize=8)
         ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -236,7 +236,7 @@ def plot_efficiency(rows: list[dict], path: str | Path) -> Path | None:
                                 color=line.get_color(), alpha=0.15)
         ax.set_xlabel("parameters (M)", fontsize=8)
         ax.set_ylabel("top-1 accuracy (%)", fontsize=8)
-        ax.set_title(f"{key[0]}: {key[1]}", fontsize=8)
+        ax.set_title(f"{key[0]}: {key[1]}\naccuracy vs parameters (mean ± std over seeds)", fontsize=8)
         ax.legend(fontsize=6)
     return _save(fig, path)
 
