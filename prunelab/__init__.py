@@ -55,6 +55,24 @@ class _Prune:
     def __repr__(self):
         return "<prunelab.prune: the API function and the package prunelab/prune/>"
 
+    def __dir__(self):
+        import importlib
+
+        return sorted(set(dir(importlib.import_module(f"{__name__}.prune"))) | {"__call__"})
+
+    @property
+    def __signature__(self):
+        import importlib
+        import inspect
+
+        return inspect.signature(importlib.import_module(f"{__name__}.api").prune)
+
+    @property
+    def __doc__(self):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.api").prune.__doc__
+
 
 class _Package(_types.ModuleType):
     def __setattr__(self, name, value):

@@ -33,15 +33,19 @@ class Pruned:
     masks: dict | None = None
 
 
-def count(model: nn.Module, example_input: torch.Tensor | None = None):
+def count(model: nn.Module, input_size: int | None = None, in_channels: int | None = None, *,
+          example_input: torch.Tensor | None = None):
     """Params and MACs (per layer and in total) of any module, on ``example_input`` (one batch; the
-    MACs are per image of it); a prunelab model needs no example (its spec's input size)."""
+    MACs are per image of it); a prunelab model needs no example (one image of its spec's input
+    size, or of ``input_size`` / ``in_channels``)."""
     from .measure.counting import count as count_spec, count_on
 
+    if isinstance(input_size, torch.Tensor):  # count(model, x)
+        example_input, input_size = input_size, None
     if example_input is None:
         if getattr(model, "arch_spec", None) is None:
             raise PrunelabError("count: give example_input (one input batch) for a module that is not a prunelab model")
-        return count_spec(model)
+        return count_spec(model, input_size, in_channels)
     return count_on(model, example_input)
 
 
@@ -93,12 +97,15 @@ def _prune_module(model: nn.Module, m, params, example_input: torch.Tensor, seed
                             "name prunelab architectures)")
     work = copy.deepcopy(model).eval()
     try:
+        with torch.no_grad():
+            shape, last = _output(work, example_input)
         with torch.enable_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             graph = tp.DependencyGraph().build_dependency(work, example_inputs=example_input)
-            groups = _groups(work, graph)
-    except (RuntimeError, ValueError, AssertionError, IndexError, TypeError) as e:
-        raise PrunelabError(f"prune: Torch-Pruning cannot trace the module on example_input ({first_line(e)})")
+            groups = _groups(work, graph, classifier=last)
+    except Exception as e:  # Torch-Pruning's tracing fails in many types (a ZeroDivisionError on ShuffleNet)
+        raise PrunelabError(f"prune: Torch-Pruning cannot trace the module on example_input "
+                            f"({type(e).__name__}: {first_line(e)})")
     unknown = sorted(set(t.skip) - set(groups))
     if unknown:
         raise PrunelabError(f"prune: skip names '{unknown[0]}', not a prunable group (groups: {', '.join(list(groups)[:4])}, ...)")
@@ -113,11 +120,34 @@ def _prune_module(model: nn.Module, m, params, example_input: torch.Tensor, seed
                                 m.rule(params), gen)
     if not kept:
         raise PrunelabError(f"prune: target {t.ratio:g} prunes nothing (every group keeps all its channels)")
-    for root, idx in kept.items():
-        conv = work.get_submodule(root)
-        drop = sorted(set(range(conv.out_channels)) - set(idx))
-        graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=drop).prune()
+    try:
+        for root, idx in kept.items():
+            conv = work.get_submodule(root)
+            drop = sorted(set(range(conv.out_channels)) - set(idx))
+            graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=drop).prune()
+        with torch.no_grad():
+            after = _output(work, example_input)[0]
+    except Exception as e:
+        raise PrunelabError(f"prune: Torch-Pruning cannot remove those channels ({type(e).__name__}: {first_line(e)})")
+    if after != shape:  # the output layer must keep its outputs (classes): a pruned one is refused
+        raise PrunelabError(f"prune: pruning changed the module's output from {tuple(shape)} to {tuple(after)}; "
+                            "its output layer was taken for a prunable one (skip it: target={ratio: r, skip: [...]})")
     return Pruned(work.train(model.training), kept, {"groups": len(groups), "pruned_groups": len(kept)})
+
+
+def _output(model: nn.Module, x: torch.Tensor):
+    """(the output's shape, the conv or linear layer that ran last: the output layer)."""
+    ran = []
+    hooks = [m.register_forward_hook(lambda m, i, o: ran.append(m)) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        out = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not isinstance(out, torch.Tensor):
+        raise PrunelabError("prune: a plain nn.Module must return one tensor on example_input")
+    return out.shape, (ran[-1] if ran else None)
 
 
 def _dataset_of(spec) -> str:

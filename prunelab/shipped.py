@@ -49,7 +49,7 @@ def experiment_path(ref: str | Path) -> Path:
     """An experiment file: ``ref`` itself where it exists, else the shipped file of that name
     (``paper/table1-cifar10``, ``small/slimming-fashion``, ``demo``; ``.yaml`` optional)."""
     path = Path(ref)
-    if isinstance(ref, Path) or path.exists():
+    if isinstance(ref, Path) or path.is_file():
         return path
     found = shipped().get(_name(str(ref)))
     if found is not None:
@@ -59,18 +59,31 @@ def experiment_path(ref: str | Path) -> Path:
     return path  # a file that is not there: the reader names it
 
 
+def _companions(src: Path) -> list[Path]:
+    """The files a shipped experiment names beside itself (a model's architecture as a spec .json)."""
+    from .config import read_yaml
+
+    d = read_yaml(src)
+    models = d.get("models") if isinstance(d, dict) else None
+    names = [m.get("arch") for m in models or [] if isinstance(m, dict)]
+    return [src.parent / n for n in names if isinstance(n, str) and n.endswith(".json") and (src.parent / n).is_file()]
+
+
 def copy(name: str, folder: str | Path) -> Path:
-    """Write the shipped experiment ``name`` into ``folder`` (created); returns the new file. An
-    existing file is not overwritten."""
+    """Write the shipped experiment ``name`` (and the spec files it names beside itself) into
+    ``folder`` (created); returns the new file. An existing file is not overwritten."""
     src = shipped().get(_name(name))
     if src is None:
         raise PrunelabError(f"no shipped experiment named '{name}' (list them: prunelab experiments)")
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise PrunelabError(f"--copy: {folder} is a file, not a folder")
-    dest = folder / src.name
-    if dest.exists():
-        raise PrunelabError(f"--copy: {dest} exists; remove it or copy elsewhere")
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest
+    files = [src, *_companions(src)]
+    taken = [folder / f.name for f in files if (folder / f.name).exists()]
+    if taken:
+        raise PrunelabError(f"--copy: {taken[0]} exists; remove it or copy elsewhere")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(f, folder / f.name)
+    except OSError as e:
+        raise PrunelabError(f"--copy: cannot write into {folder} ({e.strerror or e})")
+    return folder / src.name

@@ -57,7 +57,7 @@ def configure(kinds: list[str] | None, every: int = 0) -> None:
 def configured(kinds: list[str] | None, every: int = 0):
     """``configure`` for the length of one command; the environment as it was afterwards (a command
     called from Python, e.g. by a test, leaves no logger behind)."""
-    before = {k: os.environ.get(k) for k in (ENV, EVERY)}
+    before = {k: os.environ.get(k) for k in (ENV, EVERY, "MLFLOW_ALLOW_FILE_STORE")}
     try:
         configure(kinds, every)
         yield
@@ -84,11 +84,11 @@ def _tags(settings) -> dict[str, str]:
 class Writers:
     """The writers of one run (none where no logger is active)."""
 
-    def __init__(self, run_dir: Path, settings, store_root: Path, start_epoch: int = 0):
+    def __init__(self, run_dir: Path, settings, store_root: Path):
         self.run_dir, self.writers = Path(run_dir), []
         for kind in active():
             try:
-                self.writers.append(_MAKERS[kind](self.run_dir, settings, Path(store_root), start_epoch))
+                self.writers.append(_MAKERS[kind](self.run_dir, settings, Path(store_root)))
             except Exception as e:  # a tracking backend never stops training: say so once, go on
                 warn(f"--logger {kind}: cannot log run {settings.run_id()} ({type(e).__name__}: {e})")
 
@@ -119,7 +119,7 @@ class Writers:
 
 
 class _CSV:
-    def __init__(self, run_dir, settings, store_root, start_epoch):
+    def __init__(self, run_dir, settings, store_root):
         self.path = run_dir / "metrics.csv"
 
     def epoch(self, log, history):
@@ -144,10 +144,10 @@ class _CSV:
 
 
 class _TensorBoard:
-    def __init__(self, run_dir, settings, store_root, start_epoch):
+    def __init__(self, run_dir, settings, store_root):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.w = SummaryWriter(str(run_dir / "tb"), purge_step=start_epoch + 1 if start_epoch else None)
+        self.w = SummaryWriter(str(run_dir / "tb"))
         self.w.add_text("run", json.dumps(_tags(settings)), 0)
 
     def epoch(self, log, history):
@@ -165,7 +165,7 @@ class _TensorBoard:
 
 
 class _MLflow:
-    def __init__(self, run_dir, settings, store_root, start_epoch):
+    def __init__(self, run_dir, settings, store_root):
         from mlflow.tracking import MlflowClient
 
         uri = os.environ.get("MLFLOW_TRACKING_URI")
@@ -176,9 +176,12 @@ class _MLflow:
         self.file = run_dir / "mlflow.json"
         known = json.loads(self.file.read_text()) if self.file.is_file() else {}
         if known.get("tracking_uri") == uri and known.get("run_id"):
-            self.run_id = known["run_id"]
-            self.client.update_run(self.run_id, status="RUNNING")
-            return
+            try:  # a resumed run logs into its MLflow run, if that run is still in the store
+                self.client.update_run(known["run_id"], status="RUNNING")
+                self.run_id = known["run_id"]
+                return
+            except Exception:
+                pass
         tags = _tags(settings)
         name = tags["experiment"] or "prunelab"
         exp = self.client.get_experiment_by_name(name)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 import prunelab
 from prunelab.cli import main
@@ -14,7 +15,7 @@ from prunelab.errors import PrunelabError
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["arch", "train", "runs", "prune", "pattern", "export", "import-weights", "plan", "run", "report", "demo",
-            "judge", "experiments", "completion"]
+            "judge", "curves", "experiments", "completion"]
 
 
 def test_help_and_version_import_no_torch():
@@ -131,3 +132,49 @@ def test_judge_from_python_returns_the_verdict_rows(tmp_path):
     (c,) = row["comparisons"]
     assert c["baseline"] == "scratch-e" and list(c["n"]) == [2, 2] and c["ci"][0] <= c["diff"] <= c["ci"][1]
     assert 0 <= c["p"] <= 1 and c["verdict"]
+
+
+def test_review_edge_cases_are_one_line_or_right(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert main(["experiments", "--copy", "demo", "afile/sub"]) == 2  # a file where a folder is needed
+    assert capsys.readouterr().err.count("\n") == 1
+    # a copied file brings the spec file it names, so it plans where it lands
+    assert main(["experiments", "--copy", "small/sss-fashion", "c2"]) == 0
+    assert (tmp_path / "c2" / "resnet20-imagenet-fashion.json").is_file()
+    assert main(["plan", "c2/sss-fashion.yaml", "--json"]) == 0
+    (tmp_path / "demo").mkdir()  # a folder does not hide a shipped name
+    assert main(["plan", "demo", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--json", "--format", "csv"]) == 2
+    assert "ask for two formats" in capsys.readouterr().err
+    assert main(["run", "demo", "--together", "--logger", "csv"]) == 2
+
+
+def test_a_plain_modules_output_layer_is_never_pruned_and_tracing_errors_are_one_line():
+    class HeadFirst(nn.Module):  # its output layer is registered before its body
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Conv2d(16, 10, 1)
+            self.body = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1))
+
+        def forward(self, x):
+            return self.head(self.body(x)).mean((2, 3))
+
+    x = torch.randn(1, 3, 16, 16)
+    r = prunelab.prune(HeadFirst(), "l1-norm", target=0.5, example_input=x)
+    assert r.model.eval()(x).shape == (1, 10) and "head" not in r.kept
+    torchvision = pytest.importorskip("torchvision")
+    with pytest.raises(PrunelabError, match="Torch-Pruning cannot"):
+        prunelab.prune(torchvision.models.shufflenet_v2_x0_5(num_classes=10), "l1-norm",
+                       example_input=torch.randn(1, 3, 64, 64))
+
+
+def test_count_keeps_its_input_size_arguments_and_one_shot_data_is_refused():
+    from prunelab.data.iterable import BatchesData
+
+    m = prunelab.build(prunelab.spec("resnet20", "cifar10", width=0.25))
+    assert prunelab.count(m, 64).macs == prunelab.count(m, input_size=64).macs > 3.9 * prunelab.count(m).macs
+    assert prunelab.count(m, torch.zeros(1, 3, 32, 32)).macs == prunelab.count(m).macs
+    with pytest.raises(PrunelabError, match="one-shot iterator"):
+        BatchesData((b for b in [(torch.zeros(2, 3, 32, 32), torch.zeros(2, dtype=torch.long))]))

@@ -89,3 +89,16 @@ def test_log_every_needs_a_logger(capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "small/slimming-fashion", "--log-every", "5"]) == 2
     assert "--log-every needs a --logger" in capsys.readouterr().err
+
+
+def test_curves_pass_over_damaged_runs_with_a_warning(tmp_path, capsys):
+    store = tmp_path / "s"
+    for name, settings, metrics in (("good", {"labels": {"regime": "finetune"}, "seed": 0}, '{"epoch": 1, "train_loss": 0.5}\n'),
+                                    ("noepoch", {"seed": 0}, '{"train_loss": 1.0}\n'),
+                                    ("list", [], '{"epoch": 1}\n'), ("badline", {"seed": 1}, "[1, 2]\n")):
+        (store / name).mkdir(parents=True)
+        (store / name / "settings.json").write_text(json.dumps(settings))
+        (store / name / "metrics.jsonl").write_text(metrics)
+    assert main(["curves", "--store", str(store), "--out", str(tmp_path / "c.png")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("curves: skipped") == 3 and "good" not in err

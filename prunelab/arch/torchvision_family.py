@@ -96,11 +96,13 @@ def _grouped(m: nn.Module) -> bool:
     return isinstance(m, nn.Conv2d) and 1 < m.groups < m.in_channels
 
 
-def _groups(model: nn.Module, graph: tp.DependencyGraph) -> dict[str, nn.Conv2d]:
+def _groups(model: nn.Module, graph: tp.DependencyGraph, classifier: nn.Module | None = None) -> dict[str, nn.Conv2d]:
     """Group root name -> root conv: every coupled group of conv output channels, but the
-    classifier's and those that reach a grouped conv."""
+    classifier's (by default the last conv or linear layer registered) and those that reach a
+    grouped conv."""
     order = {m: (i, n) for i, (n, m) in enumerate(model.named_modules())}
-    classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
+    if classifier is None:
+        classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
     roots = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. Torch-Pruning's shape inference giving up on a reshape

@@ -54,9 +54,9 @@ def add_parsers(sub) -> None:
                        description="Aggregate result.json files under DIR: Unpruned | Fine-tuned | Scratch-E | "
                                    "Scratch-B as mean ± std (n) per pruned model, sizes and compute.")
     add_store_args(p, "folder to search for result.json (a run store)")
-    p.add_argument("--format", choices=["md", "csv", "json"], default="md",
+    p.add_argument("--format", choices=["md", "csv", "json"],
                    help="md (default), csv or json (accuracies in JSON and CSV are fractions in [0, 1])")
-    p.add_argument("--json", action="store_const", const="json", dest="format", help="the same as --format json")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
     p.add_argument("--plot", help="also write the PNG plot here")
     p.add_argument("--inits", action="store_true",
                    help="also show how each arm started: per weight its std at step 0 (over kept entries), the "
@@ -183,6 +183,9 @@ def cmd_run(args) -> int:
                                           ("--launcher-param", args.launcher_param)) if given]
         if extra:
             raise PrunelabError(f"{', '.join(extra)}: only with --launcher submitit")
+    if args.together and args.logger:
+        raise PrunelabError("--logger does not reach runs trained --together (several runs in one loop); use one "
+                            "of the two")
     exp = load_experiment(args.file)
     store = RunStore(args.store).writable()
     if args.launcher == "submitit":
@@ -239,6 +242,9 @@ def cmd_report(args) -> int:
                          plot_sparsity, plot_weights, prune_groups, prune_markdown, to_csv, to_json, versions)
     from ..runs import RunStore
 
+    if args.json and args.format not in (None, "json"):
+        raise PrunelabError(f"--json and --format {args.format} ask for two formats; give one")
+    args.format = "json" if args.json else (args.format or "md")
     store = store_arg(args)
     root = Path(store) if store else RunStore().root
     if args.plot is not None:

@@ -4,7 +4,7 @@ train on. The batches come as the iterable gives them (its own batch size and or
 second iterable, is the split a run is evaluated on."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 
@@ -16,6 +16,10 @@ class BatchesData:
     the training loop reads), and optionally ``test`` and ``val``."""
 
     def __init__(self, train: Iterable, test: Iterable | None = None, val: Iterable | None = None):
+        for split, it in (("train", train), ("test", test), ("val", val)):
+            if isinstance(it, Iterator):  # (read once; a DataLoader or a list can be read again)
+                raise PrunelabError(f"data: the {split} batches come from a one-shot iterator (a generator); give "
+                                    "something that can be read again, e.g. a DataLoader or a list of batches")
         self.splits = {"train": train, "test": test, "val": val}
         self.device = torch.device("cpu")
         self.name = "batches"

@@ -1,7 +1,9 @@
 """Detection mAP by pycocotools' COCOeval: COCO's AP@[.5:.95] (``map``), AP at IoU 0.5 (``map_50``)
 and PASCAL VOC 2007's 11-point AP at IoU 0.5 (``voc07_map``: per class, the mean over recall
 0, 0.1, ..., 1 of the highest precision at a recall at least that high, COCOeval's interpolated
-precision on those 11 recall points; then the mean over the classes that have ground truth)."""
+precision on those 11 recall points; then the mean over the classes that have ground truth).
+Every ground-truth box counts: VOC's "difficult" boxes, which its devkit ignores, are left out of
+the targets by ``data.voc_target`` (a detection on one then counts as a false positive)."""
 from __future__ import annotations
 
 import contextlib

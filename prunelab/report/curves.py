@@ -7,7 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
-from ..errors import PrunelabError
+from ..errors import PrunelabError, warn
 from ..fileio import find_files, read_json
 from .plot import _figure, _save
 from .table import title
@@ -24,10 +24,14 @@ def load_runs(root: str | Path, where: dict[str, str] | None = None) -> list[dic
         try:
             s = read_json(m.parent / "settings.json")
             history = [json.loads(line) for line in m.read_text().splitlines() if line.strip()]
-        except (OSError, ValueError, PrunelabError):
+            if not isinstance(s, dict) or not all(isinstance(h, dict) and isinstance(h.get("epoch"), int)
+                                                  for h in history):
+                raise ValueError("not a run's settings and per-epoch history")
+            labels = {**(s.get("labels") or {}), "seed": str(s.get("seed")), "run_id": m.parent.name,
+                      "arch": (s.get("arch") or {}).get("name", "")}
+        except (OSError, ValueError, TypeError, AttributeError, PrunelabError) as e:
+            warn(f"curves: skipped {m.parent.name}: its settings.json or metrics.jsonl is damaged ({e})")
             continue
-        labels = {**(s.get("labels") or {}), "seed": str(s.get("seed")), "run_id": m.parent.name,
-                  "arch": (s.get("arch") or {}).get("name", "")}
         if history and all(str(labels.get(k)) == v for k, v in (where or {}).items()):
             out.append({"labels": labels, "history": history})
     return out
@@ -84,5 +88,6 @@ def plot_curves(runs: list[dict], path: str | Path) -> Path:
     acc_ax.set(title="Test accuracy (mean ± std over seeds)", xlabel="epoch", ylabel="top-1 accuracy (%)")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
-    acc_ax.legend(fontsize=7, loc="lower right")
+    ax = acc_ax if acc_ax.get_legend_handles_labels()[0] else loss_ax  # (a store without test metrics yet)
+    ax.legend(fontsize=7, loc="lower right" if ax is acc_ax else "upper right")
     return _save(fig, path)

@@ -60,10 +60,10 @@ def plot(rows: list[dict], path: str | Path) -> Path:
             ax.errorbar(xs, ys, yerr=es, fmt="o", ms=5, capsize=3, label=title(arm), color=color(arm))
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([f"{r['pruned']}" for r in rows], rotation=15, ha="right", fontsize=8)
-    if ends:
+    if ends:  # every whisker inside the axis (a t interval of few seeds may reach past 0 or 100%)
         lo, hi = min(ends), max(ends)
         pad = max(0.5, 0.08 * (hi - lo))
-        ax.set_ylim(max(0.0, lo - pad), min(100.0, hi + pad))
+        ax.set_ylim(lo - pad, hi + pad)
     ax.grid(axis="y", alpha=0.3)
     ax.set_xlabel("pruned model")
     ax.set_ylabel("top-1 accuracy (%)")
@@ -74,7 +74,8 @@ def plot(rows: list[dict], path: str | Path) -> Path:
 
 
 def network_order(names) -> list[str]:
-    """Layer names in network order: numbers compared as numbers (features.4 before features.11)."""
+    """Layer names in natural order, numbers compared as numbers (features.4 before features.11):
+    network order for VGG and ResNet names; DenseNet's transitions and heads come after its blocks."""
     return sorted(names, key=lambda n: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", n)])
 
 
@@ -114,7 +115,7 @@ def plot_prune(groups: list[dict], path: str | Path) -> Path | None:
                    yerr=[r.std(ddof=1) if len(r) > 1 else 0 for r in ratio], color="#2ca02c", capsize=2)
             ax.set_ylim(0, 1.05)
             ax.set_ylabel("kept fraction of channels", fontsize=8)
-            ax.set_xlabel("layer (network order)", fontsize=8)
+            ax.set_xlabel("layer (by name, numbers in order)", fontsize=8)
             step = max(1, len(names) // 24)  # at most about 24 labels: legible, not overlapping
             ax.set_xticks(range(0, len(names), step))
             ax.set_xticklabels(names[::step], rotation=60, ha="right", fontsize=7)

@@ -83,6 +83,12 @@ class Experiment:
         return Sections.of(self)
 
     def parts(self) -> list["Experiment"]:
+        """The sweep's parts (computed once per experiment object: their sections are checked once)."""
+        if "_parts" not in self.__dict__:
+            self.__dict__["_parts"] = self._sweep_parts()
+        return self.__dict__["_parts"]
+
+    def _sweep_parts(self) -> list["Experiment"]:
         """One experiment per combination of ``sweep: {key: [values]}`` (recipe keys), each named
         ``name[key=value]``; the experiment itself where there is no sweep."""
         if not self.sweep:
@@ -115,8 +121,8 @@ class Sections:
 
     @classmethod
     def of(cls, exp: Experiment) -> "Sections":
-        """Each section by its own check, then the conflicts between sections."""
-        models = tuple(from_mapping(ModelEntry, raw, f"models[{i}]") for i, raw in enumerate(exp.models))
+        """Each section by its own check, then the conflicts between sections (in the order the
+        checks ran before sections were typed: the same file's first problem is reported)."""
         recipe = _recipe(exp)
         finetune = _finetune(exp, recipe)
         data = from_mapping(DataSettings, {"dataset": exp.dataset, **exp.data}, "data")
@@ -124,12 +130,14 @@ class Sections:
         _rewind(exp, recipe, data)
         sb = from_mapping(ScratchB, exp.scratch_b, "scratch_b")
         cap = sb.cap_for(exp.dataset)
+        models = tuple(from_mapping(ModelEntry, raw, f"models[{i}]") for i, raw in enumerate(exp.models))
         imported = tuple(i for i, m in enumerate(models) if m.weights)
         _imported(exp, imported, sb)
         if recipe.epochs == 0 and len(imported) < len(models):
             raise PrunelabError("recipe: 0 epochs would only evaluate randomly initialised large models, which means "
                                 "nothing; give epochs >= 1 (or start from trained weights: models: [{weights: FILE}])")
-        out = cls(exp, models, recipe, finetune, data, cap, sb.e_base_for(recipe), launcher_settings(exp.launcher), imported)
+        e_base = sb.e_base_for(recipe)
+        out = cls(exp, models, recipe, finetune, data, cap, e_base, launcher_settings(exp.launcher), imported)
         out._check_recipes(explicit=sb.base_epochs is not None)
         return out
 
@@ -263,6 +271,7 @@ def experiment_from_mapping(raw: dict, where: str, here: Path) -> Experiment:
     exp = from_mapping(Experiment, raw, where)
     exp = dataclasses.replace(exp, models=[_relative(m, here) for m in exp.models])
     dataset_info(exp.dataset)
+    launcher_settings(exp.launcher)
     if not exp.models:
         raise PrunelabError(f"{where}: 'models' lists no model")
     if not exp.regimes:

@@ -371,11 +371,18 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
             if done is not None:
                 return done, False
             model.to(dev)
-            with hook_guard(settings, f"a training hook of run {d.name}"):
-                r = train(model, run_data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
-                          masks=getattr(model, "masks", None), progress=progress if ddp.is_main() else None,
-                          desc=d.name, distributed=True)
-            return ddp.on_rank0(lambda: _finish(d, settings, model, r, dev, start)), True
+            writers, result = (Writers(d, settings, store.root) if ddp.is_main() else None), None
+            try:
+                with hook_guard(settings, f"a training hook of run {d.name}"):
+                    r = train(model, run_data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
+                              masks=getattr(model, "masks", None), progress=progress if ddp.is_main() else None,
+                              desc=d.name, distributed=True, on_epoch=writers and writers.epoch,
+                              on_step=writers and writers.step_hook())
+                result = ddp.on_rank0(lambda: _finish(d, settings, model, r, dev, start))
+            finally:
+                if writers is not None:
+                    writers.close(result)
+            return result, True
     except BaseException as e:
         if not ddp.collective(e):  # this rank failed alone: the others are still inside the run
             ddp.lost_followers()
