@@ -87,7 +87,13 @@ finetune: {epochs: 0}
 
 
 @pytest.mark.skipif(not fashion_available(), reason="needs Debian's dataset-fashion-mnist")
-def test_a_planted_worse_method_is_reported_significantly_worse(tmp_path, capsys):
+def test_a_planted_worse_method_is_reported_significantly_worse(tmp_path, capsys, monkeypatch):
+    import prunelab.runs.judge_grids as judge_grids
+
+    # latency without the clock: a stand-in "median_ms" of 1 ms per thousand parameters, so that the
+    # plumbing (one measurement per architecture, its value in every arm's row) is checked exactly
+    monkeypatch.setattr(judge_grids, "latency", lambda model, batch, **kw: {
+        "median_ms": sum(p.numel() for p in model.parameters()) / 1000})
     cfg = tmp_path / "judge.yaml"
     cfg.write_text(JUDGE_FILE)
     out = tmp_path / "out"
@@ -100,7 +106,9 @@ def test_a_planted_worse_method_is_reported_significantly_worse(tmp_path, capsys
     (c,) = row["comparisons"]
     assert c["baseline"] == "scratch-e" and c["p"] < 0.05 and c["diff"] < 0
     assert row["method"].startswith("judge_plugins:Smallest @sha256:")  # a plug-in's row names its code
-    assert all(row["arms"][a]["latency_ms"] > 0 for a in ("unpruned", "finetune", "scratch-e"))
+    ms = {a: row["arms"][a]["latency_ms"] for a in ("unpruned", "finetune", "scratch-e")}
+    assert ms["unpruned"] == row["arms"]["unpruned"]["params"] / 1000
+    assert ms["finetune"] == ms["scratch-e"] == row["arms"]["finetune"]["params"] / 1000 < ms["unpruned"]
     # a second judgement resumes: every run is reused, the verdict is the same
     assert main(["judge", str(cfg), "--method", "judge_plugins:Smallest", "--baselines", "scratch-e",
                  "--store", str(tmp_path / "store"), "--quiet", "--device", "cpu", "--json"]) == 0

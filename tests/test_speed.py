@@ -74,18 +74,31 @@ def test_exported_files_match_the_model(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_latency_measures_the_model():
+def test_latency_measures_the_model(monkeypatch):
     """What latency measures: forward passes of the model on a batch of its input shape, warm-up
-    excluded. (No comparison of times here: a busy machine reorders any two timings; the figures
-    live in benchmarks/ and docs/performance.md.)"""
+    excluded, their median. The clock is a stand-in (the k-th forward pass "takes" k/1024 s), so no
+    wall-clock time is read: the figures live in benchmarks/ and docs/performance.md."""
+    import prunelab.measure.latency as latency_module
+
+    clock = {"t": 0.0, "passes": 0}
+
+    def forward_takes_time(m, i, o):
+        clock["passes"] += 1
+        clock["t"] += clock["passes"] / 1024  # dyadic: the arithmetic below is exact
+
+    monkeypatch.setattr(latency_module.time, "perf_counter", lambda: clock["t"])
     small = build(resolve("vgg11", "cifar10", width=0.125)).eval()
     seen = []
     small.register_forward_hook(lambda m, i, o: seen.append((tuple(i[0].shape), torch.is_grad_enabled())))
-    a = latency(small, 8, repeats=5, warmup=2)  # the measured copy keeps the hook: each call is seen
-    assert a["batch"] == 8 and a["repeats"] == 5 and a["median_ms"] > 0 and a["img_s"] == 8 / a["median_ms"] * 1000
+    small.register_forward_hook(forward_takes_time)
+    a = latency(small, 8, repeats=5, warmup=2)  # the measured copy keeps the hooks: each call is seen
+    # timed passes 3..7 take 3/1024 .. 7/1024 s: the median is the 5th pass's
+    assert a["batch"] == 8 and a["repeats"] == 5 and a["median_ms"] == 1000 * 5 / 1024
+    assert a["img_s"] == 8 / a["median_ms"] * 1000
     assert seen == [((8, 3, 32, 32), False)] * 7  # 2 warm-up + 5 timed passes, without autograd
+    clock.update(t=0.0, passes=0)
     c = latency(small, 8, precision="bf16", channels_last=True, repeats=3, warmup=1)
-    assert c["precision"] == "bf16" and c["median_ms"] > 0
+    assert c["precision"] == "bf16" and c["median_ms"] == 1000 * 3 / 1024  # passes 2..4: the 3rd's
     w = next(small.parameters())  # the measured copy was converted, not the caller's model
     assert w.dtype == torch.float32 and w.is_contiguous()
     with pytest.raises(ValueError, match="fp32 or bf16"):
