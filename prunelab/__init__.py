@@ -17,7 +17,7 @@ import types as _types  # noqa: E402
 
 # the names below load on first use (PEP 562), so that `prunelab --help` and `--version` import no torch
 _LAZY = {"ArchSpec": ("arch", "ArchSpec"), "spec": ("arch", "resolve"), "build": ("arch", "build"),
-         "count": ("api", "count"), "run": ("api", "run"), "judge": ("api", "judge"),
+         "count": ("measure", "count"), "run": ("api", "run"), "judge": ("api", "judge"),
          "experiment": ("api", "experiment"), "load": ("models_io", "load"), "save": ("models_io", "save")}
 __all__ = ["ArchSpec", "__version__", "build", "count", "experiment", "judge", "load", "prune", "run", "save", "spec"]
 

@@ -33,35 +33,20 @@ class Pruned:
     masks: dict | None = None
 
 
-def count(model: nn.Module, input_size: int | None = None, in_channels: int | None = None, *,
-          example_input: torch.Tensor | None = None):
-    """Params and MACs (per layer and in total) of any module, on ``example_input`` (one batch; the
-    MACs are per image of it); a prunelab model needs no example (one image of its spec's input
-    size, or of ``input_size`` / ``in_channels``)."""
-    from .measure.counting import count as count_spec, count_on
-
-    if isinstance(input_size, torch.Tensor):  # count(model, x)
-        example_input, input_size = input_size, None
-    if example_input is None:
-        if getattr(model, "arch_spec", None) is None:
-            raise PrunelabError("count: give example_input (one input batch) for a module that is not a prunelab model")
-        return count_spec(model, input_size, in_channels)
-    return count_on(model, example_input)
-
-
 def prune(model: nn.Module, method: str = "l1-norm", target: Any = 0.5, example_input: torch.Tensor | None = None,
           data=None, seed: int = 0, dataset: str | None = None, **params) -> Pruned:
     """Prune ``model`` (left as it is) with ``method`` to ``target``.
 
     A prunelab model (built or loaded by prunelab) takes every method, its presets and per-stage
-    targets (``dataset`` picks a preset's definition: by default the first dataset of the model's
-    input and classes); ``data`` (a prunelab dataset, or any iterable of (images, labels) batches
-    such as a DataLoader) feeds the data-dependent ones. Any other ``nn.Module`` is pruned through
+    targets (``dataset`` picks a preset's definition: by default the one the model's input and
+    classes suggest, ``catalog.dataset_of``); ``data`` (a prunelab dataset, or any iterable of
+    (images, labels) batches such as a DataLoader) feeds the data-dependent ones. Any other ``nn.Module`` is pruned through
     Torch-Pruning's dependency graph, traced on ``example_input``: each coupled group of conv
     output channels (a residual stream, a conv with its depthwise conv) keeps ``int(C * (1 -
     target))`` channels chosen by the method's filter score (``l1-norm``, ``l2-norm``, and the
     ``random`` and ``smallest`` controls); the classifier and grouped convs are not pruned."""
     from . import methods
+    from .catalog import dataset_of
     from .methods import PruneData
 
     m = methods.get(method)
@@ -70,7 +55,7 @@ def prune(model: nn.Module, method: str = "l1-norm", target: Any = 0.5, example_
         m.check_base(model.arch_spec)
         loader = None if data is None or hasattr(data, "batches") else data
         spec = model.arch_spec
-        pdata = PruneData(dataset or _dataset_of(spec), seed, data=_batches(loader) if loader is not None else data,
+        pdata = PruneData(dataset or dataset_of(spec), seed, data=_batches(loader) if loader is not None else data,
                           device=next(model.parameters()).device)
         r = methods.prune_checked(m, model, p, pdata, None, "pruning")
         return Pruned(r.model, r.kept, r.info, getattr(r.model, "masks", None))
@@ -148,14 +133,6 @@ def _output(model: nn.Module, x: torch.Tensor):
     if not isinstance(out, torch.Tensor):
         raise PrunelabError("prune: a plain nn.Module must return one tensor on example_input")
     return out.shape, (ran[-1] if ran else None)
-
-
-def _dataset_of(spec) -> str:
-    from .catalog import DATASETS
-
-    return next((d.name for d in DATASETS.values()
-                 if (d.channels, d.size, d.classes) == (spec.in_channels, spec.input_size, spec.num_classes)),
-                "synthetic")
 
 
 def _batches(loader):

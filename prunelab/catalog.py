@@ -33,3 +33,11 @@ def dataset_info(name: str) -> DatasetInfo:
         return DATASETS[name]
     except KeyError:
         raise PrunelabError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)})")
+
+
+def dataset_of(spec) -> str:
+    """The dataset an architecture spec is most likely for (by its input and classes), where
+    nothing says which: presets are defined per dataset."""
+    if spec.input_size >= 128:
+        return "imagenet"
+    return "fashion-mnist" if spec.in_channels == 1 else ("cifar100" if spec.num_classes == 100 else "cifar10")

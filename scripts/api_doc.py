@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 # (section, object path): what a pip user imports
 API = [
-    ("Pruning and counting any module", ["prunelab.api.prune", "prunelab.api.Pruned", "prunelab.api.count"]),
+    ("Pruning and counting any module", ["prunelab.api.prune", "prunelab.api.Pruned", "prunelab.measure.count"]),
     ("Experiments", ["prunelab.api.experiment", "prunelab.api.run", "prunelab.api.judge",
                      "prunelab.shipped.shipped", "prunelab.shipped.copy"]),
     ("Architectures as data", ["prunelab.arch.resolve", "prunelab.arch.build", "prunelab.arch.ArchSpec",

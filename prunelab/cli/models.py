@@ -82,9 +82,9 @@ def _guess_dataset(model_path: Path, spec) -> str:
             return name
         except (PrunelabError, KeyError, TypeError):
             warn(f"{settings} is damaged; guessing the dataset from the model (or give --dataset)")
-    if spec.input_size >= 128:
-        return "imagenet"
-    return "fashion-mnist" if spec.in_channels == 1 else ("cifar100" if spec.num_classes == 100 else "cifar10")
+    from ..catalog import dataset_of
+
+    return dataset_of(spec)
 
 
 def cmd_prune(args) -> int:

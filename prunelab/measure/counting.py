@@ -50,12 +50,18 @@ def _nonzero(t: torch.Tensor) -> int:
 
 
 @torch.no_grad()
-def count(model: nn.Module, input_size: int | None = None, in_channels: int | None = None) -> Count:
-    """Count a model on one image of its spec's input size (or the given one)."""
+def count(model: nn.Module, input_size: int | torch.Tensor | None = None, in_channels: int | None = None, *,
+          example_input: torch.Tensor | None = None) -> Count:
+    """Params and MACs (per layer and in total) of any module on ``example_input`` (one batch; the
+    MACs are per image of it; also given in place of ``input_size``); a prunelab model needs no
+    example: one image of its spec's input size (or ``input_size`` / ``in_channels``)."""
+    if isinstance(input_size, torch.Tensor):  # count(model, x)
+        example_input, input_size = input_size, None
+    if example_input is not None:
+        return count_on(model, example_input)
     spec = getattr(model, "arch_spec", None)
     if spec is None and (input_size is None or in_channels is None):
-        raise PrunelabError("count: a module that is not a prunelab model needs an example input "
-                            "(prunelab.count(model, example_input=x))")
+        raise PrunelabError("count: give example_input (one input batch) for a module that is not a prunelab model")
     size = input_size or spec.input_size
     channels = in_channels or spec.in_channels
     param = next(model.parameters())
