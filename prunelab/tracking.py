@@ -82,11 +82,13 @@ def _tags(settings) -> dict[str, str]:
 
 
 class Writers:
-    """The writers of one run (none where no logger is active)."""
+    """The writers of one run (none where no logger is active, or where ``enabled`` is false: a
+    torchrun rank other than 0). A context: set ``result`` to the run's result before it ends; the
+    writers close with it (without it, the run is marked failed)."""
 
-    def __init__(self, run_dir: Path, settings, store_root: Path):
-        self.run_dir, self.writers = Path(run_dir), []
-        for kind in active():
+    def __init__(self, run_dir: Path, settings, store_root: Path, enabled: bool = True):
+        self.run_dir, self.writers, self.result = Path(run_dir), [], None
+        for kind in active() if enabled else ():
             try:
                 self.writers.append(_MAKERS[kind](self.run_dir, settings, Path(store_root)))
             except Exception as e:  # a tracking backend never stops training: say so once, go on
@@ -116,6 +118,12 @@ class Writers:
     def close(self, result: dict | None = None) -> None:
         for w in self.writers:
             w.close(result)
+
+    def __enter__(self) -> "Writers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close(self.result)
 
 
 class _CSV:

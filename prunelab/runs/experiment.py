@@ -19,7 +19,7 @@ from ..catalog import dataset_info
 from ..config import from_mapping, read_yaml
 from ..data import DataSettings
 from ..errors import PrunelabError, check_seed, warn
-from ..protocol import SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
+from ..protocol import REGIMES, SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
 from ..train import Recipe
 from .resources import Launcher, launcher_settings
 
@@ -200,8 +200,6 @@ class Sections:
 
 def _stretched() -> str:
     """The regime whose schedule a budgeted regime stretches (Scratch-E: the base recipe, same epochs)."""
-    from ..protocol import REGIMES
-
     return next(n for n, r in REGIMES.items() if r.stretched)
 
 
@@ -301,8 +299,6 @@ def experiment_from_mapping(raw: dict, where: str, here: Path) -> Experiment:
 
 
 def _next_level_regimes() -> str:
-    from ..protocol import REGIMES
-
     return " or ".join(n for n, r in REGIMES.items() if r.next_level)
 
 

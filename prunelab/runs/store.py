@@ -291,16 +291,13 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
         if (done := _claim(d, settings, store, model, force, save_init)) is not None:
             return done, False
         model.to(dev)
-        writers, result = Writers(d, settings, store.root), None
-        try:
+        with Writers(d, settings, store.root) as writers:
             with hook_guard(settings, f"a training hook of run {d.name}"):
                 r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                           masks=getattr(model, "masks", None), progress=progress, desc=d.name, on_epoch=writers.epoch,
                           on_step=writers.step_hook())
-            result = _finish(d, settings, model, r, dev, start)
-        finally:
-            writers.close(result)
-        return result, True
+            writers.result = _finish(d, settings, model, r, dev, start)
+        return writers.result, True
 
 
 OWN_FILES = (SETTINGS, INIT, CHECKPOINT, PREVIOUS, METRICS, MODEL, RESULT)  # written under the run's lock
@@ -371,18 +368,13 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
             if done is not None:
                 return done, False
             model.to(dev)
-            writers, result = (Writers(d, settings, store.root) if ddp.is_main() else None), None
-            try:
+            with Writers(d, settings, store.root, enabled=ddp.is_main()) as writers:  # rank 0 logs
                 with hook_guard(settings, f"a training hook of run {d.name}"):
                     r = train(model, run_data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                               masks=getattr(model, "masks", None), progress=progress if ddp.is_main() else None,
-                              desc=d.name, distributed=True, on_epoch=writers and writers.epoch,
-                              on_step=writers and writers.step_hook())
-                result = ddp.on_rank0(lambda: _finish(d, settings, model, r, dev, start))
-            finally:
-                if writers is not None:
-                    writers.close(result)
-            return result, True
+                              desc=d.name, distributed=True, on_epoch=writers.epoch, on_step=writers.step_hook())
+                writers.result = ddp.on_rank0(lambda: _finish(d, settings, model, r, dev, start))
+            return writers.result, True
     except BaseException as e:
         if not ddp.collective(e):  # this rank failed alone: the others are still inside the run
             ddp.lost_followers()
