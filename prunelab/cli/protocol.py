@@ -115,6 +115,8 @@ def cmd_plan(args) -> int:
     if args.processes < 1:
         raise PrunelabError(f"--processes must be a positive number of processes, got {args.processes}")
     grid = plan(load_experiment(args.file), processes=args.processes)
+    if grid.sections.transfer is not None:
+        grid.sections.transfer.check_data()
     store = RunStore(args.store)
     rows = plan_rows(grid, store)
     if args.json:
@@ -123,7 +125,7 @@ def cmd_plan(args) -> int:
     shared = sum(bool(r.get("shared")) for r in rows)
     print(f"{grid.experiment.name}: {len(rows) - shared} runs" + (f" ({len(rows)} rows: {shared} runs are shared "
                                                                   "by several arms and counted once)" if shared else ""))
-    print(f"{'state':9} {'regime':10} {'seed':>4} {'epochs':>6}  arch")
+    print(f"{'state':9} {'regime':10} {'seed':>4} {'epochs':>6} {'TMACs':>8}  arch")
     several = len({r["method"] for r in rows if r["method"]}) > 1  # then name each arm's method and parameters
     for r in rows:
         extra = f"   [{r['method']}]" if several and r["method"] else ""
@@ -135,12 +137,14 @@ def cmd_plan(args) -> int:
             b = r["budget"]
             cap = f", cap {b['cap']:g}" if b["cap"] else ""
             extra += f"   ({b['base_epochs']} x {b['mac_ratio']:.3f} MAC ratio{cap})"
+        if r.get("task"):
+            extra += f"   {r['task']} from {r['from']}"
         if r.get("shared"):
             extra += "   (the same run as above: counted once)"
         state = "waiting" if r["run_id"] is None else r["state"]
         epochs = "rule" if r["epochs"] is None else r["epochs"]
         seed = "all" if r.get("imported") else r["seed"]  # an imported baseline is shared by every seed
-        print(f"{state:9} {r['regime']:10} {seed:>4} {epochs:>6}  {r['arch']}{extra}")
+        print(f"{state:9} {r['regime']:10} {seed:>4} {epochs:>6} {r['train_macs'] / 1e12:>8.3f}  {r['arch']}{extra}")
     from ..runs.prune_step import code_changes
 
     for note in code_changes(store, [r.prune for r in grid.runs if r.prune is not None]):
@@ -165,7 +169,6 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_run(args) -> int:
-    from ..report import aggregate, markdown
     from ..runs import RunStore
     from ..runs.execution import grid_results, run_grid
     from ..runs.experiment import load_experiment
@@ -201,10 +204,8 @@ def cmd_run(args) -> int:
                  "together have no per-epoch checkpoints")
     done = run_grid(grid, store, data_dir=args.data, device=args.device, progress=not args.quiet,
                     together=args.together, force=args.force)
-    from ..report import load_prune_steps, prune_groups, prune_markdown
-
     ids = {r.prune.id for r in grid.runs if r.prune is not None}
-    print(markdown(aggregate(grid_results(grid, store))) + prune_markdown(prune_groups(load_prune_steps(store.root, ids))))
+    print(tables(grid_results(grid, store), store.root, ids))
     print(f"{grid.experiment.name}: {len(done.trained)} runs trained here, {len(done.reused)} reused "
           f"(finished before or by another worker)", file=sys.stderr)
     return 0
@@ -213,7 +214,6 @@ def cmd_run(args) -> int:
 def _run_jobs(args, exp, store) -> int:
     """``run --launcher submitit``: the grid's runs and prune steps as jobs (runs/launch.py); each
     run is planned for its job's processes (``tasks_per_node``)."""
-    from ..report import aggregate, load_prune_steps, markdown, prune_groups, prune_markdown
     from ..runs.execution import grid_results
     from ..runs.plan import plan
     from ..runs.launch import launch_grid, launcher_settings
@@ -225,7 +225,7 @@ def _run_jobs(args, exp, store) -> int:
     done = launch_grid(grid, store, cluster=args.cluster or "slurm", jobs_dir=args.jobs_dir, launcher=launcher,
                        data_dir=args.data, device=args.device, progress=not args.quiet)
     ids = {r.prune.id for r in grid.runs if r.prune is not None}
-    print(markdown(aggregate(grid_results(grid, store))) + prune_markdown(prune_groups(load_prune_steps(store.root, ids))))
+    print(tables(grid_results(grid, store), store.root, ids))
     print(f"{grid.experiment.name}: {done.jobs} jobs in {done.waves} waves ({len(done.trained)} runs trained, "
           f"{len(done.pruned)} prune steps), {len(done.reused)} runs reused (finished before or by another "
           f"worker); logs in {done.jobs_dir}", file=sys.stderr)
@@ -235,6 +235,16 @@ def _run_jobs(args, exp, store) -> int:
         print(f"prunelab run: {done.left} runs not finished; fix the cause and run the same command again "
               "(finished runs are kept)", file=sys.stderr)
     return 1 if done.failures else 0
+
+
+def tables(results: list[dict], root, prune_ids=None) -> str:
+    """The report's tables of a grid's (or a store's) results: the classification table, the prune
+    steps and the detection transfer's table."""
+    from ..report import aggregate, load_prune_steps, markdown, prune_groups, prune_markdown
+    from ..report.transfer import transfer_markdown, transfer_rows
+
+    return (markdown(aggregate(results)) + prune_markdown(prune_groups(load_prune_steps(root, prune_ids)))
+            + transfer_markdown(transfer_rows(results)))
 
 
 def cmd_report(args) -> int:
@@ -252,7 +262,8 @@ def cmd_report(args) -> int:
         if Path(args.plot).suffix.lower() != ".png":
             warn(f"--plot {args.plot}: the plot is a PNG image whatever the file is called")
     skipped: list[str] = []
-    rows = aggregate(load_results(root, skipped))
+    results = load_results(root, skipped)
+    rows = aggregate(results)
     for s in skipped:
         warn(f"skipped {s}")
     if not rows:
@@ -263,6 +274,9 @@ def cmd_report(args) -> int:
     print({"md": markdown, "csv": to_csv, "json": to_json}[args.format](rows), end="")
     if args.format == "md":
         print(prune_markdown(groups), end="")
+        from ..report.transfer import transfer_markdown, transfer_rows
+
+        print(transfer_markdown(transfer_rows(results)), end="")
         if args.inits:
             from ..report.inits import inits_markdown
 

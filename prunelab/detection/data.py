@@ -50,8 +50,9 @@ def fashion_canvases(images: torch.Tensor, labels: torch.Tensor, n: int, size: i
     return out
 
 
-def voc2007(root: str | Path, image_set: str = "trainval"):
-    """torchvision's ``VOCDetection`` of a local VOC 2007 folder (``root`` holds ``VOCdevkit/VOC2007``)."""
+def voc2007(root: str | Path, image_set: str = "trainval", check_only: bool = False):
+    """torchvision's ``VOCDetection`` of a local VOC 2007 folder (``root`` holds ``VOCdevkit/VOC2007``);
+    ``check_only``: only check the layout (nothing is read)."""
     root = Path(root)
     base = root / "VOCdevkit" / "VOC2007"
     need = [base / "Annotations", base / "JPEGImages", base / "ImageSets" / "Main" / f"{image_set}.txt"]
@@ -59,6 +60,8 @@ def voc2007(root: str | Path, image_set: str = "trainval"):
     if missing:
         raise PrunelabError(f"PASCAL VOC 2007 not found: {missing[0]} is missing (expected {root}/VOCdevkit/VOC2007/"
                             f"{{Annotations, JPEGImages, ImageSets/Main/{image_set}.txt}}; nothing is downloaded)")
+    if check_only:
+        return None
     from torchvision.datasets import VOCDetection
 
     return VOCDetection(str(root), year="2007", image_set=image_set, download=False)
@@ -79,3 +82,63 @@ def voc_target(annotation: dict, keep_difficult: bool = False) -> dict:
         difficult.append(d)
     return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
             "labels": torch.tensor(labels, dtype=torch.int64), "difficult": torch.tensor(difficult, dtype=torch.int64)}
+
+
+class VOCData:
+    """VOC 2007 for the training loop: trainval -> "train", test -> "test" (``subset``: the first n
+    images of a set, 0: all); images are float [0, 1] tensors of their own sizes (the detector
+    resizes them), decoded by a DataLoader's workers; training order is the loop's seeded one."""
+
+    def __init__(self, root, train: int = 0, test: int = 0, workers: int = 4):
+        self.splits = {"train": voc2007(root, "trainval"), "test": voc2007(root, "test")}
+        self.limits = {"train": train, "test": test}
+        self.workers = workers
+        self._device = torch.device("cpu")
+
+    def to(self, device) -> "VOCData":
+        self._device = torch.device(device)
+        return self
+
+    def size(self, split: str) -> int:
+        if split not in self.splits:
+            return 0
+        n = len(self.splits[split])
+        return min(n, self.limits[split]) if self.limits[split] else n
+
+    def num_batches(self, split: str, batch_size: int, train: bool, world: int = 1) -> int:
+        if world != 1:
+            raise PrunelabError("detection runs train in one process")
+        return -(-self.size(split) // batch_size)
+
+    def batches(self, split, batch_size, train=False, gen=None, dtype=None, channels_last=False, start=0, shard=None):
+        from torch.utils.data import DataLoader
+
+        n = self.size(split)
+        order = torch.randperm(n, generator=gen).tolist() if train else list(range(n))
+        lists = [order[i:i + batch_size] for i in range(start * batch_size, n, batch_size)]
+        if not lists:
+            return
+        loader = DataLoader(_VOCItems(self.splits[split]), batch_sampler=lists, num_workers=self.workers,
+                            collate_fn=_as_list)
+        for items in loader:
+            x = [img.to(self._device, dtype or torch.float32) for img, _ in items]
+            y = [{k: v.to(self._device) for k, v in t.items() if k != "difficult"} for _, t in items]
+            yield x, y
+
+
+class _VOCItems:
+    def __init__(self, voc):
+        self.voc = voc
+
+    def __len__(self):
+        return len(self.voc)
+
+    def __getitem__(self, i):
+        from torchvision.transforms.functional import pil_to_tensor
+
+        img, ann = self.voc[i]
+        return pil_to_tensor(img.convert("RGB")).float() / 255.0, voc_target(ann)
+
+
+def _as_list(items):
+    return items

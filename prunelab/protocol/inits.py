@@ -53,6 +53,10 @@ class Sources(Protocol):
 
     def run_settings(self, run_id: str) -> Any: ...
 
+    def finished_model(self, run_id: str) -> nn.Module: ...
+
+    def run_file(self, run_id: str) -> dict: ...
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -184,6 +188,16 @@ def _start_weights(settings, spec: ArchSpec, sources: Sources, data=None, device
     return load_weights(path, spec)
 
 
+def _start_backbone(settings, spec: ArchSpec, sources: Sources, data=None, device="cpu") -> nn.Module:
+    """A finished run's trained model, whose backbone another task takes on (detection: Prune-C takes
+    the fine-tuned pruned classifier, Scratch-E/B the scratch-trained ones, Prune-D the unpruned)."""
+    model = sources.finished_model(settings.init["from_run"])
+    if model.arch_spec != spec:
+        raise PrunelabError(f"run {settings.init['from_run']} holds architecture '{model.arch_spec.name}', not "
+                            f"'{spec.name}'")
+    return model
+
+
 REF = "github.com/Eric-mingjie/rethinking-network-pruning"
 register_init(Init(
     "random", "fresh random init", f"He fan-out convs, BN 1/0, Linear N(0, 0.01) ({REF}, models' _initialize_weights); "
@@ -201,6 +215,9 @@ register_init(Init(
                                                                                        if o.rewind else {})},
                     o, state=False),
     _start_large))
+register_init(Init("backbone", "a finished run's trained model (transfer)",
+                   "the classifier a detector takes as backbone (the paper's Section 6: Prune-C, Prune-D, Scratch-E/B)",
+                   lambda o: {"kind": "backbone", "from_run": o.baseline}, _start_backbone, evaluable=True))
 register_init(Init("weights", "imported weights", "a model file or torchvision checkpoint, named by its sha256",
                    lambda o: {"kind": "weights"}, _start_weights, evaluable=True))
 

@@ -133,7 +133,7 @@ def aggregate(results: list[dict]) -> list[dict]:
     for r in results:
         lab = r.get("labels") or {}
         regime = lab.get("regime")
-        if not regime:
+        if not regime or lab.get("task"):  # (another task's runs have their own table: report/transfer.py)
             continue
         dataset = lab.get("dataset") or (r.get("settings") or {}).get("data", {}).get("dataset")
         key = (lab.get("experiment", ""), dataset, (lab.get("group") or lab.get("base") or "") + _processes(r),

@@ -59,6 +59,8 @@ def run_grid(grid: Grid, store: RunStore, *, data_dir=None, device: str = "auto"
     if together and ddp.active():
         raise PrunelabError("--together trains several runs in one process; it cannot be combined with torchrun")
 
+    if grid.sections.transfer is not None:
+        grid.sections.transfer.check_data()
     data = load_data(grid.data, data_dir)
     for r in grid.runs:
         resolve_run(grid, r, store)
@@ -135,7 +137,7 @@ def _advance(grid: Grid, store: RunStore, r: PlannedRun, data, device: str, bar,
             macs = run_macs(grid, r)
             cb = (lambda n, m=macs: bar.update(n * m)) if bar is not None else None
             _, trained = execute_run(r.settings, store, device=device, progress=cb, data=data, force=force,
-                                     save_init=not regime(r.regime).arm, data_dir=data_dir)
+                                     save_init=r.transfer is None and not regime(r.regime).arm, data_dir=data_dir)
             store.add_role(r.settings, r.labels)
             return "trained" if trained else "reused"
         except Broken as b:

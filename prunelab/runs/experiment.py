@@ -22,6 +22,8 @@ from ..errors import PrunelabError, check_seed, warn
 from ..protocol import REGIMES, SCRATCH_B_RULE, Budget, arm_regimes, default_cap, regime, scratch_b_budget
 from ..train import Recipe
 from .resources import Launcher, launcher_settings
+from .transfer import Transfer
+from .transfer import section as transfer_section
 
 
 UNSET = "default"
@@ -75,6 +77,7 @@ class Experiment:
     sweep: dict = field(default_factory=dict)  # recipe keys -> values: one grid per combination
     data: dict = field(default_factory=dict)
     launcher: dict = field(default_factory=dict)  # the jobs' resources with --launcher submitit (launch.py)
+    transfer: dict = field(default_factory=dict)  # detection runs on the arms' backbones (runs/transfer.py)
     description: str = ""
 
     @functools.cached_property
@@ -118,6 +121,7 @@ class Sections:
     e_base: int  # E_base of Scratch-B's rule
     launcher: Launcher
     imported: tuple  # indices of the models that start from imported weights
+    transfer: Transfer | None = None  # the detection transfer (runs/transfer.py), or None
 
     @classmethod
     def of(cls, exp: Experiment) -> "Sections":
@@ -137,7 +141,8 @@ class Sections:
             raise PrunelabError("recipe: 0 epochs would only evaluate randomly initialised large models, which means "
                                 "nothing; give epochs >= 1 (or start from trained weights: models: [{weights: FILE}])")
         e_base = sb.e_base_for(recipe)
-        out = cls(exp, models, recipe, finetune, data, cap, e_base, launcher_settings(exp.launcher), imported)
+        out = cls(exp, models, recipe, finetune, data, cap, e_base, launcher_settings(exp.launcher), imported,
+                  transfer_section(exp))
         out._check_recipes(explicit=sb.base_epochs is not None)
         return out
 

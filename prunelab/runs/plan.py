@@ -20,6 +20,7 @@ from ..measure import spec_macs
 from ..protocol import Budget, Origin, regime, scratch_b_budget
 from ..protocol.inits import method_state
 from ..train import Recipe
+from . import transfer
 from .prune_step import PruneStep, product
 from .settings import RunSettings, canonical
 from .experiment import Experiment, Sections, base_spec, method_entries, weights_of
@@ -62,6 +63,8 @@ class PlannedRun:
     source: "PlannedRun | None" = None  # whose trained model the prune step prunes (None: the baseline)
     level: int = 1  # iterative pruning: the round (level k prunes level k-1's winning ticket)
     part: "Grid | None" = None  # the (sweep) grid whose recipes this run follows
+    backbone: "PlannedRun | None" = None  # transfer: the classification run whose model it starts from
+    transfer: Any = None  # transfer: the experiment's transfer section (runs/transfer.py); None: classification
 
     @property
     def arch(self) -> str:
@@ -73,6 +76,8 @@ class PlannedRun:
 
     @property
     def needs_prune(self) -> bool:
+        if self.backbone is not None:  # (a transferred backbone: it waits for its run instead)
+            return False
         return self.arm is not None and (self.settings is None or self.settings.init.get("kind") != "random"
                                          or bool(self.settings.init.get("masks")))
 
@@ -164,7 +169,8 @@ def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
         if bad:
             raise PrunelabError(f"method '{arm.method.name}' gives no pruned weights or tickets for "
                                 f"{', '.join(bad)}: remove them from regimes")
-    seen: set[str] = set()
+    seen: dict[str, PlannedRun] = {}  # the baselines planned so far, by run id
+    transfer_seen: dict = {}
     for seed in exp.seeds:
         for arm in arms:
             common = {"experiment": exp.name, "dataset": exp.dataset, "base": arm.base.name, "group": arm.group}
@@ -178,9 +184,9 @@ def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
                                             method=arm.train_method, labels={**common, "regime": "baseline"},
                                             processes=processes)
             if base_settings.run_id() not in seen:
-                seen.add(base_settings.run_id())
-                grid.runs.append(PlannedRun("baseline", seed, base_settings.labels, base_settings,
-                                            settings=base_settings, part=grid))
+                seen[base_settings.run_id()] = PlannedRun("baseline", seed, base_settings.labels, base_settings,
+                                                          settings=base_settings, part=grid)
+                grid.runs.append(seen[base_settings.run_id()])
             source = None
             for level in range(1, exp.levels + 1):
                 label = arm.label if exp.levels == 1 else f"{arm.label}-L{level}"
@@ -200,6 +206,9 @@ def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
                     grid.runs.append(run)
                     level_runs.append(run)
                 source = next((r for r in level_runs if regime(r.regime).next_level), None)
+                if s.transfer is not None:
+                    transfer.add_runs(grid, arm, seed, seen[base_settings.run_id()], level_runs, transfer_seen,
+                                      common)
     return grid
 
 
@@ -224,6 +233,8 @@ def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
     if run.settings is not None:
         return True
     grid = run.part or grid
+    if run.transfer is not None:
+        return transfer.resolve(run, store, lambda bb: resolve_run(grid, bb, store))
     if run.prune is None:  # a later level: its prune step prunes the previous level's ticket
         src = run.source.settings if run.source is not None and resolve_run(grid, run.source, store) else None
         if src is None:
@@ -265,6 +276,8 @@ def expected_epochs(grid: Grid, run: PlannedRun) -> int | None:
     grid = run.part or grid
     if run.settings is not None:
         return run.settings.recipe.epochs
+    if run.transfer is not None:
+        return run.transfer.recipe_for(run.regime).epochs
     if regime(run.regime).budget:
         return None if known_budget(run) is None else grid.recipe_for(run.regime, known_budget(run)).epochs
     return grid.recipe_for(run.regime, None).epochs
@@ -282,6 +295,9 @@ def distinct(runs: list[PlannedRun]) -> list[PlannedRun]:
 
 
 def run_macs(grid: Grid, r: PlannedRun) -> float:
+    if r.transfer is not None:  # the backbone at the detector's input size (planning's estimate)
+        arch = r.settings.arch if r.settings is not None else (r.arm.planned or r.arm.base).to_dict()
+        return r.transfer.macs(arch)
     if r.settings is None:  # not found yet: its known MACs, or an estimate with the large model's
         known = known_budget(r)
         return known.macs_pruned if known is not None else spec_macs(r.arm.base.to_json())
@@ -296,4 +312,6 @@ def run_cost(grid: Grid, r: PlannedRun, data) -> float:
     epochs = expected_epochs(grid, r)
     epochs = grid.recipe.epochs if epochs is None else epochs  # an unresolved Scratch-B spends about E_base
     images = data if isinstance(data, int) else data.size("train")
+    if r.transfer is not None:
+        images = r.transfer.images()
     return run_macs(grid, r) * epochs * images

@@ -41,6 +41,9 @@ class RunSettings:
     # process's own images (sync_bn false) N processes compute another result than 1, so N > 1 is
     # part of the identity; with sync_bn (statistics over the global batch) or 0 epochs it is not
     processes: int = 1
+    # another task than classification (``runs/transfer.py``): {"kind": "detection", "data": {...},
+    # "detector": {...}}; None (classification) is left out of the identity, so no run is renamed
+    task: dict | None = None
 
     def identity(self) -> dict:
         """What names the run (everything but the labels; defaults left out)."""
@@ -51,6 +54,8 @@ class RunSettings:
             d["method"] = self.method
         if self.per_process_bn():
             d["processes"] = self.processes
+        if self.task is not None:  # (where a set is read from, ``root``, is not what the run computes)
+            d["task"] = {k: v for k, v in self.task.items() if k != "root"}
         return json.loads(json.dumps(d))
 
     def per_process_bn(self) -> bool:
@@ -63,6 +68,8 @@ class RunSettings:
             del d["weights_file"]
         if d["processes"] == 1:
             del d["processes"]
+        if d["task"] is None:
+            del d["task"]
         return d
 
     def check(self, where: str = "run") -> "RunSettings":
@@ -86,6 +93,8 @@ class RunSettings:
         safe = r"[^A-Za-z0-9._-]+"  # folder names without ':' (torchvision:NAME, module:attribute) or spaces
         name = re.sub(safe, "_", self.arch.get("name", self.arch["family"]))
         kind = self.init.get("kind", "random") + ("-masked" if self.init.get("masks") else "")
+        if self.task is not None:
+            kind = f"{self.task['kind']}-{kind}"
         if self.per_process_bn():
             kind += f"-x{self.processes}"
         if self.method is not None:
@@ -106,4 +115,5 @@ class RunSettings:
             labels=d.get("labels", {}),
             weights_file=d.get("weights_file"),
             processes=d.get("processes", 1),
+            task=d.get("task"),
         )

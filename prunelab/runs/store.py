@@ -11,33 +11,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .. import __version__
 from ..arch import ArchSpec
 from ..data import load as load_data
 from ..errors import PrunelabError, warn
 from ..fileio import atomic_write_json, read_json, torch_load, writable_dir
-from ..measure import count
 from ..models_io import load as load_model
 from ..models_io import save as save_model
 from ..protocol import inits
-from ..train import Hooks, TrainResult, resolve_device, train
+from ..train import Hooks, resolve_device, train
 from ..train import distributed as ddp
+from ..detection.run import detection_run
 from ..tracking import Writers
 from ..train.checkpoints import CHECKPOINT, METRICS, PREVIOUS
 from .files import locked, remove_temporaries, set_aside
+from .outcome import MODEL, RESULT, SETTINGS, finish, provenance, write_settings
 from .settings import RunSettings
 
-RESULT = "result.json"
-MODEL = "model.pt"
-SETTINGS = "settings.json"
+__all__ = ["RunStore", "execute", "execute_run", "provenance"]
 ROLES = "roles.json"
 INIT = "init.pt"
 
@@ -87,7 +83,7 @@ class RunStore:
             return None
         if verify_file(d / SETTINGS) is not None:
             warn(f"{d}: settings.json was damaged; written again from the experiment's settings")
-            _write_settings(d, settings)
+            write_settings(d, settings)
         return r
 
     def runs(self) -> list[tuple[Path, str, dict]]:
@@ -131,21 +127,6 @@ def run_state(d: Path) -> str:
     if (d / CHECKPOINT).exists() or (d / PREVIOUS).exists():
         return "partial"
     return "new"
-
-
-def git_sha() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance(device: torch.device) -> dict:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
-    return {"prunelab_version": __version__, "torch_version": torch.__version__, "git_sha": git_sha(),
-            "device": f"{device.type}: {name}"}
 
 
 # --- initial models: protocol.inits decides, the store provides the files ----------------------
@@ -230,6 +211,17 @@ class StoreSources:
     def run_settings(self, run_id: str) -> RunSettings:
         return RunSettings.from_dict(read_json(self.store.root / run_id / SETTINGS))
 
+    def finished_model(self, run_id: str) -> torch.nn.Module:
+        return load_finished(self.store, run_id)
+
+    def run_file(self, run_id: str) -> dict:
+        d = self.store.root / run_id
+        try:
+            return torch_load(d / MODEL, "model file")
+        except PrunelabError as e:
+            set_aside([d / RESULT, d / MODEL], f"model.pt could not be loaded ({e})")
+            raise Broken(f"run {run_id} had a broken model file and must be trained again", "run", run_id)
+
 
 def initial_model(settings: RunSettings, store: RunStore, data=None, device="cpu") -> torch.nn.Module:
     """The model a run starts from, by its ``init`` settings (``protocol.inits``)."""
@@ -272,6 +264,8 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
         raise PrunelabError(f"run {settings.run_id()} is planned for {settings.processes} processes with per-process "
                             "BatchNorm; start it under torchrun with that many (one process computes another result)")
     if ddp.active():
+        if settings.task is not None:
+            raise PrunelabError(f"run {settings.run_id()}: detection runs train in one process, not under torchrun")
         return _execute_distributed(settings, store, data_dir=data_dir, device=device, force=force,
                                     progress=progress, data=data, save_init=save_init)
     d = store.path(settings)
@@ -281,8 +275,13 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
     dev = resolve_device(device)
     # everything that can fail on bad input happens before the run folder is written
     hooks = method_hooks(settings)
-    data = data if data is not None else load_data(settings.data, data_dir)
-    model = initial_model(settings, store, data, dev)
+    task = detection_run(settings)
+    if task is not None:  # another task: its own data, and its model on the initial classifier
+        data = task.load_data(data_dir)
+        model = task.model(initial_model(settings, store, data, dev), StoreSources(store))
+    else:
+        data = data if data is not None else load_data(settings.data, data_dir)
+        model = initial_model(settings, store, data, dev)
     if hooks is not None:
         with hook_guard(settings, f"the start of run {d.name}"):
             hooks.prepare(model)
@@ -295,8 +294,8 @@ def execute_run(settings: RunSettings, store: RunStore, *, data_dir=None, device
             with hook_guard(settings, f"a training hook of run {d.name}"):
                 r = train(model, data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                           masks=getattr(model, "masks", None), progress=progress, desc=d.name, on_epoch=writers.epoch,
-                          on_step=writers.step_hook())
-            writers.result = _finish(d, settings, model, r, dev, start)
+                          on_step=writers.step_hook(), task=task and task.task())
+            writers.result = finish(d, settings, model, r, dev, start)
         return writers.result, True
 
 
@@ -313,7 +312,7 @@ def _claim(d: Path, settings: RunSettings, store: RunStore, model, force: bool, 
                 shutil.rmtree(f) if f.is_dir() else f.unlink()
     elif (done := store.result(settings)) is not None:
         return done
-    _write_settings(d, settings)
+    write_settings(d, settings)
     if save_init and settings.init == {"kind": "random"} and not (d / INIT).exists():  # (imported: the file)
         save_model(model, d / INIT)
     return None
@@ -373,7 +372,7 @@ def _execute_distributed(settings: RunSettings, store: RunStore, *, data_dir, de
                     r = train(model, run_data, settings.recipe, seed=settings.seed, run_dir=d, hooks=hooks,
                               masks=getattr(model, "masks", None), progress=progress if ddp.is_main() else None,
                               desc=d.name, distributed=True, on_epoch=writers.epoch, on_step=writers.step_hook())
-                writers.result = ddp.on_rank0(lambda: _finish(d, settings, model, r, dev, start))
+                writers.result = ddp.on_rank0(lambda: finish(d, settings, model, r, dev, start))
             return writers.result, True
     except BaseException as e:
         if not ddp.collective(e):  # this rank failed alone: the others are still inside the run
@@ -398,33 +397,3 @@ def follow() -> int:
         except Exception as e:
             if not ddp.collective(e):
                 raise
-
-
-def _write_settings(d: Path, settings: RunSettings) -> None:
-    atomic_write_json(d / SETTINGS, {"run_id": d.name, "prunelab_version": __version__, **settings.to_dict()},
-                      seal=True)
-
-
-def _finish(d: Path, settings: RunSettings, model: torch.nn.Module, r: TrainResult, dev: torch.device,
-            start: dict) -> dict:
-    """Write a finished run's model.pt and result.json (in that order), drop its checkpoint.
-    ``start``: how the model started (``protocol.inits.record``)."""
-    c = count(model)
-    macs = c.macs_nonzero if getattr(model, "masks", None) else c.macs  # a masked model computes less
-    result = {
-        "run_id": d.name,
-        "final_top1": r.final_top1, "final_top5": r.final_top5,
-        "best_val_top1": r.best_val_top1, "best_val_epoch": r.best_val_epoch,
-        "params": c.params, "macs": c.macs, "params_nonzero": c.params_nonzero, "macs_nonzero": c.macs_nonzero,
-        "epochs": r.epochs, "images_seen": r.images_seen, "train_macs": macs * 3 * r.images_seen,
-        "wall_s": r.wall_s, "seed": settings.seed, "labels": settings.labels, "settings": settings.to_dict(),
-        "init": start, **provenance(dev),
-    }
-    save_model(model, d / MODEL)
-    atomic_write_json(d / RESULT, result, seal=True)
-    for name in (CHECKPOINT, PREVIOUS):  # the finished model and result replace them
-        try:
-            (d / name).unlink()
-        except FileNotFoundError:
-            pass
-    return result

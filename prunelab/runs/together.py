@@ -12,7 +12,8 @@ from ..protocol import inits
 from ..train import resolve_device
 from .files import locked, remove_temporaries
 from .settings import RunSettings
-from .store import INIT, OWN_FILES, RunStore, _finish, _write_settings, run_state
+from .outcome import finish, write_settings
+from .store import INIT, OWN_FILES, RunStore, run_state
 
 
 def execute_together(group: list[RunSettings], store: RunStore, *, data, device: str = "auto",
@@ -49,9 +50,9 @@ def execute_together(group: list[RunSettings], store: RunStore, *, data, device:
                 raise Busy(f"run {d.name} is no longer new")
         for d, s, m in zip(dirs, group, models):
             remove_temporaries(d, OWN_FILES)
-            _write_settings(d, s)
+            write_settings(d, s)
             if save_init and not (d / INIT).exists():
                 save_model(m, d / INIT)
         models = [m.to(dev) for m in models]
         results = train_many(models, data, [s.recipe for s in group], [s.seed for s in group])
-        return [_finish(d, s, m, r, dev, st) for d, s, m, r, st in zip(dirs, group, models, results, starts)]
+        return [finish(d, s, m, r, dev, st) for d, s, m, r, st in zip(dirs, group, models, results, starts)]
