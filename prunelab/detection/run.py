@@ -98,11 +98,11 @@ def _load(task_json: str, data_dir: str | None):
     task = json.loads(task_json)
     d, _ = parse(task)
     if d.dataset == "voc2007":
-        return VOCData(task["root"], d.train, d.test)
+        return VOCData(task["root"], d.train or 0, d.test or 0)
     splits = load_fashion(data_dir)
     return DetectionData({
-        "train": fashion_canvases(*splits["train"], d.train, d.size, seed=0, max_items=d.max_items),
-        "test": fashion_canvases(*splits["test"], d.test, d.size, seed=1, max_items=d.max_items),
+        "train": fashion_canvases(*splits["train"], d.images("train"), d.size, seed=0, max_items=d.max_items),
+        "test": fashion_canvases(*splits["test"], d.images("test"), d.size, seed=1, max_items=d.max_items),
     })
 
 

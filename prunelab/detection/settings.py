@@ -30,7 +30,7 @@ class DetectionDataSettings:
                                 "(fashion-canvases or voc2007)")
         for k in ("train", "test"):
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if self.dataset == "voc2007" else 1):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise PrunelabError(f"transfer.data.{k} must be a positive number of images, got {v!r}")
         if self.dataset == "fashion-canvases" and not (28 <= self.size <= 1024 and 1 <= self.max_items <= 16):
             raise PrunelabError(f"transfer.data: canvases of 28..1024 px with 1..16 items, got size {self.size} "
@@ -43,7 +43,7 @@ class DetectionDataSettings:
         if self.dataset == "voc2007":
             total = VOC_IMAGES["trainval" if split == "train" else "test"]
             return min(n, total) if n else total
-        return n
+        return n or {"train": 2000, "test": 500}[split]
 
     @property
     def classes(self) -> int:

@@ -117,6 +117,7 @@ def add_runs(grid, arm, seed: int, base_run, level_runs: list, seen: dict, commo
         if SETTINGS[setting] is not None:
             run = PlannedRun(setting, seed, labels, base_run.settings, arm, part=grid, backbone=by_regime[
                 SETTINGS[setting]], transfer=t)
+            resolve(run)  # (where the classifier's settings are known now)
             grid.runs.append(run)
             continue
         key = base_run.settings.run_id()
@@ -132,6 +133,7 @@ def add_runs(grid, arm, seed: int, base_run, level_runs: list, seen: dict, commo
                          arm.method.code(arm.params))
         run = PlannedRun(setting, seed, {**labels, "prune": step.id}, base_run.settings, arm, step, source=det,
                          part=grid, transfer=t)
+        resolve(run)  # (where the pruned architecture is planned)
         grid.runs.append(run)
 
 
