@@ -63,7 +63,13 @@ def prune(model: nn.Module, method: str = "l1-norm", target: Any = 0.5, example_
         raise PrunelabError("prune: give example_input (one input batch) to trace a module that is not a prunelab model")
     if not (hasattr(m, "score") and hasattr(m, "rule")):
         raise PrunelabError(f"prune: method '{method}' prunes prunelab models only; a plain nn.Module takes a filter "
-                            "criterion (l1-norm, l2-norm, random, smallest) — or build the model with prunelab")
+                            "criterion (l1-norm, l2-norm, fpgm, random, smallest) — or build the model with prunelab")
+    from .methods.l1_norm import L1Norm
+
+    if isinstance(m, L1Norm) and type(m).filter_scores is not L1Norm.filter_scores:
+        raise PrunelabError(f"prune: method '{method}' scores filters from the whole model or from data, which "
+                            "prunelab models offer; a plain nn.Module takes a criterion of each conv's weights "
+                            "(l1-norm, l2-norm, fpgm, random, smallest) — or build the model with prunelab")
     p = m.params({"target": target, **params})
     return _prune_module(model, m, p, example_input, seed)
 
@@ -156,8 +162,10 @@ def experiment(obj, where: str = "experiment"):
 
 def run(obj, store: str | Path | None = None, *, data_dir=None, device: str = "auto", progress: bool = False) -> list[dict]:
     """Run (or resume) every run of an experiment; returns the report's rows (one per pruned model:
-    each arm's mean, std and n of top-1 as fractions, params and MACs)."""
+    each arm's mean, std and n of top-1 as fractions, params and MACs), then, for an experiment with
+    a ``transfer:`` section, the detection rows (``"task": "detection"``: each setting's mAP)."""
     from .report import aggregate
+    from .report.transfer import transfer_rows
     from .runs import RunStore
     from .runs.execution import grid_results, run_grid
     from .runs.plan import plan
@@ -165,7 +173,8 @@ def run(obj, store: str | Path | None = None, *, data_dir=None, device: str = "a
     grid = plan(experiment(obj))
     st = RunStore(store)
     run_grid(grid, st, data_dir=data_dir, device=device, progress=progress)
-    return aggregate(grid_results(grid, st))
+    results = grid_results(grid, st)
+    return aggregate(results) + [{"task": "detection", **r} for r in transfer_rows(results)]
 
 
 def judge(obj, method: str | None = None, params: dict | None = None, store: str | Path | None = None, *,

@@ -271,12 +271,16 @@ def cmd_report(args) -> int:
     if len(versions(rows)) > 1:
         warn(f"runs of several prunelab versions ({', '.join(versions(rows))}); their rows are kept apart")
     groups = prune_groups(load_prune_steps(root))
-    print({"md": markdown, "csv": to_csv, "json": to_json}[args.format](rows), end="")
+    from ..report.transfer import transfer_markdown, transfer_rows
+
+    detection = transfer_rows(results)
+    if args.format == "json":  # (the detection rows after the classification rows, marked "task": "detection")
+        print(to_json(rows + [{"task": "detection", **r} for r in detection]), end="")
+    else:
+        print({"md": markdown, "csv": to_csv}[args.format](rows), end="")
     if args.format == "md":
         print(prune_markdown(groups), end="")
-        from ..report.transfer import transfer_markdown, transfer_rows
-
-        print(transfer_markdown(transfer_rows(results)), end="")
+        print(transfer_markdown(detection), end="")
         if args.inits:
             from ..report.inits import inits_markdown
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..arch import ArchSpec
 from ..errors import PrunelabError
-from ..prune import SELECTIONS, parse_target, prune, target_spec
+from ..prune import SELECTIONS, parse_target, prune, target_spec, target_widths
 from ..prune.criteria import l1_norm
 from . import register
 from .base import Method, PruneData, PruneResult
@@ -37,6 +37,13 @@ class L1Norm(Method):
     def score(self, conv: nn.Conv2d) -> torch.Tensor:
         return l1_norm(conv)
 
+    def filter_scores(self, model: nn.Module, layers: list[str], data: PruneData,
+                      params) -> dict[str, torch.Tensor] | None:
+        """Every filter's score of each of ``layers`` (conv names) from the whole model or the data
+        (a criterion that is not a function of one conv's weights: FPGM's distances are, Taylor's,
+        HRank's, CHIP's and DepGraph's group norm are not); None: ``score`` of each conv."""
+        return None
+
     def rule(self, params) -> str:
         return params.selection
 
@@ -51,6 +58,12 @@ class L1Norm(Method):
         return target_spec(base, parse_target(params.target), dataset)
 
     def prune(self, model: nn.Module, params: Params, data: PruneData) -> PruneResult:
-        pruned, kept = prune(model, parse_target(params.target), data.dataset, self.score, self.rule(params),
-                             data.generator())
+        target = parse_target(params.target)
+        score = self.score
+        if self.rule(params) != "random":  # (random channels read no scores)
+            table = self.filter_scores(model, list(target_widths(model.arch_spec, target, data.dataset)), data, params)
+            if table is not None:
+                by_module = {model.get_submodule(name): s for name, s in table.items()}
+                score = by_module.__getitem__
+        pruned, kept = prune(model, target, data.dataset, score, self.rule(params), data.generator())
         return PruneResult(pruned, kept=kept)

@@ -38,7 +38,10 @@ def load_runs(root: str | Path, where: dict[str, str] | None = None) -> list[dic
 
 
 def arm_of(labels: dict) -> tuple[str, str, str]:
-    return (labels.get("experiment", ""), labels.get("pruned") or labels.get("arch", ""), labels.get("regime", "train"))
+    regime = labels.get("regime", "train")
+    if labels.get("task"):  # (a detection setting is not the classification arm of the same name)
+        regime = f"{labels['task']} {regime}"
+    return (labels.get("experiment", ""), labels.get("pruned") or labels.get("arch", ""), regime)
 
 
 def curves(runs: list[dict]) -> dict[tuple, dict]:

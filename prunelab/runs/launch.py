@@ -200,7 +200,8 @@ def _ready(grid: Grid, store: RunStore, job_args: dict) -> list[Item]:
     out = list(items.values())
     for it in out:
         if it.kind == "run":
-            save_init = any("regime" in lb and not regime(lb["regime"]).arm for lb in it.roles)  # the large model
+            save_init = any("regime" in lb and not lb.get("task") and not regime(lb["regime"]).arm
+                            for lb in it.roles)  # the large model (a detection run's regime is its setting)
             it.args = (root, it.settings, it.roles, save_init, data_dir, device, threads)
     return out
 

@@ -1,0 +1,62 @@
+"""CHIP: CHannel Independence-based Pruning (Sui et al., NeurIPS 2021). A channel whose feature
+map the layer's other maps can express carries little of its own: with A the C x HW matrix of one
+image's feature maps of a layer (after BN and ReLU, as github.com/Eclipsess/CHIP_NeurIPS2021 hooks
+them), channel c's independence is ||A||_* - ||A with row c set to 0||_* (nuclear norms), averaged
+over training images; the most independent channels are kept, to a predefined target.
+
+YAML: ``prune: {method: chip, images: 128}`` with ``targets: [...]`` per model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import PrunelabError
+from ..prune.feature_maps import accumulate
+from . import register
+from .l1_norm import L1Norm
+
+
+@dataclass(frozen=True)
+class Params:
+    target: Any = None  # as for l1-norm
+    images: int = 128  # training images (the authors: 5 batches of 128)
+    batch_size: int = 32
+
+
+def independence(maps: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W feature maps -> N x C channel independence (nuclear-norm drop without the channel).
+
+    ||A||_* is the sum of the square roots of the eigenvalues of the Gram matrix G = A A^T; zeroing
+    row c of A zeroes row and column c of G, so each of the C nuclear norms is one C x C
+    eigenvalue problem (float64) instead of a C x HW SVD."""
+    n, c = maps.shape[:2]
+    keep = 1 - torch.eye(c, dtype=torch.float64, device=maps.device)
+    a = maps.reshape(n, c, -1).double()
+    g = a @ a.transpose(1, 2)  # N x C x C
+
+    def nuclear(gram):
+        return torch.linalg.eigvalsh(gram).clamp(min=0).sqrt().sum(dim=-1)
+
+    out = []
+    for gi in g:  # one image at a time: C copies of its Gram matrix, row and column c zeroed in the c-th
+        out.append(nuclear(gi) - nuclear(gi[None] * keep[:, :, None] * keep[:, None, :]))
+    return torch.stack(out)
+
+
+@register("chip")
+class CHIP(L1Norm):
+    Params = Params
+
+    def check(self, params) -> None:
+        super().check(params)
+        if params.images < 1 or params.batch_size < 1:
+            raise PrunelabError(f"method '{self.name}': images and batch_size must be positive")
+
+    def rule(self, params) -> str:
+        return "largest"
+
+    def filter_scores(self, model, layers, data, params):
+        return accumulate(model, layers, data.batches(params.images, params.batch_size), independence)
