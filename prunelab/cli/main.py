@@ -32,11 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-V", "--version", action="version", version=f"prunelab {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
 
-    from . import arch, completion, curves, experiments, models, protocol, runs, train
+    from . import arch, completion, curves, experiments, leaderboard, models, protocol, runs, train
 
     # the verbs on architectures, training and the store; on models; those of the protocol; the shipped
     # experiments and shell completion
-    for group in (arch, train, runs, models, protocol, curves, experiments, completion):
+    for group in (arch, train, runs, models, protocol, leaderboard, curves, experiments, completion):
         group.add_parsers(sub)
         COMMANDS.update(group.COMMANDS)
     return ap
