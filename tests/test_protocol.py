@@ -219,6 +219,13 @@ def test_every_shipped_experiment_file_plans(path, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     fake_guided_patterns(tmp_path)
+    if "leaderboard" in path:  # a leaderboard file: every method's judgement plans
+        from prunelab.runs.leaderboard import load_leaderboard
+
+        board = load_leaderboard(ROOT / "experiments" / path)
+        assert len(board.judgements) >= 10 and all(
+            {r.regime for g, _ in j.parts.values() for r in g.runs} >= {"baseline", "finetune"} for j in board.judgements)
+        return
     exp = load_experiment(ROOT / "experiments" / path)
     weights = [m["weights"] for m in exp.models if isinstance(m, dict) and m.get("weights")]
     if any(not Path(w).is_file() for w in weights):  # not shipped: nothing is downloaded

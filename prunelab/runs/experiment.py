@@ -265,7 +265,10 @@ def load_experiment(path: str | Path) -> Experiment:
     from ..shipped import experiment_path
 
     path = experiment_path(path)
-    return experiment_from_mapping(read_yaml(path), str(path), Path(path).parent)
+    raw = read_yaml(path)
+    if isinstance(raw, dict) and "leaderboard" in raw:
+        raise PrunelabError(f"{path} is a leaderboard file: run it with prunelab leaderboard {path}")
+    return experiment_from_mapping(raw, str(path), Path(path).parent)
 
 
 def experiment_from_mapping(raw: dict, where: str, here: Path) -> Experiment:
