@@ -383,7 +383,7 @@ def test_uniform_and_random_widths_run_through_a_grid(tmp_path, capsys):
     assert uni.name == f"{slim.name}-uniform" and _near(size(uni), size(slim))
     capsys.readouterr()
     assert main(["report", str(tmp_path / "store"), "--plot", str(tmp_path / "r.png")]) == 0
-    section = capsys.readouterr().out.split("against the uniformly scaled one of equal params")[1].split("\n\n")[1]
+    section = capsys.readouterr().out.split("against its paired control")[1].split("\n\n")[1]
     runs = {r.labels["pruned"]: store.result(r.settings)["final_top1"] for r in grid.runs if r.regime == "scratch-e"}
     (pruned, top1), (_, top1_uniform) = sorted(runs.items())
     method = next(r.labels["method"] for r in grid.runs if r.labels.get("pruned") == pruned)

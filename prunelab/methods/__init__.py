@@ -95,7 +95,7 @@ def get(ref: str) -> Method:
 
 # the built-in methods register themselves
 from . import controls, derived, guided, l1_norm, l2_norm, magnitude, preset, regression, sfp, slimming, sss, thinet  # noqa: E402,F401,E501
-from . import chip, fpgm, group_norm, hrank, taylor  # noqa: E402,F401
+from . import chip, fpgm, grasp, group_norm, hrank, snip, synflow, taylor  # noqa: E402,F401
 
 __all__ = ["ENTRY_POINT_GROUP", "KINDS", "import_object", "Method", "NoParams", "PruneData", "PruneResult", "REGISTRY",
            "check_result", "get", "known", "prune_checked", "register"]

@@ -170,6 +170,23 @@ class RandomWidths(Derived):
         return PruneResult(pruned, kept=kept, selections=sels, info={"of": found.spec.name})
 
 
+@register("shuffled")
+class Shuffled(RandomWidths):
+    """An unstructured method's mask shuffled within each layer: the same per-layer densities, the
+    kept positions drawn at random (the layerwise-shuffle sanity check of pruning at initialisation,
+    Frankle et al. 2021; Su et al. 2020). Its rows are compared with the method's own."""
+
+    suffix = "shuffled"
+    search = False
+    pairs_with_source = True
+
+    def prune(self, model, params: Params, data: PruneData) -> PruneResult:
+        if self.inner(params)[0].kind != "unstructured":
+            raise PrunelabError(f"{self.name}: shuffles an unstructured method's masks; "
+                                f"'{self.inner(params)[0].name}' removes channels (use random-widths)")
+        return super().prune(model, params, data)
+
+
 def _counts(spec: ArchSpec) -> dict[str, int]:
     return {k: c[0] for k, c in channels(spec).items()}
 

@@ -238,7 +238,8 @@ def uniform_verdicts(rows: list[dict]) -> list[tuple[dict, str]]:
             a, b = pruned["arms"].get(arm) or {}, uniform["arms"].get(arm) or {}
             if a.get("n") and b.get("n"):  # (a uniform model trains from scratch only)
                 c = compare_arms(a, b)
-                out.append((pruned, f"{title(arm)}: {describe('pruned', 'uniform', c)}"))
+                control = getattr(registered(uniform.get("method")), "suffix", "uniform")  # uniform | shuffled
+                out.append((pruned, f"{title(arm)}: {describe('pruned', control, c)}"))
     return out
 
 
@@ -357,8 +358,9 @@ def markdown(rows: list[dict]) -> str:
                     f"{STATS_RULE}):", "", *lines]
     lines = [f"- {_row_name(r, ecol, mcol)}, {v}" for r, v in uniform_verdicts(rows)]
     if lines:
-        out += ["", "Each pruned architecture against the uniformly scaled one of equal params, trained alike "
-                    f"(paper Section 5; difference of means, {STATS_RULE}):", "", *lines]
+        out += ["", "Each pruned model against its paired control, trained alike: the uniformly scaled "
+                    "architecture of equal params (paper Section 5) or the same mask shuffled within each layer "
+                    f"(pruning at initialisation's sanity check); difference of means, {STATS_RULE}:", "", *lines]
     return "\n".join(out) + "\n"
 
 
