@@ -208,7 +208,7 @@ def _plan_one(exp: Experiment, processes: int = 1) -> Grid:
                 source = next((r for r in level_runs if regime(r.regime).next_level), None)
                 if s.transfer is not None:
                     transfer.add_runs(grid, arm, seed, seen[base_settings.run_id()], level_runs, transfer_seen,
-                                      common)
+                                      common, PlannedRun)
     return grid
 
 

@@ -101,10 +101,10 @@ def section(exp) -> Transfer | None:
     return Transfer(tuple(t.settings), task_of(t.data, t.detector, t.root), recipe, prune_d)
 
 
-def add_runs(grid, arm, seed: int, base_run, level_runs: list, seen: dict, common: dict) -> None:
+def add_runs(grid, arm, seed: int, base_run, level_runs: list, seen: dict, common: dict, PlannedRun) -> None:
     """The transfer runs of one (seed, pruned model), appended to ``grid.runs`` after its
-    classification runs; ``seen`` keeps the seed's shared detector run (Prune-D's first step)."""
-    from .plan import PlannedRun
+    classification runs (``PlannedRun``: plan.py's class); ``seen`` keeps the seed's shared detector
+    run (Prune-D's first step)."""
     from .prune_step import PruneStep
     from .settings import canonical
 
