@@ -164,3 +164,33 @@ def test_voc_data_reads_a_folder_in_its_standard_layout(tmp_path):
     # VOC's 1-based pixel boxes as x1-1, y1-1, x2, y2; the difficult person is left out; labels 1..20
     assert y[0]["boxes"].tolist() == [[9.0, 19.0, 50.0, 60.0]] and y[0]["labels"].tolist() == [12]
     assert y[1]["labels"].tolist() == [7]
+
+
+def test_a_killed_detection_run_resumes_in_the_store_to_identical_final_metrics(tmp_path):
+    from prunelab.runs.store import RunStore, execute_run
+
+    grid = _plan({**TINY, "seeds": [0], "transfer": {**TINY["transfer"], "settings": ["prune-c"],
+                                                      "recipe": {"epochs": 2, "batch_size": 8, "lr": 0.01}}})
+    from prunelab.runs.execution import run_grid
+
+    cls = [r for r in grid.runs if r.transfer is None]
+    det = next(r for r in grid.runs if r.regime == "prune-c").settings
+    stores = [RunStore(tmp_path / name) for name in ("straight", "killed")]
+    for store in stores:  # the classifiers it starts from (identical runs in both stores)
+        grid.runs = cls
+        run_grid(grid, store, progress=False)
+    straight, _ = execute_run(det, stores[0])
+    seen = []
+
+    def kill(images):  # an interrupt in the second epoch, after the first epoch's checkpoint
+        seen.append(images)
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute_run(det, stores[1], progress=kill)
+    assert (stores[1].path(det) / "checkpoint.pt").is_file() and stores[1].status(det) == "partial"
+    resumed, trained = execute_run(det, stores[1])
+    assert trained
+    for k in ("final_map", "final_map_50", "final_voc07_map"):
+        assert resumed[k] == straight[k]
