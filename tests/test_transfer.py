@@ -110,6 +110,11 @@ def test_the_small_transfer_runs_reports_map_and_trains_nothing_again(tmp_path):
     assert all(torch.equal(heads[k], det_file["detector"][k]) for k in heads)
     again = run_grid(_plan(TINY), store, progress=False)
     assert again.trained == [] and again.pruned == []
+    # the store's report reads detection results as results (their mAPs), the same tables
+    from prunelab.report.table import load_results
+
+    skipped = []
+    assert transfer_rows(load_results(store.root, skipped)) == rows and skipped == []
 
 
 def test_voc_plan_is_one_line_without_its_folder_and_shows_every_run_with_it(tmp_path):

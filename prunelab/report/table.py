@@ -73,8 +73,11 @@ def _checked_result(r) -> dict:
     """A result.json as prunelab writes it, or ValueError naming what is wrong."""
     if not isinstance(r, dict):
         raise ValueError("not a prunelab result (not a JSON object)")
-    if not _number(r.get("final_top1")) or not 0 <= r["final_top1"] <= 1:
-        raise ValueError(f"final_top1 {r.get('final_top1')!r} is not an accuracy in [0, 1]")
+    # a detection run's (report/transfer.py) accuracies are its mAPs
+    keys = ("final_voc07_map", "final_map", "final_map_50") if (r.get("settings") or {}).get("task") else ("final_top1",)
+    for key in keys:
+        if not _number(r.get(key)) or not 0 <= r[key] <= 1:
+            raise ValueError(f"{key} {r.get(key)!r} is not an accuracy in [0, 1]")
     if isinstance(r.get("seed"), bool) or not isinstance(r.get("seed"), int):
         raise ValueError(f"seed {r.get('seed')!r} is not an integer")
     for key in ("epochs", "images_seen", "train_macs", "wall_s", "params", "macs", "params_nonzero", "macs_nonzero"):
@@ -91,7 +94,7 @@ def _checked_labels(labels) -> None:
     for key in ("experiment", "dataset", "base", "group", "regime", "method", "pruned"):
         if labels.get(key) is not None and not isinstance(labels[key], str):
             raise ValueError(f"label {key} {labels[key]!r} is not a string")
-    if labels.get("regime") not in (None, "baseline") and not labels.get("pruned"):
+    if labels.get("regime") not in (None, "baseline") and not labels.get("pruned") and labels.get("setting") != "detector":
         raise ValueError(f"a {labels['regime']} run without the label of its pruned model")
     if labels.get("budget") is not None:
         b = labels["budget"]
