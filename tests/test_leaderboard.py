@@ -58,9 +58,9 @@ def test_a_tiny_leaderboard_writes_its_table_and_resumes_without_training(tmp_pa
     assert len(csv) == 4 and "scratch-b_p_holm" in csv[0] and "random_p_holm" in csv[0]
     assert (tmp_path / "out" / "leaderboard.png").stat().st_size > 10_000
     runs = sorted(p.name for p in (tmp_path / "store").iterdir() if (p / "result.json").is_file())
-    # 2 large models and Scratch-B x 2 (shared by the 3 methods); per method 2 Fine-tuned and its own
-    # draw of random channels x 2 (a random-widths step is named by the method it wraps)
-    assert len(runs) == 2 + 2 + 3 * (2 + 2)
+    # 2 large models, Scratch-B x 2 and random channels x 2 (one draw at the target's widths, shared by
+    # the 3 methods of one predefined target), 3 x 2 Fine-tuned
+    assert len(runs) == 2 + 2 + 2 + 3 * 2
     stamps = {r: (tmp_path / "store" / r / "result.json").stat().st_mtime_ns for r in runs}
     _leaderboard(tmp_path)
     assert {r: (tmp_path / "store" / r / "result.json").stat().st_mtime_ns for r in runs} == stamps

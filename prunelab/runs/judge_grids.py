@@ -61,9 +61,11 @@ def method_entry(exp: Experiment, method: str | None = None, params: dict | None
 
 
 def judge_plan(exp: Experiment, entry: dict, baselines: tuple[str, ...] = BASELINES,
-               uniform_regime: str = "scratch-e") -> Judgement:
+               uniform_regime: str = "scratch-e", random_of: dict | None = None) -> Judgement:
     """The grids of a judgement: the method (finetune + its scratch baselines), and one grid per
-    wrapper baseline. Runs shared by several grids (the large models) are one run in the store."""
+    wrapper baseline. Runs shared by several grids (the large models) are one run in the store.
+    ``random_of``: the method whose widths the random-channel baseline takes (default: ``entry``;
+    a leaderboard gives methods of one predefined target one shared draw)."""
     from .. import methods
     from ..protocol import regime
 
@@ -82,7 +84,7 @@ def judge_plan(exp: Experiment, entry: dict, baselines: tuple[str, ...] = BASELI
     specs = {"method": (entry, ["finetune", *[b for b in ("scratch-e", "scratch-b") if b in baselines]])}
     for b in ("uniform", "random"):
         if b in baselines:
-            specs[b] = ({"method": WRAPPERS[b], "of": entry},
+            specs[b] = ({"method": WRAPPERS[b], "of": random_of if b == "random" and random_of else entry},
                         [uniform_regime] if b == "uniform" else ["finetune"])
     parts = {}
     for part, (prune, regimes) in specs.items():

@@ -9,7 +9,8 @@ A leaderboard file is an experiment file (models and targets, data, recipes, see
 
 Every method is one judgement, run through the store: the large models, and every baseline of a
 predefined target (its architecture is the target's whatever the criterion: Scratch-E, Scratch-B,
-uniform width and random channels), are the same runs for every method and train once.
+uniform width and random channels — one draw of random channels at the target's widths,
+``_shared_random``), are the same runs for every method and train once.
 """
 from __future__ import annotations
 
@@ -63,8 +64,34 @@ def load_leaderboard(path: str | Path) -> Leaderboard:
     if len(set(names)) < len(names):
         raise PrunelabError(f"leaderboard.methods lists '{next(n for n in names if names.count(n) > 1)}' twice")
     judgements = [judge_plan(dataclasses.replace(exp, name=f"{exp.name}: {name}"), entry, tuple(section.baselines),
-                             section.uniform_regime) for name, entry in zip(names, section.methods)]
+                             section.uniform_regime, random_of=_shared_random(exp, entry))
+                  for name, entry in zip(names, section.methods)]
     return Leaderboard(exp, section, judgements)
+
+
+SHARED_RANDOM = {"method": "l1-norm"}  # (any method of the predefined target: only its widths are read)
+
+
+def _shared_random(exp: Experiment, entry: dict) -> dict | None:
+    """The random-channel baseline's inner method: for a method whose pruned architecture is the
+    target's for every model (predefined targets: l1-norm, fpgm, taylor, ...), one shared draw of
+    random channels at the target's widths (l1-norm's, the same widths), trained once for every such
+    method; a method that finds its architecture keeps a draw at its own widths."""
+    from .. import methods
+    from .experiment import base_spec
+
+    m = methods.get(entry.get("method", "l1-norm"))
+    ref = methods.get(SHARED_RANDOM["method"])
+    if not m.has_target() or m.kind != "structured":
+        return None
+    params = {k: v for k, v in entry.items() if k != "method"}
+    for i, model in enumerate(exp.sections.models):
+        base = base_spec(model, exp.dataset, f"models[{i}]")
+        for t in model.targets or []:
+            mine = m.planned_spec(base, m.params({**params, "target": t}), exp.dataset)
+            if mine is None or mine != ref.planned_spec(base, ref.params({"target": t}), exp.dataset):
+                return None
+    return SHARED_RANDOM
 
 
 def _label(entry: dict) -> str:
