@@ -73,6 +73,27 @@ def test_a_transfer_section_names_its_problems_in_one_line():
             _plan({**TINY, "transfer": {**TINY["transfer"], **change}})
     with pytest.raises(PrunelabError, match="Prune-C takes the backbone of the finetune arm"):
         _plan({**TINY, "regimes": ["scratch-e", "scratch-b"]})
+    # what would fail only after the classifiers trained is refused at planning
+    with pytest.raises(PrunelabError, match="'magnitude' is unstructured"):
+        _plan({**TINY, "prune": {"method": "magnitude"}, "models": [{"arch": "resnet20", "width": 0.25,
+                                                                     "targets": [0.5]}]})
+    with pytest.raises(PrunelabError, match="'taylor' scores filters on classification images"):
+        _plan({**TINY, "prune": {"method": "taylor"}})
+    _plan({**TINY, "prune": {"method": "taylor"}, "transfer": {**TINY["transfer"], "settings": ["prune-c"]}})
+    with pytest.raises(PrunelabError, match="read the backbone's 128 output channels; vgg11-w0.25-p0.5 has 64"):
+        _plan({**TINY, "models": [{"arch": "vgg11", "width": 0.25, "targets": [0.5]}]})
+    with pytest.raises(PrunelabError, match="a detector needs a convolutional feature extractor"):
+        _plan({**TINY, "dataset": "cifar10", "data": {}, "models": [{"arch": "preresnet56", "targets": [0.5]}]})
+
+
+def test_judge_of_a_transfer_file_judges_its_classification():
+    from prunelab.runs.judge_grids import judge_plan
+    from prunelab.runs.experiment import experiment_from_mapping
+    from pathlib import Path
+
+    j = judge_plan(experiment_from_mapping(copy.deepcopy(TINY), "test", Path(".")), {"method": "l1-norm"})
+    assert all(r.transfer is None for grid, _ in j.parts.values() for r in grid.runs)
+    assert set(j.parts) == {"method", "uniform", "random"}
 
 
 def test_the_small_transfer_runs_reports_map_and_trains_nothing_again(tmp_path):

@@ -130,6 +130,9 @@ class Method:
     pairs_with_source: bool = False
     # what a large model's family must offer (capabilities of arch/family.py: "bn_groups", "consumer", ...)
     requires: tuple[str, ...] = ()
+    # its prune step reads training images (a detection transfer's Prune-D refuses it: it would score a
+    # detection backbone on classification images)
+    reads_data: bool = False
     families: tuple[str, ...] | None = None  # or, for a plug-in, the family names it can prune (None: any)
 
     # --- parameters ----------------------------------------------------------------------

@@ -48,6 +48,7 @@ def independence(maps: torch.Tensor) -> torch.Tensor:
 
 @register("chip")
 class CHIP(L1Norm):
+    reads_data = True
     Params = Params
 
     def check(self, params) -> None:

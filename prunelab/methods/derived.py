@@ -180,11 +180,10 @@ class Shuffled(RandomWidths):
     search = False
     pairs_with_source = True
 
-    def prune(self, model, params: Params, data: PruneData) -> PruneResult:
+    def check(self, params: Params) -> None:
         if self.inner(params)[0].kind != "unstructured":
             raise PrunelabError(f"{self.name}: shuffles an unstructured method's masks; "
                                 f"'{self.inner(params)[0].name}' removes channels (use random-widths)")
-        return super().prune(model, params, data)
 
 
 def _counts(spec: ArchSpec) -> dict[str, int]:

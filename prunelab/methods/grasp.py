@@ -41,6 +41,7 @@ def grasp_scores(model, weights: dict, batches) -> dict:
 
 @register("grasp")
 class GraSP(AtInit):
+    reads_data = True
     def scores(self, model, weights, data, params):
         with torch.enable_grad():
             s = grasp_scores(model, weights, data.batches(params.images, params.batch_size))

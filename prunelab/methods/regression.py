@@ -74,6 +74,7 @@ def lasso_keep(gram: torch.Tensor, xy: torch.Tensor, n_samples: int, keep: int) 
 
 @register("regression")
 class Regression(ReconstructionMethod):
+    reads_data = True
     Params = Params
     reference = True  # reconstruct the unpruned model's responses, so errors do not accumulate
 

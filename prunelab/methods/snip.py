@@ -30,6 +30,7 @@ def snip_scores(model, weights: dict, batches) -> dict:
 
 @register("snip")
 class SNIP(AtInit):
+    reads_data = True
     def scores(self, model, weights, data, params):
         with torch.enable_grad():
             return snip_scores(model, weights, data.batches(params.images, params.batch_size))

@@ -3,7 +3,8 @@ parameter and buffer replaced by its absolute value (the network "linearised") a
 input, R = the sum of the outputs; a weight's score is |w ⊙ dR/dw|. Pruning to the target in
 ``rounds`` steps, keeping (1 - target)^(k / rounds) of the weights after step k (the exponential
 schedule of the paper, 100 rounds), each step re-scored with the weights pruned so far removed;
-BatchNorm in eval mode and float64, as the authors' code (github.com/ganguli-lab/Synaptic-Flow).
+BatchNorm in eval mode, as the authors' code (github.com/ganguli-lab/Synaptic-Flow) runs it; here in
+float64 (products of absolute weights over many layers overflow float32's range sooner).
 
 YAML: ``prune: {method: synflow, rounds: 100}`` with ``targets: [0.9]`` per model.
 """

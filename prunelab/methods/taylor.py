@@ -47,6 +47,7 @@ def taylor_scores(model, layers: list[str], batches) -> dict[str, torch.Tensor]:
 
 @register("taylor")
 class Taylor(L1Norm):
+    reads_data = True
     Params = Params
 
     def check(self, params) -> None:

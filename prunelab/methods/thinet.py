@@ -63,6 +63,7 @@ def greedy_removal(gram: torch.Tensor, keep: int) -> list[int]:
 
 @register("thinet")
 class ThiNet(ReconstructionMethod):
+    reads_data = True
     Params = Params
 
     def check(self, params: Params) -> None:

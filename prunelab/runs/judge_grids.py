@@ -89,7 +89,7 @@ def judge_plan(exp: Experiment, entry: dict, baselines: tuple[str, ...] = BASELI
     parts = {}
     for part, (prune, regimes) in specs.items():
         sub = dataclasses.replace(exp, name=name if part == "method" else f"{name}: {part}", prune=prune,
-                                  regimes=regimes, levels=1, rewind=0, sweep={},
+                                  regimes=regimes, levels=1, rewind=0, sweep={}, transfer={},
                                   recipes={k: v for k, v in exp.recipes.items() if k in regimes})
         try:
             grid = plan(sub)

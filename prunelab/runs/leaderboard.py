@@ -58,6 +58,13 @@ def load_leaderboard(path: str | Path) -> Leaderboard:
         raise PrunelabError("leaderboard: the methods are the leaderboard's (leaderboard.methods), not 'prune'")
     if raw.get("transfer"):
         raise PrunelabError("leaderboard: judges classification; remove 'transfer'")
+    for i, m in enumerate(raw.get("models") or []):
+        if isinstance(m, dict) and m.get("prune") is not None:
+            raise PrunelabError(f"models[{i}]: the methods are the leaderboard's (leaderboard.methods), not per model")
+    if isinstance(section.latency_batch, bool) or not isinstance(section.latency_batch, int) \
+            or section.latency_batch < 1:
+        raise PrunelabError(f"leaderboard.latency_batch must be a positive number of images, got "
+                            f"{section.latency_batch!r}")
     raw["prune"] = section.methods[0]
     exp = experiment_from_mapping(raw, str(path), Path(path).parent)
     names = [_label(m) for m in section.methods]

@@ -254,7 +254,12 @@ def resolve_run(grid: Grid, run: PlannedRun, store: RunStore) -> bool:
 def waits_for(grid: Grid, store: RunStore, run: PlannedRun) -> str | None:
     """What a run needs before it can train (resolving it where its prune step has run): "source"
     (the trained model its prune step prunes has not finished), "prune" (its prune step has not
-    run), or None (nothing: its settings are known and its inputs are in the store)."""
+    run), or None (nothing: its settings are known and its inputs are in the store). A run on a
+    transferred backbone waits for that run to finish ("source")."""
+    if run.backbone is not None:
+        if not resolve_run(grid, run.backbone, store) or store.status(run.backbone.settings) != "finished":
+            return "source"
+        resolve_run(grid, run, store)
     if run.needs_prune:
         resolve_run(grid, run, store)
         src = run.source_settings

@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import torch
+
 from ..config import from_mapping
 from ..detection.settings import parse as parse_task
 from ..detection.settings import task_of
@@ -98,6 +100,10 @@ def section(exp) -> Transfer | None:
     prune_d.check()
     if recipe.epochs < 1 or prune_d.epochs < 1:
         raise PrunelabError("transfer: a detector trains at least one epoch (recipe and prune_d)")
+    import importlib.util
+
+    if importlib.util.find_spec("pycocotools") is None:
+        raise PrunelabError("transfer: detection's mAP needs pycocotools: pip install 'prunelab[detection]'")
     return Transfer(tuple(t.settings), task_of(t.data, t.detector, t.root), recipe, prune_d)
 
 
@@ -109,6 +115,7 @@ def add_runs(grid, arm, seed: int, base_run, level_runs: list, seen: dict, commo
     from .settings import canonical
 
     t = grid.sections.transfer
+    _check_arm(arm, t)
     by_regime = {r.regime: r for r in level_runs}
     method = {"method": arm.method.describe(arm.params), "pruned": arm.label}
     for setting in t.settings:
@@ -120,10 +127,10 @@ def add_runs(grid, arm, seed: int, base_run, level_runs: list, seen: dict, commo
             resolve(run)  # (where the classifier's settings are known now)
             grid.runs.append(run)
             continue
-        key = base_run.settings.run_id()
+        key = (base_run.settings.run_id(), seed)  # (an imported large model is one run for every seed)
         if key not in seen:  # the unpruned detector of this seed's large model (shared by the pruned models)
             det = PlannedRun("detector", seed, {**common, "task": "detection", "regime": "detector",
-                                                "setting": "detector", "baseline_run": key, "from_baseline": True},
+                                                "setting": "detector", "baseline_run": key[0], "from_baseline": True},
                              base_run.settings, None, part=grid, backbone=base_run, transfer=t)
             resolve(det)
             seen[key] = det
@@ -170,11 +177,36 @@ def resolve(run, store=None, resolve_backbone=None) -> bool:
 
 
 def _chain(cls_run) -> list[str]:
-    """The classification runs a backbone's training stands on (the large model, then the arm)."""
+    """The classification runs a backbone's training stands on: the arm, after the large model where
+    its weights or its (found) architecture come from it (labels ``from_baseline``)."""
     ids = [cls_run.settings.run_id()]
-    if cls_run.arm is not None and cls_run.settings.init.get("kind") != "random":
+    if cls_run.arm is not None and cls_run.labels.get("from_baseline"):
         ids.insert(0, cls_run.baseline.run_id())
     return ids
+
+
+def _check_arm(arm, t: Transfer) -> None:
+    """What would fail only after the classifiers have trained, refused at planning (one line)."""
+    from ..arch import build
+    from ..arch.families import require
+
+    where = f"transfer ({arm.method.name} on {arm.base.name})"
+    if arm.method.kind != "structured":
+        raise PrunelabError(f"{where}: a detector takes a physically pruned backbone; '{arm.method.name}' is "
+                            f"{arm.method.kind} (its masks would not hold in the detector's training)")
+    family = require(arm.base, ("features",), "a detector")
+    if "prune-d" in t.settings:
+        if arm.method.reads_data:
+            raise PrunelabError(f"{where}: Prune-D prunes the detector's backbone, and '{arm.method.name}' scores "
+                                "filters on classification images; use a criterion of the weights (l1-norm, "
+                                "l2-norm, fpgm, group-norm) or leave prune-d out of transfer.settings")
+        if arm.planned is not None:
+            with torch.device("meta"):
+                channels = [family.features(build(s))[1] for s in (arm.base, arm.planned)]
+            if channels[0] != channels[1]:
+                raise PrunelabError(f"{where}: Prune-D keeps the detector's layers, which read the backbone's "
+                                    f"{channels[0]} output channels; {arm.planned.name} has {channels[1]} (prune "
+                                    "the last layer less, or leave prune-d out of transfer.settings)")
 
 
 def _data(run):
