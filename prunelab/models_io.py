@@ -59,6 +59,17 @@ def _from_object(obj: dict, path: Path, expect: ArchSpec | None) -> nn.Module:
         raise PrunelabError(f"{path}: the weights contain NaN or infinity (a diverged model?)")
     if obj.get("masks"):
         model.masks = check_masks(model, obj["masks"], str(path))
+    if obj.get("detector") is not None:  # a detection run's file: its backbone, as a classifier (detection/run.py)
+        model.detection_backbone = True
+    return model
+
+
+def classifier(model: nn.Module, path) -> nn.Module:
+    """``model`` if it is a classifier; a detection run's backbone (whose classifier head was never
+    trained on its weights) is refused in one line."""
+    if getattr(model, "detection_backbone", False):
+        raise PrunelabError(f"{path} is a detection run's model: its backbone was trained on detection and its "
+                            "classifier head is stale; prune or export a classification run's model.pt")
     return model
 
 

@@ -128,6 +128,12 @@ def test_the_small_transfer_runs_reports_map_and_trains_nothing_again(tmp_path):
         model = DetectionRun(pd.settings).model(inits.start(pd.settings, StoreSources(store)), StoreSources(store))
     heads = {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
     assert heads.keys() == det_file["detector"].keys()
+    from prunelab.errors import PrunelabError
+    from prunelab.models_io import classifier, load as load_model
+
+    det_path = store.root / pd.settings.init["heads"] / "model.pt"
+    with pytest.raises(PrunelabError, match="is a detection run's model"):  # (prune and export refuse it)
+        classifier(load_model(det_path), det_path)
     assert all(torch.equal(heads[k], det_file["detector"][k]) for k in heads)
     again = run_grid(_plan(TINY), store, progress=False)
     assert again.trained == [] and again.pruned == []

@@ -92,7 +92,7 @@ def cmd_prune(args) -> int:
     from ..data import DataSettings
     from ..data import load as load_data
     from ..measure import count
-    from ..models_io import load, save
+    from ..models_io import classifier, load, save
 
     method = methods.get(args.method)
     mapping = key_values(args.param, "--param")
@@ -122,7 +122,7 @@ def cmd_prune(args) -> int:
     from ..train import resolve_device
 
     device = resolve_device(args.device)
-    model = load(args.model).to(device)
+    model = classifier(load(args.model), args.model).to(device)
     dataset = args.dataset or _guess_dataset(Path(args.model), model.arch_spec)
     from ..catalog import dataset_info
 
@@ -219,13 +219,13 @@ def searched_arch(args, spec):
 
 def cmd_export(args) -> int:
     from ..export import export
-    from ..models_io import load
+    from ..models_io import classifier, load
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     if not formats:
         raise PrunelabError("--formats names no format (torchscript, export, onnx)")
     writable_dir(args.out, "--out")
-    files = export(load(args.model), args.out, formats=formats)
+    files = export(classifier(load(args.model), args.model), args.out, formats=formats)
     for fmt, path in files.items():
         print(f"{fmt}: {path}")
     return 0

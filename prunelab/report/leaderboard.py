@@ -54,6 +54,14 @@ def board_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
+def shared(setting: dict) -> dict:
+    """The method row whose baselines the setting shows: one of the most common pruned architecture
+    (the target's, for predefined targets; a method that finds its own has baselines of its own)."""
+    labels = [m["pruned"] for m in setting["methods"]]
+    common = max(set(labels), key=labels.count)
+    return next(m for m in setting["methods"] if m["pruned"] == common)
+
+
 def _outcome(c: dict) -> str:
     if c.get("p_holm") is None:
         return "cannot be judged"
@@ -101,9 +109,9 @@ def markdown(board: list[dict], baselines: list[str], title: str) -> str:
            f"seed's large model, Welch's otherwise), p corrected: {CORRECTION}. Latency: median forward time of one "
            "batch, measured side by side in this run.", ""]
     for s in board:
-        first = s["methods"][0]
+        first = shared(s)
         out += [f"## {s['model']}, target {s['target']} ({len(s['methods'])} methods, {s['comparisons']} comparisons)",
-                "", "Baselines: " + ", ".join(f"{TITLES.get(b, b)} {_acc(first['baselines'].get(b))}"
+                "", f"Baselines (at {first['pruned']}'s widths): " + ", ".join(f"{TITLES.get(b, b)} {_acc(first['baselines'].get(b))}"
                                               for b in baselines if first["baselines"].get(b))
                 + (f"; unpruned {_acc(first['unpruned'])}" if first.get("unpruned") else ""), "",
                 "| # | Method | Fine-tuned | Params (M) | MACs (M) | Latency (ms) | "
@@ -171,7 +179,7 @@ def plot(board: list[dict], baselines: list[str], path) -> None:
             x = f["macs"] / 1e6 * (1 + 0.06 * ((i + 0.5) / n - 0.5))
             ax.errorbar(x, 100 * f["mean"], yerr=ci(f), fmt="o", ms=5, capsize=3, color=f"C{i % 10}", label=m["method"])
         for b in baselines:
-            a = s["methods"][0]["baselines"].get(b)
+            a = shared(s)["baselines"].get(b)
             if a and a.get("n"):
                 ax.errorbar(a["macs"] / 1e6, 100 * a["mean"], yerr=ci(a), fmt=markers.get(b, "x"), mfc="none", ms=8,
                             capsize=3, color="black", label=f"{TITLES.get(b, b)} (baseline)")
