@@ -170,6 +170,7 @@ def plot(board: list[dict], baselines: list[str], path) -> None:
 
     fig, axes = plt.subplots(1, len(board), figsize=(5.5 * len(board), 4.5), squeeze=False)
     markers = {"scratch-e": "s", "scratch-b": "D", "uniform": "^", "random": "v"}
+    names = sorted({m["method"] for s in board for m in s["methods"]})  # one colour per method in every panel
     for ax, s in zip(axes[0], board):
         n = len(s["methods"])
         for i, m in enumerate(s["methods"]):
@@ -177,7 +178,8 @@ def plot(board: list[dict], baselines: list[str], path) -> None:
             if not f.get("n"):
                 continue
             x = f["macs"] / 1e6 * (1 + 0.06 * ((i + 0.5) / n - 0.5))
-            ax.errorbar(x, 100 * f["mean"], yerr=ci(f), fmt="o", ms=5, capsize=3, color=f"C{i % 10}", label=m["method"])
+            ax.errorbar(x, 100 * f["mean"], yerr=ci(f), fmt="o", ms=5, capsize=3, color=f"C{names.index(m['method']) % 10}",
+                        label=m["method"])
         for b in baselines:
             a = shared(s)["baselines"].get(b)
             if a and a.get("n"):
