@@ -90,6 +90,26 @@ def test_chip_is_the_mean_nuclear_norm_drop_without_the_channel():
     assert np.allclose(got.numpy(), expected, rtol=0, atol=5 * 5 * scale * math.sqrt(np.finfo(np.float64).eps))
 
 
+def test_chip_takes_the_smaller_gram_matrix_on_either_side():
+    """C x C Gram matrices when C <= HW, HW x HW rank-one downdates when HW < C: the same drops."""
+    from prunelab.methods.chip import independence
+    g = torch.Generator().manual_seed(3)
+    for shape in [(3, 4, 3, 3), (3, 9, 2, 2), (2, 12, 1, 1)]:
+        maps = torch.relu(torch.randn(*shape, generator=g))
+        a = maps.reshape(shape[0], shape[1], -1).double().numpy()
+        expected = []
+        for img in a:
+            row = []
+            for c in range(shape[1]):
+                b = img.copy()
+                b[c] = 0
+                row.append(np.linalg.norm(img, "nuc") - np.linalg.norm(b, "nuc"))
+            expected.append(row)
+        scale = max(np.linalg.norm(img, 2) for img in a)
+        tol = 5 * max(shape[1:2] + (shape[2] * shape[3],)) * scale * math.sqrt(np.finfo(np.float64).eps)
+        assert np.allclose(independence(maps).numpy(), expected, rtol=0, atol=tol)
+
+
 def test_taylor_is_the_mean_squared_first_order_change_per_filter():
     m, data, xs, ys = _layer()
     expected = torch.zeros(5, dtype=torch.float64)

@@ -29,20 +29,27 @@ class Params:
 def independence(maps: torch.Tensor) -> torch.Tensor:
     """N x C x H x W feature maps -> N x C channel independence (nuclear-norm drop without the channel).
 
-    ||A||_* is the sum of the square roots of the eigenvalues of the Gram matrix G = A A^T; zeroing
-    row c of A zeroes row and column c of G, so each of the C nuclear norms is one C x C
-    eigenvalue problem (float64) instead of a C x HW SVD."""
+    ||A||_* is the sum of the square roots of the eigenvalues of a Gram matrix of A, so each of the C
+    nuclear norms is one small symmetric eigenvalue problem (float64) instead of a C x HW SVD: with
+    C <= HW the C x C matrix G = A A^T, row and column c zeroed; with HW < C (deep layers of small
+    inputs) the HW x HW matrix A^T A - a_c a_c^T, a_c being row c of A."""
     n, c = maps.shape[:2]
-    keep = 1 - torch.eye(c, dtype=torch.float64, device=maps.device)
     a = maps.reshape(n, c, -1).double()
-    g = a @ a.transpose(1, 2)  # N x C x C
+    hw = a.shape[-1]
 
     def nuclear(gram):
         return torch.linalg.eigvalsh(gram).clamp(min=0).sqrt().sum(dim=-1)
 
     out = []
-    for gi in g:  # one image at a time: C copies of its Gram matrix, row and column c zeroed in the c-th
-        out.append(nuclear(gi) - nuclear(gi[None] * keep[:, :, None] * keep[:, None, :]))
+    if c <= hw:
+        keep = 1 - torch.eye(c, dtype=torch.float64, device=maps.device)
+        for ai in a:  # one image at a time: C copies of its Gram matrix, row and column c zeroed in the c-th
+            gi = ai @ ai.T
+            out.append(nuclear(gi) - nuclear(gi[None] * keep[:, :, None] * keep[:, None, :]))
+    else:
+        for ai in a:  # C rank-one downdates of the HW x HW Gram matrix
+            gi = ai.T @ ai
+            out.append(nuclear(gi) - nuclear(gi[None] - ai[:, :, None] * ai[:, None, :]))
     return torch.stack(out)
 
 
