@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 
 import torch
 from torch import nn
 
 from ..errors import PrunelabError
-from . import densenet, imagenet_resnet, preresnet, resnet, torchvision_family, vgg
+from . import densenet, imagenet_resnet, preresnet, resnet, torchvision_family, vgg, vit
 from .family import CAPABILITIES, Family
 from .layers import init_weights
 from .size import check_size
@@ -29,7 +30,7 @@ def register(fam: Family) -> Family:
 
 
 for _fam in (vgg.CIFAR, vgg.IMAGENET, resnet.FAMILY, preresnet.FAMILY, densenet.FAMILY, imagenet_resnet.FAMILY,
-             torchvision_family.FAMILY):
+             torchvision_family.FAMILY, vit.FAMILY):
     register(_fam)
 
 
@@ -125,3 +126,16 @@ def with_widths(spec: ArchSpec, new: dict[str, int], name: str | None = None,
         except (ValueError, IndexError, KeyError, TypeError):
             raise PrunelabError(f"{spec.name}: unknown selection point among {sorted(selections)}")
     return ArchSpec.from_dict({**spec.to_dict(), "layout": layout, "name": name or spec.name})
+
+
+@functools.lru_cache(maxsize=256)
+def _non_conv(spec_json: str) -> tuple[str, ...]:
+    spec = ArchSpec.from_json(spec_json)
+    model = build(spec, device="meta")
+    return tuple(k for k in prunable_widths(spec) if not isinstance(model.get_submodule(k), nn.Conv2d))
+
+
+def non_conv_layers(spec: ArchSpec) -> list[str]:
+    """The prunable widths of ``spec`` that are not a conv's filters (a ViT's heads and MLP widths)."""
+    return list(_non_conv(spec.to_json()))
+

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..catalog import dataset_info
 from ..errors import PrunelabError
-from . import densenet, torchvision_family
+from . import densenet, torchvision_family, vit
 from .families import family, prunable_widths, with_capability, with_widths
 from .size import max_layers
 from .spec import ArchSpec
@@ -79,6 +79,7 @@ IMAGENET_PRESETS = [
 CIFAR_BASES = [
     "vgg11", "vgg13", "vgg16", "vgg19", "vgg11-bias", "vgg13-bias", "vgg16-bias", "vgg19-bias", "resnet20",
     "resnet32", "resnet50", "resnet56", "resnet110", "preresnet110", "preresnet164", "densenet40", "densenet-bc100",
+    "vit6",
 ]
 # torchvision's ImageNet VGGs and ResNets under their names (vgg16-bn = vgg16_bn), except that
 # vgg11-bn is Network Slimming's (BN in the FC head too, no dropout): torchvision's vgg11_bn is
@@ -108,7 +109,7 @@ def _depth(name: str, prefix: str, div: int, off: int) -> int | None:
     return None
 
 
-def _cifar_base(name: str) -> tuple[str, dict] | None:
+def _cifar_base(name: str, size: int = 32) -> tuple[str, dict] | None:
     if name in ("vgg11", "vgg13", "vgg16", "vgg19"):
         d = int(name[3:])
         return "vgg", {"cfg": list(VGG_CIFAR[d]), "head": DEFAULT_HEAD[d], "hidden": 512}
@@ -121,6 +122,8 @@ def _cifar_base(name: str) -> tuple[str, dict] | None:
     if (n := _depth(name, "preresnet", 9, 2)) is not None:
         blocks = [[[None, p, p] for _ in range(n)] for p in (16, 32, 64)]
         return "preresnet", {"stem": 16, "planes": [16, 32, 64], "blocks": blocks, "final_select": None}
+    if (n := _depth(name, "vit", 1, 0)) is not None:
+        return "vit", vit.layout(n, size)
     if (n := _depth(name, "densenet-bc", 6, 4)) is not None:
         return "densenet", densenet.layout(n, 12, bottleneck=True, compression=0.5)
     if (n := _depth(name, "densenet", 3, 4)) is not None:
@@ -226,7 +229,7 @@ def resolve(name: str, dataset: str, head: str | None = None, width: float = 1.0
     info = dataset_info(dataset)
     if not isinstance(name, str):
         raise PrunelabError(f"architecture name must be a string, not {name!r}")
-    found = (_cifar_base if info.style == "cifar" else _imagenet_base)(name)
+    found = _cifar_base(name, info.size) if info.style == "cifar" else _imagenet_base(name)
     if name.startswith(torchvision_family.PREFIX):  # any torchvision classification model, for any dataset
         layout = torchvision_family.layout(name[len(torchvision_family.PREFIX):], info.channels, info.size,
                                            info.classes)

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..errors import PrunelabError, first_line
 from .family import Family
+from .vit import HeadAttention
 from .units import Unit
 
 PREFIX = "torchvision:"
@@ -28,9 +29,10 @@ PREFIX = "torchvision:"
 # init of torchvision's own (prunelab initialises every model)
 EXTRA = {"googlenet": {"aux_logits": False, "init_weights": False},
          "inception_v3": {"aux_logits": False, "init_weights": False}}
-# vision transformers: their widths are attention heads and embeddings, not conv channels, and
-# Torch-Pruning's default dependency graph of them is not a sound pruning (or takes hours)
-TRANSFORMERS = ("vit_", "swin_", "maxvit_")
+# vision transformers other than ViT: windowed attention and conv stages that no width of this
+# family describes (torchvision's ViTs are pruned by their heads and MLP widths: see ``_vit_widths``)
+TRANSFORMERS = ("swin_", "maxvit_")
+VIT = "vit_"
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,8 +47,47 @@ def check_name(name: str) -> None:
         raise PrunelabError(f"unknown torchvision classification model '{name}' "
                             f"(known: {', '.join(n for n in model_names() if not n.startswith(TRANSFORMERS))})")
     if name.startswith(TRANSFORMERS):
-        raise PrunelabError(f"{PREFIX}{name} is a vision transformer; the torchvision family prunes the conv "
-                            "channels of convolutional networks")
+        raise PrunelabError(f"{PREFIX}{name} is a windowed vision transformer; the torchvision family prunes the "
+                            "conv channels of convolutional networks and the heads and MLP widths of vit_* models")
+
+
+class TorchvisionAttention(HeadAttention):
+    """``nn.MultiheadAttention``'s place in torchvision's ViT encoder blocks (called as
+    ``attn(x, x, x, need_weights=False)``, returning ``(output, None)``) with removable heads: the same
+    computation (``qkv`` in ``in_proj_weight``'s layout, ``proj`` = ``out_proj``; no attention dropout,
+    torchvision's default)."""
+
+    def forward(self, query, key=None, value=None, need_weights=False):
+        return self.attend(query), None
+
+
+def _vit_blocks(model: nn.Module):
+    """(encoder block name, block) of a torchvision ViT."""
+    return [(f"encoder.layers.{n}", blk) for n, blk in model.encoder.layers.named_children()]
+
+
+def _vit_widths(model: nn.Module) -> dict[str, int]:
+    """A torchvision ViT's prunable widths: every encoder block's heads and MLP hidden width."""
+    out = {}
+    for path, blk in _vit_blocks(model):
+        out[f"{path}.self_attention"] = blk.self_attention.num_heads
+        out[f"{path}.mlp.0"] = blk.mlp[0].out_features
+    return out
+
+
+def _narrow_vit(model: nn.Module, narrow: dict[str, int]) -> None:
+    """Keep the first heads / MLP units of each narrowed ViT width (Torch-Pruning's linear cuts)."""
+    import torch_pruning as tp
+
+    for key, w in narrow.items():
+        layer = model.get_submodule(key)
+        if isinstance(layer, HeadAttention):
+            layer.keep_heads(list(range(w)))
+        else:
+            mlp = model.get_submodule(key.rpartition(".")[0])
+            drop = list(range(w, layer.out_features))
+            tp.prune_linear_out_channels(mlp[0], drop)
+            tp.prune_linear_in_channels(mlp[3], drop)
 
 
 def _first_rgb_conv(model: nn.Module, name: str) -> tuple[nn.Module, str, nn.Conv2d]:
@@ -57,14 +98,26 @@ def _first_rgb_conv(model: nn.Module, name: str) -> tuple[nn.Module, str, nn.Con
     raise PrunelabError(f"{PREFIX}{name}: no conv reads 3 input channels, so none can read another number")
 
 
-def _full(name: str, in_channels: int, num_classes: int) -> nn.Module:
-    """The full-width torchvision model (on the current default device), stem adapted."""
+def _full(name: str, in_channels: int, num_classes: int, input_size: int) -> nn.Module:
+    """The full-width torchvision model (on the current default device), stem adapted; a ViT for
+    ``input_size`` images, its attention layers with removable heads."""
     import torchvision
 
     check_name(name)
+    extra = dict(EXTRA.get(name, {}))
+    if name.startswith(VIT):
+        patch = int(name.rsplit("_", 1)[1])
+        if input_size % patch:
+            raise PrunelabError(f"{PREFIX}{name} cuts {patch}px patches, which do not tile a {input_size}px input")
+        extra["image_size"] = input_size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **EXTRA.get(name, {}))
+        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **extra)
+    if name.startswith(VIT):
+        for _, blk in _vit_blocks(model):
+            mha = blk.self_attention
+            blk.self_attention = TorchvisionAttention(mha.embed_dim, mha.num_heads, mha.head_dim).to(
+                mha.in_proj_weight.device)
     if in_channels != 3:
         parent, attr, old = _first_rgb_conv(model, name)
         setattr(parent, attr, nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
@@ -142,7 +195,9 @@ def full_widths(name: str, in_channels: int, input_size: int, num_classes: int) 
     check_name(name)
 
     def make():
-        model = _full(name, in_channels, num_classes)
+        model = _full(name, in_channels, num_classes, input_size)
+        if name.startswith(VIT):
+            return _vit_widths(model)
         groups = _groups(model, _graph(model, PREFIX + name, in_channels, input_size))
         return {n: m.out_channels for n, m in groups.items()}
 
@@ -208,10 +263,12 @@ def TorchvisionModel(spec) -> nn.Module:
     import torch_pruning as tp
 
     def make():
-        model = _full(spec.layout["model"], spec.in_channels, spec.num_classes)
+        model = _full(spec.layout["model"], spec.in_channels, spec.num_classes, spec.input_size)
         full = _table(spec)
         narrow = {k: w for k, w in spec.layout["widths"].items() if w < full[k]}
-        if narrow:
+        if narrow and spec.layout["model"].startswith(VIT):
+            _narrow_vit(model, narrow)
+        elif narrow:
             graph = _graph(model, spec.name, spec.in_channels, spec.input_size)
             for root, w in narrow.items():
                 group = graph.get_pruning_group(model.get_submodule(root), tp.prune_conv_out_channels,
@@ -226,7 +283,8 @@ def TorchvisionModel(spec) -> nn.Module:
 def units(spec):
     """One stage: the dependency groups in module order."""
     for b, key in enumerate(widths(spec)):
-        yield Unit(key, ("widths", key), 0, b, "conv")
+        role = "heads" if key.endswith(".self_attention") else "mlp" if spec.layout["model"].startswith(VIT) else "conv"
+        yield Unit(key, ("widths", key), 0, b, role)
 
 
 def scale(spec, sc, clamp: bool) -> dict:

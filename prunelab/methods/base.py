@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..arch import ArchSpec
-from ..arch.families import require
+from ..arch.families import non_conv_layers, require
 from ..config import canonical, from_mapping
 from ..errors import PrunelabError
 from ..train import Hooks
@@ -134,6 +134,9 @@ class Method:
     # detection backbone on classification images)
     reads_data: bool = False
     families: tuple[str, ...] | None = None  # or, for a plug-in, the family names it can prune (None: any)
+    # its scores read conv filters' feature maps or gradients (refused where a prunable width is not a
+    # conv's filters: a ViT's heads and MLP widths)
+    conv_filters: bool = False
 
     # --- parameters ----------------------------------------------------------------------
     def params(self, mapping: dict | None = None, where: str | None = None):
@@ -150,6 +153,9 @@ class Method:
     def check_base(self, base: ArchSpec) -> None:
         """Refuse, before any training, a large model this method cannot prune."""
         require(base, self.requires, f"method '{self.name}'")
+        if self.conv_filters and (other := non_conv_layers(base)):
+            raise PrunelabError(f"method '{self.name}' scores conv filters; '{base.name}' also prunes '{other[0]}', "
+                                "which is not a conv (l1-norm, l2-norm, fpgm and random score any layer)")
         if self.families is not None and base.family not in self.families:
             raise PrunelabError(f"method '{self.name}' prunes {', '.join(self.families)} models, not "
                                 f"'{base.name}' ({base.family})")
@@ -256,7 +262,7 @@ def _check_kept(method: Method, base: nn.Module, what: str, layer: str, idx) -> 
     except AttributeError:
         raise PrunelabError(f"{where}: the model has no layer '{layer}'")
     n = getattr(getattr(sub, "select", None), "num_channels", None) if what == "selections" else \
-        getattr(sub, "out_channels", getattr(sub, "out_features", None))
+        getattr(sub, "out_channels", getattr(sub, "out_features", getattr(sub, "out_units", None)))
     if not isinstance(idx, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
         raise PrunelabError(f"{where}: must be a list of channel indices (whole numbers)")
     if len(set(idx)) != len(idx) or (idx and (min(idx) < 0 or (n is not None and max(idx) >= n))):

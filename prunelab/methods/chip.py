@@ -55,6 +55,7 @@ def independence(maps: torch.Tensor) -> torch.Tensor:
 
 @register("chip")
 class CHIP(L1Norm):
+    conv_filters = True
     reads_data = True
     Params = Params
 

@@ -24,6 +24,7 @@ from ..arch import ArchSpec, build
 from ..arch.layers import ChannelSelection
 from ..errors import PrunelabError
 from ..prune import prune_channels
+from ..prune.criteria import units_of
 from ..search import channels, size, sparsify, sparsity_pattern, uniform
 from ..search.fit import BY
 from . import get, register
@@ -191,7 +192,7 @@ def _counts(spec: ArchSpec) -> dict[str, int]:
 
 
 def _random(module, k: int, gen: torch.Generator) -> list[int]:
-    n = module.num_channels if isinstance(module, ChannelSelection) else module.weight.shape[0]
+    n = module.num_channels if isinstance(module, ChannelSelection) else units_of(module)
     return sorted(torch.randperm(n, generator=gen)[:k].tolist())
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..prune.criteria import filters
 from . import register
 from .controls import Params
 from .l1_norm import L1Norm
@@ -29,8 +30,8 @@ def fpgm_scores(weight: torch.Tensor) -> torch.Tensor:
 class FPGM(L1Norm):
     Params = Params
 
-    def score(self, conv: nn.Conv2d) -> torch.Tensor:
-        return fpgm_scores(conv.weight)
+    def score(self, conv: nn.Module) -> torch.Tensor:
+        return fpgm_scores(filters(conv))
 
     def rule(self, params) -> str:
         return "largest"

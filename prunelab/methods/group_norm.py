@@ -40,6 +40,7 @@ def group_norm_scores(model, layers: list[str], example: torch.Tensor) -> dict[s
 
 @register("group-norm")
 class GroupNorm(L1Norm):
+    conv_filters = True
     Params = Params
 
     def rule(self, params) -> str:

@@ -33,6 +33,7 @@ def map_ranks(maps: torch.Tensor) -> torch.Tensor:
 
 @register("hrank")
 class HRank(L1Norm):
+    conv_filters = True
     reads_data = True
     Params = Params
 

@@ -47,6 +47,7 @@ def taylor_scores(model, layers: list[str], batches) -> dict[str, torch.Tensor]:
 
 @register("taylor")
 class Taylor(L1Norm):
+    conv_filters = True
     reads_data = True
     Params = Params
 

@@ -1,7 +1,8 @@
 """Surgery: kept indices -> a physically smaller dense model.
 
 Output channels of convs (and hidden linear layers) are removed through Torch-Pruning's dependency
-graph, so residual and concatenation couplings stay right on any model. Input channel selections
+graph, so residual and concatenation couplings stay right on any model; attention heads are removed
+inside their layer (``keep_heads``: a head's query, key, value rows and output columns). Input channel selections
 (pre-activation blocks, dense layers, transitions, heads: the channels of a residual stream or a
 concatenation that one layer reads) are set here: the selection records the kept channels and the
 layer that reads it keeps only their weights. The result is rebuilt from its architecture spec and
@@ -9,6 +10,7 @@ must match the surgically pruned weights exactly."""
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 import torch_pruning as tp
@@ -106,12 +108,21 @@ def prune_channels(model: nn.Module, kept: dict[str, list[int]], name: str | Non
         _check_indices(spec, f"layer '{layer}'", idx, widths[layer])
     work = copy.deepcopy(model).cpu().eval()
     device = next(model.parameters()).device
-    if any(len(set(idx)) < widths[layer] for layer, idx in kept.items()):
+    heads = {layer: idx for layer, idx in kept.items() if hasattr(work.get_submodule(layer), "keep_heads")}
+    for layer, idx in heads.items():  # attention heads: cut inside their layer (arch/vit.py)
+        work.get_submodule(layer).keep_heads(idx)
+    if any(len(set(idx)) < widths[layer] for layer, idx in kept.items() if layer not in heads):
         example = torch.zeros(1, spec.in_channels, spec.input_size, spec.input_size,
                               dtype=next(work.parameters()).dtype)
-        with torch.enable_grad():  # the dependency graph traces autograd (a method may call this under no_grad)
+        # the dependency graph traces autograd (a method may call this under no_grad); a ViT's class token
+        # and position embeddings are parameters outside modules, which Torch-Pruning warns of (no pruning
+        # here reaches them)
+        with torch.enable_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Unwrapped parameters")
             graph = tp.DependencyGraph().build_dependency(work, example_inputs=example)
         for layer, idx in kept.items():
+            if layer in heads:
+                continue
             module = work.get_submodule(layer)
             size = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
             drop = sorted(set(range(size)) - set(idx))

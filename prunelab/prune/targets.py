@@ -17,7 +17,7 @@ from torch import nn
 
 from ..arch import ArchSpec, prunable_widths, resolve, with_widths
 from ..errors import PrunelabError
-from .criteria import criterion
+from .criteria import criterion, units_of
 from .selection import check_scores, select
 from .surgery import prune_channels
 
@@ -151,7 +151,7 @@ def prune(model: nn.Module, target: Target, dataset: str, criterion_name="l1-nor
     kept = {}
     for layer, k in target_widths(base, target, dataset).items():
         conv = model.get_submodule(layer)
-        kept[layer] = select(check_scores(score(conv), conv.out_channels, f"layer '{layer}'"), k, rule, gen)
+        kept[layer] = select(check_scores(score(conv), units_of(conv), f"layer '{layer}'"), k, rule, gen)
     spec = target_spec(base, target, dataset)
     pruned = prune_channels(model, kept, name=spec.name)
     if pruned.arch_spec != spec:
