@@ -39,16 +39,26 @@ BOARD = {
 }
 
 
-def _leaderboard(tmp_path):
+def _leaderboard(tmp_path, *more):
     f = tmp_path / "lb.yaml"
     f.write_text(yaml.safe_dump(BOARD))
     p = subprocess.run([sys.executable, "-m", "prunelab", "leaderboard", str(f), "--store", str(tmp_path / "store"),
-                        "--out", str(tmp_path / "out"), "--quiet"], capture_output=True, text=True)
+                        "--out", str(tmp_path / "out"), "--quiet", *more], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     return p
 
 
+def _plan_lines(tmp_path) -> dict[str, list[str]]:
+    out = _leaderboard(tmp_path, "--plan").stdout.splitlines()
+    return {line.split()[0]: line.split()[1:] for line in out[2:-1]}
+
+
 def test_a_tiny_leaderboard_writes_its_table_and_resumes_without_training(tmp_path):
+    # planned first: the large models and shared baselines under the first method, each other method's
+    # Fine-tuned runs only; nothing finished yet
+    planned = _plan_lines(tmp_path)
+    assert [v[:2] for v in planned.values()] == [["8", "0"], ["2", "0"], ["2", "0"]]
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
     _leaderboard(tmp_path)
     text = (tmp_path / "out" / "leaderboard.md").read_text()
     for m in ("| l1-norm |", "| fpgm |", "| hrank(images=64) |"):
@@ -64,6 +74,7 @@ def test_a_tiny_leaderboard_writes_its_table_and_resumes_without_training(tmp_pa
     stamps = {r: (tmp_path / "store" / r / "result.json").stat().st_mtime_ns for r in runs}
     _leaderboard(tmp_path)
     assert {r: (tmp_path / "store" / r / "result.json").stat().st_mtime_ns for r in runs} == stamps
+    assert all(v[0] == v[1] and v[3] == "0.000" for v in _plan_lines(tmp_path).values())  # all finished
 
 
 def test_a_leaderboard_file_names_its_problems_in_one_line(tmp_path):

@@ -140,7 +140,8 @@ def test_depthwise_convs_follow_their_group_in_mobilenet_v2():
 
 @pytest.mark.parametrize("make,msg", [
     (lambda: resolve("torchvision:resnet1", "cifar10"), "unknown torchvision classification model 'resnet1'"),
-    (lambda: resolve("torchvision:vit_b_16", "imagenet"), "is a vision transformer"),
+    (lambda: resolve("torchvision:swin_t", "imagenet"), "is a windowed vision transformer"),
+    (lambda: resolve("torchvision:vit_b_16", "fashion-mnist"), "do not tile a 28px input"),
     (lambda: resolve("torchvision:alexnet", "cifar10"), "torchvision:alexnet cannot run on a 3x32x32 input"),
     (lambda: resolve("torchvision:shufflenet_v2_x0_5", "cifar10"), "Torch-Pruning cannot trace or prune this model"),
     (lambda: with_widths(resolve(R18, "cifar10"), {"conv1": 65}), "group 'conv1' has width 65; .* \\[1, 64\\]"),

@@ -22,6 +22,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default="leaderboard-out", help="folder for leaderboard.md/.csv/.png (default: "
                                                             "leaderboard-out)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--plan", action="store_true", help="train nothing: per method, the runs it adds to the store "
+                                                       "(the shared ones counted once, under the first method) and "
+                                                       "their training compute")
     add_data_args(p)
 
 
@@ -33,8 +36,10 @@ def cmd_leaderboard(args) -> int:
     from ..runs.judge_grids import measure_latency
     from ..runs.leaderboard import load_leaderboard, run_leaderboard
 
-    writable_dir(args.out, "--out")
     board = load_leaderboard(args.file)
+    if args.plan:
+        return _plan(board, RunStore(args.store))
+    writable_dir(args.out, "--out")
     store = RunStore(args.store).writable()
     results = run_leaderboard(board, store, data_dir=args.data, device=args.device, progress=not args.quiet)
     rows = judge_rows(results, measure_latency(results, board.section.latency_batch, args.device))
@@ -47,6 +52,33 @@ def cmd_leaderboard(args) -> int:
     lb.plot(table, baselines, out / "leaderboard.png")
     print(text)
     print(f"wrote {out / 'leaderboard.md'}, leaderboard.csv and leaderboard.png", file=sys.stderr)
+    return 0
+
+
+def _plan(board, store) -> int:
+    """Per method: its runs not already counted under an earlier method (the large models and the
+    shared baselines appear under the first), how many are finished, and their training compute."""
+    from .plan_rows import plan_rows
+
+    seen: set[str] = set()
+    total = left = 0.0
+    print(f"{board.experiment.name}: {len(board.judgements)} methods")
+    names = [j.name.split(": ", 1)[-1] for j in board.judgements]
+    w = max(len(n) for n in names)
+    print(f"{'method':{w}} {'runs':>5} {'finished':>8} {'TMACs':>9} {'to go':>9}")
+    for name, j in zip(names, board.judgements):
+        runs = []
+        for grid, _ in j.parts.values():
+            for r in plan_rows(grid, store):
+                if r["run_id"] is None or r["run_id"] not in seen:
+                    seen.add(r["run_id"])
+                    runs.append(r)
+        macs = sum(r["train_macs"] for r in runs)
+        todo = sum(r["train_macs"] for r in runs if r["state"] != "finished")
+        total, left = total + macs, left + todo
+        done = sum(r["state"] == "finished" for r in runs)
+        print(f"{name:{w}} {len(runs):>5} {done:>8} {macs / 1e12:>9.3f} {todo / 1e12:>9.3f}")
+    print(f"training compute: {total / 1e12:,.3f} TMACs in all, {left / 1e12:,.3f} TMACs to go")
     return 0
 
 
