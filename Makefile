@@ -28,7 +28,7 @@ test: $(STAMP) data
 
 # the longer small-scale experiments behind docs/results.md (every method family: a few hours on 2 cores)
 e2e: $(STAMP) data
-	for f in experiments/small/*.yaml; do case $$f in */judge-*|*/guided-*|*/leaderboard-*) continue;; esac; \
+	for f in experiments/small/*.yaml; do case $$f in */judge-*|*/guided-*|*/leaderboard-*|*/vit-*) continue;; esac; \
 		$(VENV)/bin/prunelab run $$f --store runs-e2e || exit 1; done
 	# guided pruning needs the pattern of slimming's architectures (search-fashion.yaml, 70% pruned)
 	$(VENV)/bin/prunelab pattern runs-e2e/pruned/slimming-s*.pt --base vgg11 --width 0.25 --dataset fashion-mnist \
@@ -38,6 +38,7 @@ e2e: $(STAMP) data
 	cd examples && PYTHONPATH=. ../$(VENV)/bin/prunelab judge ../experiments/small/judge-fashion.yaml --method max_norm:MaxNorm \
 		--store ../runs-e2e --out ../runs-e2e/judge-maxnorm | tee ../runs-e2e/judge-maxnorm.md
 	$(VENV)/bin/prunelab leaderboard experiments/small/leaderboard-fashion.yaml --store runs-e2e --out runs-e2e/leaderboard
+	$(VENV)/bin/prunelab judge experiments/small/vit-fashion.yaml --store runs-e2e | tee runs-e2e/judge-vit.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) runs runs-e2e .pytest_cache
