@@ -129,13 +129,23 @@ def with_widths(spec: ArchSpec, new: dict[str, int], name: str | None = None,
 
 
 @functools.lru_cache(maxsize=256)
-def _non_conv(spec_json: str) -> tuple[str, ...]:
+def _kinds(spec_json: str) -> tuple[tuple[str, str], ...]:
     spec = ArchSpec.from_json(spec_json)
     model = build(spec, device="meta")
-    return tuple(k for k in prunable_widths(spec) if not isinstance(model.get_submodule(k), nn.Conv2d))
+
+    def kind(m):
+        return "conv" if isinstance(m, nn.Conv2d) else "heads" if hasattr(m, "keep_heads") else "linear"
+
+    return tuple((k, kind(model.get_submodule(k))) for k in prunable_widths(spec))
+
+
+def width_kinds(spec: ArchSpec) -> dict[str, str]:
+    """What each prunable width of ``spec`` counts: ``conv`` filters, ``linear`` outputs (a ViT's MLP
+    units) or attention ``heads``."""
+    return dict(_kinds(spec.to_json()))
 
 
 def non_conv_layers(spec: ArchSpec) -> list[str]:
     """The prunable widths of ``spec`` that are not a conv's filters (a ViT's heads and MLP widths)."""
-    return list(_non_conv(spec.to_json()))
+    return [k for k, kind in width_kinds(spec).items() if kind != "conv"]
 

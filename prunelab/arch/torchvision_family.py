@@ -282,9 +282,11 @@ def TorchvisionModel(spec) -> nn.Module:
 
 def units(spec):
     """One stage: the dependency groups in module order."""
-    for b, key in enumerate(widths(spec)):
+    count: dict[str, int] = {}
+    for key in widths(spec):
         role = "heads" if key.endswith(".self_attention") else "mlp" if spec.layout["model"].startswith(VIT) else "conv"
-        yield Unit(key, ("widths", key), 0, b, role)
+        count[role] = count.get(role, 0) + 1
+        yield Unit(key, ("widths", key), 0, count[role] - 1, role)
 
 
 def scale(spec, sc, clamp: bool) -> dict:

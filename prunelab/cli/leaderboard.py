@@ -64,7 +64,7 @@ def _plan(board, store) -> int:
     total = left = 0.0
     print(f"{board.experiment.name}: {len(board.judgements)} methods")
     names = [j.name.split(": ", 1)[-1] for j in board.judgements]
-    w = max(len(n) for n in names)
+    w = max(len(n) for n in names + ["method"])
     print(f"{'method':{w}} {'runs':>5} {'finished':>8} {'TMACs':>9} {'to go':>9}")
     for name, j in zip(names, board.judgements):
         runs = []

@@ -1,9 +1,11 @@
 """Params and MACs, per layer and in total.
 
 MACs are the multiply-accumulates of conv and linear layers (the convention of the paper's
-tables), measured with PyTorch's own ``torch.utils.flop_counter`` (MACs = FLOPs / 2). For masked
+tables) and, in a vision transformer, of its attention's matrix products (query x key, attention x
+value: they have no weights, so the per-layer table leaves them out and the total has them),
+measured with PyTorch's own ``torch.utils.flop_counter`` (MACs = FLOPs / 2). For masked
 (unstructured) weights, ``params_nonzero`` counts nonzero weights and ``macs_nonzero`` scales each
-layer's MACs by its weight density.
+layer's MACs by its weight density (the attention products stay dense).
 """
 from __future__ import annotations
 

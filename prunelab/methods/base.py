@@ -135,8 +135,9 @@ class Method:
     reads_data: bool = False
     families: tuple[str, ...] | None = None  # or, for a plug-in, the family names it can prune (None: any)
     # its scores read conv filters' feature maps or gradients (refused where a prunable width is not a
-    # conv's filters: a ViT's heads and MLP widths)
-    conv_filters: bool = False
+    # conv's filters: a ViT's heads and MLP widths). None: False for prunelab's own methods, True for a
+    # plug-in (which may declare False when it scores any layer, e.g. through ``prune.criteria.filters``)
+    conv_filters: bool | None = None
 
     # --- parameters ----------------------------------------------------------------------
     def params(self, mapping: dict | None = None, where: str | None = None):
@@ -153,9 +154,17 @@ class Method:
     def check_base(self, base: ArchSpec) -> None:
         """Refuse, before any training, a large model this method cannot prune."""
         require(base, self.requires, f"method '{self.name}'")
-        if self.conv_filters and (other := non_conv_layers(base)):
+        own = type(self).__module__.startswith("prunelab.")
+        conv_only = self.conv_filters if self.conv_filters is not None else not own
+        if conv_only and (other := non_conv_layers(base)):
+            why = "" if own or self.conv_filters else " (a plug-in that scores any layer declares conv_filters = False)"
             raise PrunelabError(f"method '{self.name}' scores conv filters; '{base.name}' also prunes '{other[0]}', "
-                                "which is not a conv (l1-norm, l2-norm, fpgm and random score any layer)")
+                                f"which is not a conv{why} (l1-norm, l2-norm, fpgm, smallest and random score any "
+                                "layer)")
+
+    def check_setting(self, base: ArchSpec, params) -> None:
+        """Refuse, before any training, parameters this method cannot apply to ``base`` (planning calls
+        it for every target's parameters, after ``check_base``)."""
         if self.families is not None and base.family not in self.families:
             raise PrunelabError(f"method '{self.name}' prunes {', '.join(self.families)} models, not "
                                 f"'{base.name}' ({base.family})")

@@ -82,6 +82,11 @@ class Derived(Method):
         m, ip = self.inner(params)
         return m.train_method(base, ip)
 
+    def check_setting(self, base: ArchSpec, params) -> None:
+        m, ip = self.inner(params)
+        m.check_base(base)
+        m.check_setting(base, ip)
+
     def prune_source(self, params) -> str:
         m, ip = self.inner(params)
         return m.prune_source(ip)

@@ -18,6 +18,7 @@ from torch import nn
 from ..errors import PrunelabError
 from ..prune import reference_threshold
 from . import register
+from ..arch.families import non_conv_layers
 from .base import Method, PruneData, PruneResult
 
 PRUNABLE = {"conv": (nn.Conv2d,), "conv+linear": (nn.Conv2d, nn.Linear)}
@@ -61,6 +62,11 @@ class Magnitude(Method):
             raise PrunelabError(f"magnitude: mask_from must be trained or init, not {params.mask_from!r}")
         if params.prunable not in PRUNABLE:
             raise PrunelabError(f"magnitude: prunable must be one of {', '.join(PRUNABLE)}, not {params.prunable!r}")
+
+    def check_setting(self, base, params: Params) -> None:
+        if params.prunable == "conv" and non_conv_layers(base):
+            raise PrunelabError(f"magnitude: '{base.name}' is mostly linear layers (its prunable widths are not convs); "
+                                "prunable: conv would mask its patch embedding only — use prunable: conv+linear")
 
     def prune_source(self, params) -> str:
         return params.mask_from

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..arch import ArchSpec, prunable_widths, resolve, with_widths
+from ..arch.families import width_kinds
 from ..errors import PrunelabError
 from .criteria import criterion, units_of
 from .selection import check_scores, select
@@ -107,6 +108,9 @@ def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int
         raise PrunelabError(f"{base.name}: skip names '{unknown[0]}', not a prunable layer "
                             f"(prunable: {', '.join(list(widths)[:4])}, ...)")
     out = {}
+    # round_to makes channel counts hardware-friendly; a head count is not one (4 heads rounded up to 8
+    # would prune none)
+    heads = {k for k, kind in width_kinds(base).items() if kind == "heads"} if target.round_to > 1 else set()
     for layer, c in widths.items():
         if layer in target.skip:
             continue
@@ -122,7 +126,7 @@ def target_widths(base: ArchSpec, target: Target, dataset: str) -> dict[str, int
                 raise PrunelabError(f"{base.name}: no stage ratio for layer '{layer}'")
             r = target.stage_ratios[stage]
             _check_ratio(r, "stage ratio")
-        keep = kept_count(c, r, target.round_to, layer)
+        keep = kept_count(c, r, 1 if layer in heads else target.round_to, layer)
         if keep != c:
             out[layer] = keep
     if not out:

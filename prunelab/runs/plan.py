@@ -129,6 +129,7 @@ def _arms(exp: Experiment, s: Sections) -> list[Arm]:
             method.check_base(base)
             for mp in mappings:
                 params = method.params(mp, where)
+                method.check_setting(base, params)
                 planned = method.planned_spec(base, params, exp.dataset) if method.kind == "structured" else None
                 budget = None
                 macs = method.planned_macs(base, params, exp.dataset) if method.kind == "structured" else None
