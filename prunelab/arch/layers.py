@@ -51,7 +51,8 @@ class PreActHead(nn.Module):
 
 
 def init_weights(model: nn.Module) -> None:
-    """One initialisation for every family: He (fan-out) convs, BN 1/0, Linear N(0, 0.01)."""
+    """One initialisation for every family: He (fan-out) convs, BN 1/0, Linear N(0, 0.01); a model may
+    refine it with its own ``init_own_weights()`` (the ViT: Xavier-uniform linear layers)."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -63,6 +64,9 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)
+    own = getattr(model, "init_own_weights", None)  # a family whose layers need another rule (arch/vit.py)
+    if callable(own):
+        own()
 
 
 def conv_bn_relu(cin: int, cout: int, bias: bool = False, bn: bool = True) -> list[nn.Module]:

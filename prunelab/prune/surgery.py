@@ -114,8 +114,8 @@ def prune_channels(model: nn.Module, kept: dict[str, list[int]], name: str | Non
     if any(len(set(idx)) < widths[layer] for layer, idx in kept.items() if layer not in heads):
         example = torch.zeros(1, spec.in_channels, spec.input_size, spec.input_size,
                               dtype=next(work.parameters()).dtype)
-        # the dependency graph traces autograd (a method may call this under no_grad); a ViT's class token
-        # and position embeddings are parameters outside modules, which Torch-Pruning warns of (no pruning
+        # the dependency graph traces autograd (a method may call this under no_grad); a ViT's position
+        # embeddings (torchvision's: and class token) are parameters outside modules, which Torch-Pruning warns of (no pruning
         # here reaches them)
         with torch.enable_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Unwrapped parameters")
