@@ -43,3 +43,37 @@ def fake_guided_patterns(folder):
         path = Path(folder) / file
         path.parent.mkdir(parents=True, exist_ok=True)
         save_pattern(pattern(pruned, base, "layer"), path)
+
+
+def judge_synthetic(tmp_path, capsys, arch: str, width: float = 1.0, epochs: int = 1) -> tuple[dict, str]:
+    """``prunelab judge`` of l1-norm at 0.5 on ``arch`` at ``width`` (64 synthetic 32 px images, seeds 0-1, one
+    fine-tuning epoch), checked for what every judgement has: all six arms over both seeds, a uniform
+    arm within 2% of the pruned params, Scratch-B training longer than Scratch-E, a comparison with each
+    baseline. Returns its JSON row and the experiment file's path."""
+    import json
+
+    from prunelab.cli import main
+
+    cfg = tmp_path / "judge.yaml"
+    cfg.write_text(f"""
+name: judge-synthetic
+dataset: synthetic
+data: {{synthetic_size: [64, 32], augment: false}}
+models:
+  - {{arch: "{arch}", width: {width}, targets: [0.5]}}
+prune: {{method: l1-norm}}
+seeds: [0, 1]
+recipe: {{epochs: {epochs}, batch_size: 32, lr: 0.01, momentum: 0.9, weight_decay: 0.0001}}
+finetune: {{epochs: 1, lr: 0.001, schedule: constant}}
+""")
+    assert main(["judge", str(cfg), "--store", str(tmp_path / "store"), "--quiet", "--device", "cpu", "--json",
+                 "--latency-batch", "2"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    arms = row["arms"]
+    assert set(arms) == {"unpruned", "finetune", "scratch-e", "scratch-b", "uniform", "random"}
+    assert all(a["n"] == 2 for a in arms.values())
+    assert abs(arms["uniform"]["params"] / arms["finetune"]["params"] - 1) <= 0.02
+    assert arms["scratch-b"]["train_macs"] > arms["scratch-e"]["train_macs"]  # Scratch-B: more epochs
+    assert {c["baseline"] for c in row["comparisons"]} == {"scratch-e", "scratch-b", "uniform", "random"}
+    return row, cfg
+

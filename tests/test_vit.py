@@ -3,7 +3,6 @@ model computes what the large one computes with those heads and units zeroed), h
 each head's own weights, torchvision's ViT attention replaced by an equivalent one, and a small ViT
 through `judge`."""
 import copy
-import json
 
 import pytest
 import torch
@@ -14,6 +13,8 @@ from prunelab.arch.families import estimate
 from prunelab.cli import main
 from prunelab.methods import PruneData, get
 from prunelab.prune import parse_target, prune, prune_channels
+
+from helpers import judge_synthetic
 
 EPS = torch.finfo(torch.float32).eps
 
@@ -173,29 +174,9 @@ def test_torchvision_vit_attention_is_multihead_attention_and_loses_whole_heads(
 def test_a_small_vit_goes_through_judge(tmp_path, capsys):
     """vit2 at half width (2 heads of 32, MLP 128) on synthetic images: heads and MLP widths pruned by
     l1-norm, fine-tuned, trained from scratch, uniform and random arms, by the one engine."""
-    cfg = tmp_path / "vit.yaml"
-    cfg.write_text("""
-name: judge-vit
-dataset: synthetic
-data: {synthetic_size: [64, 32], augment: false}
-models:
-  - {arch: vit2, width: 0.5, targets: [0.5]}
-prune: {method: l1-norm}
-seeds: [0, 1]
-recipe: {epochs: 2, batch_size: 32, lr: 0.01, momentum: 0.9, weight_decay: 0.0001}
-finetune: {epochs: 1, lr: 0.001, schedule: constant}
-""")
-    assert main(["judge", str(cfg), "--store", str(tmp_path / "store"), "--quiet", "--device", "cpu", "--json",
-                 "--latency-batch", "2"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)
+    row, cfg = judge_synthetic(tmp_path, capsys, "vit2", width=0.5, epochs=2)  # 1 epoch: Scratch-B's would be 1 too
     assert row["model"] == "vit2-w0.5"
-    arms = row["arms"]
-    assert set(arms) == {"unpruned", "finetune", "scratch-e", "scratch-b", "uniform", "random"}
-    assert all(a["n"] == 2 for a in arms.values())
-    assert arms["finetune"]["params"] < 0.75 * arms["unpruned"]["params"]
-    assert abs(arms["uniform"]["params"] / arms["finetune"]["params"] - 1) <= 0.02
-    assert arms["scratch-b"]["train_macs"] > arms["scratch-e"]["train_macs"]
-    assert {c["baseline"] for c in row["comparisons"]} == {"scratch-e", "scratch-b", "uniform", "random"}
+    assert row["arms"]["finetune"]["params"] < 0.75 * row["arms"]["unpruned"]["params"]
     bad = tmp_path / "bad.yaml"
     bad.write_text(cfg.read_text().replace("{method: l1-norm}", "{method: hrank}"))
     assert main(["judge", str(bad), "--store", str(tmp_path / "store"), "--quiet"]) == 2
